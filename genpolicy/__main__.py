@@ -1,0 +1,3 @@
+from genpolicy.cli import main
+
+main()

@@ -1,0 +1,152 @@
+"""Command line: wiring and exit codes only; the work lives in pipeline/writer/validate."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from genpolicy import __version__, writer
+from genpolicy.errors import ExitCode, GenpolicyError, Problem
+from genpolicy.pipeline import RenderOptions, render
+from genpolicy.reporting import Format, format_problems
+from genpolicy.secrets import redact
+from genpolicy.spec import json_schema
+
+FORMAT_OPTION = click.option(
+    "--format", "fmt", type=click.Choice(["text", "github", "json"]), default="text", show_default=True,
+    help="How problems are printed.",
+)
+
+
+def _echo(message: str, *, err: bool = False) -> None:
+    click.echo(redact(message), err=err)
+
+
+def _fail(exc: GenpolicyError, fmt: Format) -> NoReturn:
+    problems = exc.problems or [Problem("genpolicy", message=exc.message)]
+    _echo(format_problems(problems, fmt), err=fmt != "json")
+    if fmt == "text":
+        _echo(f"genpolicy: {exc.message} ({len(problems)} problem{'s' if len(problems) != 1 else ''})", err=True)
+    sys.exit(int(exc.exit_code))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="genpolicy")
+def cli() -> None:
+    """Render registry pull credentials for Kubernetes as a validated GitOps bundle."""
+
+
+@cli.command("render")
+@click.argument("spec", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Output root (default: the spec's outputDir).")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 if the output is not up to date.")
+@click.option("--diff", "show_diff", is_flag=True, help="Show a unified diff (Secret data redacted).")
+@click.option("--crds", multiple=True, type=click.Path(path_type=Path, exists=True),
+              help="Folder or file of CRD YAML to validate custom resources against (repeatable).")
+@click.option("--templates", "template_dirs", multiple=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Template folder searched before the built-ins (repeatable).")
+@FORMAT_OPTION
+def render_command(spec: Path, output: Path | None, check: bool, show_diff: bool, crds: tuple[Path, ...],
+                   template_dirs: tuple[Path, ...], fmt: Format) -> None:
+    """Render SPEC into per-cluster folders that kubectl kustomize, Argo CD and Flux apply."""
+    options = RenderOptions(spec, output, list(crds), list(template_dirs))
+    try:
+        result = render(options)
+        for warning in result.warnings:
+            _echo(format_problems([warning], fmt), err=True)
+        plan = result.plan
+        if plan.conflicts:
+            raise writer.WriteError("output conflicts", plan.conflicts)
+        if show_diff:
+            _echo(writer.unified_diff(plan).rstrip("\n")) if plan.changed else None
+        if check:
+            _report_check(plan)
+            return
+        writer.apply(plan)
+        _echo(f"genpolicy: {result.objects} objects validated; {plan.root}: {plan.summary()}", err=True)
+    except GenpolicyError as exc:
+        _fail(exc, fmt)
+
+
+def _report_check(plan: writer.Plan) -> None:
+    if not plan.changed:
+        _echo(f"genpolicy: {plan.root} is up to date ({len(plan.unchanged)} files)", err=True)
+        return
+    for label, paths in (("create", plan.create), ("update", plan.update), ("delete", plan.delete)):
+        for rel in paths:
+            _echo(f"would {label} {plan.root / rel}")
+    _echo(f"genpolicy: {plan.root} is out of date: {plan.summary()}; run `genpolicy render`", err=True)
+    sys.exit(int(ExitCode.CHANGES))
+
+
+@cli.command("validate")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True))
+@click.option("--kubernetes-version", default="1.33", show_default=True, help="Kubernetes version of the schemas.")
+@click.option("--crds", multiple=True, type=click.Path(path_type=Path, exists=True),
+              help="Folder or file of CRD YAML (repeatable).")
+@click.option("--strict-crds", is_flag=True, help="Fail on custom resources with no CRD schema.")
+@FORMAT_OPTION
+def validate_command(paths: tuple[Path, ...], kubernetes_version: str, crds: tuple[Path, ...],
+                     strict_crds: bool, fmt: Format) -> None:
+    """Validate Kubernetes manifests (files or folders) the way `render` validates its output."""
+    from genpolicy.manifests import validate_paths
+
+    try:
+        report = validate_paths(list(paths), kubernetes_version, list(crds))
+    except GenpolicyError as exc:
+        _fail(exc, fmt)
+    problems = report.problems + ([] if not strict_crds else [
+        Problem(p.file, p.line, p.col, p.path, p.message) for p in report.unvalidated])
+    shown = problems + ([] if strict_crds else report.unvalidated)
+    if shown:
+        _echo(format_problems(shown, fmt), err=fmt != "json")
+    _echo(f"genpolicy: {report.checked} objects checked, {len(problems)} errors, "
+          f"{len(report.unvalidated)} not validated", err=True)
+    sys.exit(int(ExitCode.CHANGES if problems else ExitCode.OK))
+
+
+@cli.command("schema")
+def schema_command() -> None:
+    """Print the JSON Schema of the spec (for editors and CI)."""
+    click.echo(json.dumps(json_schema(), indent=2))
+
+
+def _internal_error(exc: BaseException) -> NoReturn:
+    location = ""
+    tb = exc.__traceback__
+    while tb is not None:
+        location = f"{Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    _echo(f"genpolicy: internal error ({type(exc).__name__} at {location}); please report it. "
+          "Set GENPOLICY_DEBUG=1 for details.", err=True)
+    if os.environ.get("GENPOLICY_DEBUG") == "1":
+        import traceback
+
+        _echo("".join(traceback.format_exception(exc)), err=True)
+    sys.exit(int(ExitCode.INTERNAL))
+
+
+def main(argv: list[str] | None = None) -> NoReturn:
+    """Entry point: one top-level handler, documented exit codes, never a traceback for user mistakes."""
+    try:
+        code = cli.main(args=argv, prog_name="genpolicy", standalone_mode=False)
+    except click.exceptions.Abort:
+        _echo("genpolicy: aborted", err=True)
+        sys.exit(int(ExitCode.USAGE))
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(int(ExitCode.USAGE))
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        _echo("genpolicy: interrupted; nothing was written unless a render had finished", err=True)
+        sys.exit(130)
+    except Exception as exc:  # noqa: BLE001 - the one top-level handler
+        _internal_error(exc)
+    sys.exit(int(code or 0) if isinstance(code, int) else 0)
+

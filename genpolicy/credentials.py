@@ -1,0 +1,85 @@
+"""Read credentials from their sources (environment, files, inline) at render time only."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from genpolicy.errors import CredentialError, Problem
+from genpolicy.secrets import Credential, Sensitive
+from genpolicy.spec.loader import LoadedYaml, format_path
+from genpolicy.spec.model import Registry, Spec
+
+
+class CredentialReader:
+    """Resolves each registry's credentials once; errors name the registry and source, never the value."""
+
+    def __init__(self, spec: Spec, loaded: LoadedYaml, base_dir: Path, environ: Mapping[str, str] | None = None):
+        self.spec = spec
+        self.loaded = loaded
+        self.base_dir = base_dir
+        self.environ = os.environ if environ is None else environ
+        self._cache: dict[str, Credential] = {}
+
+    def read_all(self, registries: list[Registry]) -> dict[str, Credential]:
+        """Credentials for every registry that needs values; all problems reported at once."""
+        problems: list[Problem] = []
+        for registry in registries:
+            if registry.name in self._cache or registry.credentials.external_secret is not None:
+                continue
+            try:
+                self._cache[registry.name] = self._read(registry)
+            except CredentialError as exc:
+                problems.extend(exc.problems)
+        if problems:
+            raise CredentialError("cannot read credentials", problems)
+        return dict(self._cache)
+
+    def _problem(self, registry: Registry, field: str, message: str) -> CredentialError:
+        index = next(i for i, r in enumerate(self.spec.registries) if r.name == registry.name)
+        path = ("registries", index, "credentials", *field.split("."))
+        line, col = self.loaded.positions.of_value(path)
+        return CredentialError(message, [Problem(self.loaded.filename, line, col, format_path(path), message)])
+
+    def _read(self, registry: Registry) -> Credential:
+        creds = registry.credentials
+        if creds.inline is not None:
+            return Credential(creds.inline.username, Sensitive(creds.inline.password.get_secret_value()), "inline")
+        if creds.from_env is not None:
+            env = creds.from_env
+            password = self._env(registry, "fromEnv.password", env.password)
+            username = creds.username or self._env(registry, "fromEnv.username", env.username or "")
+            return Credential(username, Sensitive(password), f"env {env.password}")
+        if creds.from_file is not None:
+            files = creds.from_file
+            password = self._file(registry, "fromFile.password", files.password)
+            username = creds.username or self._file(registry, "fromFile.username", files.username or "")
+            return Credential(username, Sensitive(password), f"file {files.password}")
+        raise AssertionError("externalSecret credentials are never read")
+
+    def _env(self, registry: Registry, field: str, name: str) -> str:
+        value = self.environ.get(name)
+        if value is None:
+            raise self._problem(registry, field, f"registry {registry.name!r}: environment variable {name} is not set")
+        if not value:
+            raise self._problem(registry, field, f"registry {registry.name!r}: environment variable {name} is empty")
+        return value
+
+    def _file(self, registry: Registry, field: str, name: str) -> str:
+        path = self.base_dir / name
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise self._problem(
+                registry, field, f"registry {registry.name!r}: cannot read {path}: {exc.strerror}"
+            ) from None
+        try:
+            value = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise self._problem(registry, field, f"registry {registry.name!r}: {path} is not UTF-8 text") from None
+        value = value[:-1] if value.endswith("\n") else value
+        value = value[:-1] if value.endswith("\r") else value
+        if not value:
+            raise self._problem(registry, field, f"registry {registry.name!r}: {path} is empty")
+        return value

@@ -1,0 +1,73 @@
+"""Exit codes, problems and the exceptions every user-facing failure is expressed as."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class ExitCode(enum.IntEnum):
+    """Documented process exit codes (see README "Exit codes")."""
+
+    OK = 0
+    CHANGES = 1  # --check found changes, or `validate` found invalid manifests
+    USAGE = 2  # bad command line
+    SPEC = 3  # the spec is invalid (syntax, schema or semantics)
+    CREDENTIALS = 4  # a credential source could not be read
+    INVALID_OUTPUT = 5  # a generated document failed validation (e.g. a custom template)
+    WRITE = 6  # the output could not be written (conflict, lock, permissions, disk)
+    INTERNAL = 70  # a bug in genpolicy
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One finding, positioned where the user can fix it."""
+
+    file: str
+    line: int = 0
+    col: int = 0
+    path: str = ""
+    message: str = ""
+    severity: str = "error"
+    code: str = field(default="", compare=False)
+
+    def location(self) -> str:
+        """`file:line:col` (or just `file` when the position is unknown)."""
+        if self.line:
+            return f"{self.file}:{self.line}:{self.col}"
+        return self.file
+
+    def __str__(self) -> str:
+        path = f" {self.path}:" if self.path else ""
+        return f"{self.location()}:{path} {self.message}"
+
+
+class GenpolicyError(Exception):
+    """Base of every error the CLI reports without a traceback."""
+
+    exit_code: ExitCode = ExitCode.INTERNAL
+
+    def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problems = problems or []
+
+
+class SpecError(GenpolicyError):
+    exit_code = ExitCode.SPEC
+
+
+class CredentialError(GenpolicyError):
+    exit_code = ExitCode.CREDENTIALS
+
+
+class OutputValidationError(GenpolicyError):
+    exit_code = ExitCode.INVALID_OUTPUT
+
+
+class WriteError(GenpolicyError):
+    exit_code = ExitCode.WRITE
+
+
+class UsageError(GenpolicyError):
+    exit_code = ExitCode.USAGE

@@ -1,0 +1,46 @@
+"""In-memory output: rendered YAML documents and the files that hold them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Document:
+    """One rendered Kubernetes object (or values file), its text and its parsed form."""
+
+    template: str
+    text: str
+    obj: Any = None
+    sensitive: bool = False  # holds credential material in clear (plain backend)
+
+    def describe(self) -> str:
+        if isinstance(self.obj, dict):
+            meta = self.obj.get("metadata") or {}
+            ns = f"{meta.get('namespace')}/" if meta.get("namespace") else ""
+            return f"{self.obj.get('kind', '?')} {ns}{meta.get('name', '?')}"
+        return self.template
+
+
+@dataclass
+class OutputFile:
+    """A file of the bundle: a header plus one or more documents."""
+
+    path: str  # relative to the output root, POSIX separators
+    header: str
+    documents: list[Document] = field(default_factory=list)
+    is_manifest: bool = True  # Kubernetes objects (validated) vs. other files (Helm values)
+    cluster: str = ""
+
+    @property
+    def sensitive(self) -> bool:
+        return any(d.sensitive for d in self.documents)
+
+    def content(self) -> bytes:
+        body = "---\n".join(_ensure_newline(d.text) for d in self.documents)
+        return (self.header + body).encode("utf-8")
+
+
+def _ensure_newline(text: str) -> str:
+    return text if text.endswith("\n") else text + "\n"

@@ -1,0 +1,94 @@
+"""Image-pull Secrets per namespace: plain dockerconfigjson Secrets or ExternalSecrets."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from genpolicy.dockerconfig import MAX_SECRET_BYTES, dockerconfigjson, encode_secret_value
+from genpolicy.errors import OutputValidationError, Problem
+from genpolicy.render import metadata
+from genpolicy.secrets import Credential
+from genpolicy.spec import NamespaceTarget, Resolved
+from genpolicy.spec.model import Registry
+
+
+@dataclass(frozen=True)
+class PullSecret:
+    """A Secret genpolicy renders into one namespace, with the registries it serves."""
+
+    name: str
+    registries: tuple[Registry, ...]
+
+
+def pull_secrets(target: NamespaceTarget) -> list[PullSecret]:
+    """The Secrets a namespace gets: one per registry, or one merged Secret."""
+    if target.secret_mode == "merged":
+        return [PullSecret(target.merged_secret_name, target.registries)]
+    return [PullSecret(r.effective_secret_name, (r,)) for r in target.registries]
+
+
+class PullSecretRenderer:
+    """Builds template contexts for pull Secrets; dockerconfig bodies are computed once per registry set."""
+
+    def __init__(self, resolved: Resolved, credentials: dict[str, Credential]) -> None:
+        self.resolved = resolved
+        self.credentials = credentials
+        self._bodies: dict[tuple[str, ...], str] = {}
+
+    def context(self, target: NamespaceTarget, secret: PullSecret) -> tuple[str, dict[str, object], bool]:
+        """(template name, context, holds plaintext credentials)."""
+        spec = self.resolved.spec
+        extra = {metadata.REGISTRY_LABEL: secret.registries[0].name} if len(secret.registries) == 1 else {}
+        base = {
+            "name": secret.name,
+            "namespace": target.namespace,
+            "labels": metadata.labels(spec, extra),
+            "annotations": metadata.secret_annotations(spec, target),
+        }
+        if secret.registries[0].credentials.external_secret is not None:
+            return "externalsecret.yaml.j2", {**base, **self._external(secret)}, False
+        return "secret.yaml.j2", {**base, "dockerconfigjson": self._encoded(target, secret)}, True
+
+    def _encoded(self, target: NamespaceTarget, secret: PullSecret) -> str:
+        names = tuple(r.name for r in secret.registries)
+        if names not in self._bodies:
+            entries = [(self.resolved.server_keys[r.name], self.credentials[r.name], r.email)
+                       for r in secret.registries]
+            encoded = encode_secret_value(dockerconfigjson(entries))
+            if len(encoded) * 3 // 4 > MAX_SECRET_BYTES:
+                raise OutputValidationError("Secret too large", [Problem(
+                    self.resolved.loaded.filename, message=f"Secret {secret.name!r} in namespace "
+                    f"{target.namespace!r} would exceed the 1 MiB Secret size limit")])
+            self._bodies[names] = encoded
+        return self._bodies[names]
+
+    def _external(self, secret: PullSecret) -> dict[str, object]:
+        first = secret.registries[0].credentials.external_secret
+        assert first is not None
+        data: list[dict[str, object]] = []
+        auths: list[str] = []
+        for registry in secret.registries:
+            eso = registry.credentials.external_secret
+            assert eso is not None
+            user_key, pass_key = f"{registry.name}-username", f"{registry.name}-password"
+            if eso.properties.username is not None and registry.credentials.username is None:
+                data.append({"secretKey": user_key, "remoteRef": {"key": eso.remote_key,
+                                                                  "property": eso.properties.username}})
+                user_expr = f'(index . "{user_key}")'
+            else:
+                user_expr = json.dumps(registry.credentials.username)
+            data.append({"secretKey": pass_key, "remoteRef": {"key": eso.remote_key,
+                                                              "property": eso.properties.password}})
+            pass_expr = f'(index . "{pass_key}")'
+            key = json.dumps(self.resolved.server_keys[registry.name])
+            auths.append(
+                f'{key}:{{"auth":{{{{ printf "%s:%s" {user_expr} {pass_expr} | b64enc | toJson }}}},'
+                f'"password":{{{{ {pass_expr} | toJson }}}},"username":{{{{ {user_expr} | toJson }}}}}}'
+            )
+        return {
+            "refresh_interval": first.refresh_interval,
+            "store": {"kind": first.store.kind, "name": first.store.name},
+            "dockerconfig_template": '{"auths":{' + ",".join(auths) + "}}",
+            "data": data,
+        }

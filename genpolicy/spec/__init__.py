@@ -1,0 +1,54 @@
+"""Loading a spec: position-tracking YAML, the typed model, then semantic checks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from genpolicy.errors import Problem, SpecError
+from genpolicy.spec.checks import NamespaceTarget, Resolved, check_spec
+from genpolicy.spec.errors import problems_from_validation
+from genpolicy.spec.loader import load_yaml
+from genpolicy.spec.model import Spec
+
+__all__ = ["NamespaceTarget", "Resolved", "json_schema", "load_spec", "parse_spec"]
+
+
+def load_spec(path: Path) -> Resolved:
+    """Read, validate and resolve a spec file; raise SpecError with every problem found."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SpecError("cannot read spec", [Problem(str(path), message=f"cannot read: {exc.strerror}")]) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError("spec is not UTF-8", [Problem(str(path), message=f"not UTF-8 text (byte {exc.start})")]) from None
+    return parse_spec(text, str(path))
+
+
+def parse_spec(text: str, filename: str) -> Resolved:
+    """Validate spec text; `filename` is used in problem locations only."""
+    loaded = load_yaml(text, filename)
+    if not isinstance(loaded.data, dict):
+        raise SpecError("invalid spec", [Problem(filename, 1, 1, "", "the spec must be a YAML mapping")])
+    try:
+        spec = Spec.model_validate(loaded.data)
+    except ValidationError as exc:
+        raise SpecError("invalid spec", problems_from_validation(exc, loaded, Spec)) from None
+    resolved, problems = check_spec(spec, loaded)
+    if problems:
+        raise SpecError("invalid spec", problems)
+    return resolved
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of the spec, for editors (`genpolicy schema`)."""
+    schema = Spec.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = "https://genpolicy.dev/schemas/v1alpha1/spec.json"
+    schema["title"] = "genpolicy spec (genpolicy/v1alpha1, PullSecretSpec)"
+    return json.loads(json.dumps(schema, sort_keys=True))

@@ -1,0 +1,258 @@
+"""Semantic checks the schema cannot express, and resolution of defaults into targets."""
+
+from __future__ import annotations
+
+import difflib
+import posixpath
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from genpolicy.errors import Problem
+from genpolicy.registry import InvalidServer, normalize_server
+from genpolicy.spec.loader import LoadedYaml, Path, format_path
+from genpolicy.spec.model import Cluster, HelmValues, Registry, SecretMode, Spec
+
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+SUPPORTED_KUBERNETES = ("1.25", "1.37")
+
+
+@dataclass(frozen=True)
+class NamespaceTarget:
+    """Everything genpolicy renders for one namespace on one cluster."""
+
+    cluster: Cluster
+    group: str
+    namespace: str
+    registries: tuple[Registry, ...]
+    service_accounts: tuple[str, ...]
+    secret_mode: SecretMode
+    merged_secret_name: str
+    helm_values: HelmValues
+
+
+@dataclass
+class Resolved:
+    spec: Spec
+    loaded: LoadedYaml
+    server_keys: dict[str, str] = field(default_factory=dict)  # registry name -> auths key
+    targets: list[NamespaceTarget] = field(default_factory=list)
+
+    def targets_for(self, cluster: str) -> list[NamespaceTarget]:
+        return [t for t in self.targets if t.cluster.name == cluster]
+
+
+class _Checker:
+    def __init__(self, spec: Spec, loaded: LoadedYaml) -> None:
+        self.spec = spec
+        self.loaded = loaded
+        self.problems: list[Problem] = []
+
+    def error(self, path: Path, message: str, *, at_key: bool = False) -> None:
+        pos = self.loaded.positions
+        line, col = pos.of_key(path) if at_key else pos.of_value(path)
+        self.problems.append(Problem(self.loaded.filename, line, col, format_path(path), message))
+
+    def where(self, path: Path) -> str:
+        return f"line {self.loaded.positions.of_value(path)[0]}"
+
+    def unique(self, names: Iterable[str], base: Path, what: str) -> None:
+        seen: dict[str, int] = {}
+        for i, name in enumerate(names):
+            if name in seen:
+                self.error((*base, i, "name"), f"duplicate {what} {name!r} (also at {self.where((*base, seen[name]))})")
+            else:
+                seen[name] = i
+
+    def reference(self, path: Path, name: str, known: list[str], what: str) -> bool:
+        if name in known:
+            return True
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else f" (defined: {', '.join(known) or 'none'})"
+        self.error(path, f"unknown {what} {name!r}{hint}")
+        return False
+
+    def dns_name(self, path: Path, value: str, what: str, *, label: bool) -> None:
+        regex, limit = (DNS1123_LABEL, 63) if label else (DNS1123_SUBDOMAIN, 253)
+        if len(value) > limit or not regex.match(value):
+            kind = "RFC 1123 label" if label else "RFC 1123 subdomain"
+            self.error(path, f"invalid {what} {value!r}: must be a lowercase {kind} of at most {limit} characters")
+
+
+def check_spec(spec: Spec, loaded: LoadedYaml) -> tuple[Resolved, list[Problem]]:
+    """Run every semantic check and resolve groups into per-namespace targets."""
+    checker = _Checker(spec, loaded)
+    resolved = Resolved(spec, loaded)
+    checker.unique((r.name for r in spec.registries), ("registries",), "registry")
+    checker.unique((c.name for c in spec.clusters), ("clusters",), "cluster")
+    checker.unique((g.name for g in spec.namespace_groups), ("namespaceGroups",), "namespace group")
+    _check_registries(checker, resolved)
+    _check_clusters(checker)
+    _check_metadata(checker)
+    _resolve_groups(checker, resolved)
+    return resolved, sorted(set(checker.problems))
+
+
+def _check_registries(checker: _Checker, resolved: Resolved) -> None:
+    keys: dict[str, int] = {}
+    for i, registry in enumerate(checker.spec.registries):
+        base: Path = ("registries", i)
+        try:
+            key = normalize_server(registry.server)
+        except InvalidServer as exc:
+            checker.error((*base, "server"), str(exc))
+            continue
+        if key in keys:
+            other = checker.spec.registries[keys[key]].name
+            checker.error(
+                (*base, "server"),
+                f"registry {registry.name!r} and {other!r} both produce the .dockerconfigjson key {key!r}",
+            )
+        keys.setdefault(key, i)
+        resolved.server_keys[registry.name] = key
+        checker.dns_name((*base, "secretName"), registry.effective_secret_name, "Secret name", label=False)
+        _check_credentials(checker, registry, base)
+
+
+def _check_credentials(checker: _Checker, registry: Registry, base: Path) -> None:
+    creds = registry.credentials
+    path: Path = (*base, "credentials")
+    plaintext = creds.kind in ("from_env", "from_file", "inline")
+    if plaintext and not checker.spec.allow_plaintext:
+        checker.error(
+            path,
+            f"registry {registry.name!r} would be rendered as a plaintext Secret in git; use an externalSecret "
+            "source, or opt in with top-level `allowPlaintext: true`",
+        )
+    eso = creds.external_secret
+    if eso is not None and eso.properties.username is None and creds.username is None:
+        checker.error((*path, "externalSecret", "properties", "username"), "null needs a literal `username`")
+    source = creds.from_env or creds.from_file
+    if source is not None and source.username is None and creds.username is None:
+        checker.error(path, "no username: set `username` or the source's `username`")
+
+
+def _check_clusters(checker: _Checker) -> None:
+    outputs: dict[str, int] = {}
+    low, high = (tuple(int(x) for x in v.split(".")) for v in SUPPORTED_KUBERNETES)
+    for i, cluster in enumerate(checker.spec.clusters):
+        version = tuple(int(x) for x in cluster.major_minor.split("."))
+        if not low <= version <= high:
+            checker.error(
+                ("clusters", i, "kubernetesVersion"),
+                f"Kubernetes {cluster.major_minor} is not supported (supported: "
+                f"{SUPPORTED_KUBERNETES[0]} to {SUPPORTED_KUBERNETES[1]})",
+            )
+        out = cluster.output_dir or cluster.name
+        problem = unsafe_relative_path(out)
+        if problem:
+            checker.error(("clusters", i, "outputDir"), problem)
+            continue
+        norm = posixpath.normpath(out)
+        for other, j in outputs.items():
+            if norm == other or norm.startswith(other + "/") or other.startswith(norm + "/"):
+                checker.error(("clusters", i, "outputDir"), f"overlaps the output of cluster {j}")
+        outputs[norm] = i
+
+
+def unsafe_relative_path(value: str) -> str | None:
+    """Why a path from the spec may not be used inside the output root, or None."""
+    if value.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", value):
+        return "must be a relative path"
+    parts = value.replace("\\", "/").split("/")
+    if any(p == ".." for p in parts):
+        return "must not contain '..'"
+    if any(p.startswith(".") and p not in (".",) for p in parts):
+        return "must not contain hidden path components"
+    return None
+
+
+def _check_metadata(checker: _Checker) -> None:
+    for key, value in checker.spec.common_labels.items():
+        _check_qualified_key(checker, ("commonLabels", key), key)
+        if len(value) > 63 or not _LABEL_VALUE.match(value):
+            checker.error(("commonLabels", key), f"invalid label value {value!r}")
+    for key in checker.spec.common_annotations:
+        _check_qualified_key(checker, ("commonAnnotations", key), key)
+
+
+def _check_qualified_key(checker: _Checker, path: Path, key: str) -> None:
+    prefix, _, name = key.rpartition("/")
+    if (prefix and (len(prefix) > 253 or not DNS1123_SUBDOMAIN.match(prefix))) or (
+        len(name) > 63 or not _QUALIFIED_NAME.match(name)
+    ):
+        checker.error(path, f"invalid key {key!r}: must be [prefix/]name with a DNS prefix", at_key=True)
+
+
+def _resolve_groups(checker: _Checker, resolved: Resolved) -> None:
+    spec = checker.spec
+    registries = {r.name: r for r in spec.registries}
+    clusters = {c.name: c for c in spec.clusters}
+    owner: dict[tuple[str, str], tuple[str, Path]] = {}
+    for gi, group in enumerate(spec.namespace_groups):
+        base: Path = ("namespaceGroups", gi)
+        reg_path = (*base, "registries") if group.registries is not None else ("defaults", "registries")
+        reg_names = group.registries if group.registries is not None else spec.defaults.registries
+        cl_path = (*base, "clusters") if group.clusters is not None else ("defaults", "clusters")
+        cl_names = group.clusters if group.clusters is not None else spec.defaults.clusters
+        sa_path = (*base, "serviceAccounts") if group.service_accounts is not None else ("defaults", "serviceAccounts")
+        sas = group.service_accounts if group.service_accounts is not None else spec.defaults.service_accounts
+        mode = group.secret_mode or spec.defaults.secret_mode
+        merged_name = group.merged_secret_name or spec.defaults.merged_secret_name
+
+        if not reg_names:
+            checker.error(reg_path if group.registries is not None else base, "group has no registries")
+        chosen = [registries[n] for i, n in enumerate(reg_names)
+                  if checker.reference((*reg_path, i), n, list(registries), "registry")]
+        _duplicates(checker, reg_path, reg_names, "registry")
+        targets = [clusters[n] for i, n in enumerate(cl_names or list(clusters))
+                   if cl_names is None or checker.reference((*cl_path, i), n, list(clusters), "cluster")]
+        for i, sa in enumerate(sas):
+            checker.dns_name((*sa_path, i), sa, "service account name", label=False)
+        _duplicates(checker, sa_path, sas, "service account")
+        _check_secret_names(checker, base, chosen, mode, merged_name)
+        _duplicates(checker, (*base, "namespaces"), group.namespaces, "namespace")
+        for ni, namespace in enumerate(group.namespaces):
+            ns_path: Path = (*base, "namespaces", ni)
+            checker.dns_name(ns_path, namespace, "namespace name", label=True)
+            for cluster in targets:
+                claim = owner.get((cluster.name, namespace))
+                if claim is not None and claim[0] != group.name:
+                    checker.error(ns_path, f"namespace {namespace!r} on cluster {cluster.name!r} is already "
+                                           f"covered by group {claim[0]!r} ({checker.where(claim[1])})")
+                    continue
+                owner[(cluster.name, namespace)] = (group.name, ns_path)
+                resolved.targets.append(NamespaceTarget(
+                    cluster=cluster, group=group.name, namespace=namespace, registries=tuple(chosen),
+                    service_accounts=tuple(dict.fromkeys(sas)), secret_mode=mode, merged_secret_name=merged_name,
+                    helm_values=group.helm_values or spec.defaults.helm_values,
+                ))
+
+
+def _duplicates(checker: _Checker, base: Path, values: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for i, value in enumerate(values):
+        if value in seen:
+            checker.error((*base, i), f"duplicate {what} {value!r}")
+        seen.add(value)
+
+
+def _check_secret_names(
+    checker: _Checker, base: Path, chosen: list[Registry], mode: SecretMode, merged_name: str
+) -> None:
+    if mode == "merged":
+        checker.dns_name((*base, "mergedSecretName"), merged_name, "Secret name", label=False)
+        kinds = {r.credentials.external_secret is not None for r in chosen}
+        if len(kinds) > 1:
+            checker.error((*base, "secretMode"), "a merged Secret cannot mix externalSecret and other sources")
+        return
+    seen: dict[str, str] = {}
+    for registry in chosen:
+        name = registry.effective_secret_name
+        if name in seen:
+            checker.error((*base, "registries"),
+                          f"registries {seen[name]!r} and {registry.name!r} use the same Secret name {name!r}")
+        seen[name] = registry.name

@@ -1,0 +1,201 @@
+"""The Jinja2 environment: user template dirs first, strict undefined, YAML-safe output.
+
+Every `{{ expression }}` is passed through `finalize`, which quotes it as a YAML double-quoted
+scalar unless a filter already produced YAML text. So a value with quotes, colons, newlines,
+`{{ }}` or `#` always round-trips exactly and can never inject YAML structure.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from genpolicy.errors import GenpolicyError, OutputValidationError, Problem
+
+BUILTIN_PREFIX = "builtin"
+
+
+def builtin_template_dir() -> Path:
+    """Templates shipped in the wheel (genpolicy/templates) or, in a checkout, ./templates."""
+    packaged = Path(__file__).parent / "templates"
+    return packaged if packaged.is_dir() else Path(__file__).parent.parent / "templates"
+
+
+class YamlText(str):
+    """Text that is already valid YAML and must be emitted as is."""
+
+    __slots__ = ()
+
+
+def quote(value: str) -> str:
+    """A quoted YAML scalar for any string: single-quoted when that is more readable (printable
+    ASCII containing `"` or `\\`), else double-quoted with non-ASCII and control characters escaped."""
+    if ('"' in value or "\\" in value) and all(0x20 <= ord(ch) < 0x7F for ch in value):
+        return "'" + value.replace("'", "''") + "'"
+    out = ['"']
+    for ch in value:
+        code = ord(ch)
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif 0x20 <= code < 0x7F:
+            out.append(ch)
+        elif code < 0x100:
+            out.append(f"\\x{code:02x}")
+        elif code < 0x10000:
+            out.append(f"\\u{code:04x}")
+        else:
+            out.append(f"\\U{code:08x}")
+    out.append('"')
+    return "".join(out)
+
+
+def scalar(value: Any) -> YamlText:
+    """A YAML scalar for a string, number, bool or null."""
+    if isinstance(value, YamlText):
+        return value
+    if value is None:
+        return YamlText("null")
+    if isinstance(value, bool):
+        return YamlText("true" if value else "false")
+    if isinstance(value, int):
+        return YamlText(str(value))
+    if isinstance(value, str):
+        return YamlText(quote(value))
+    raise TypeError(f"cannot emit a {type(value).__name__} as a YAML scalar; use the to_yaml filter")
+
+
+def to_yaml(value: Any, indent: int = 0) -> YamlText:
+    """Block-style YAML for mappings and lists (keys quoted when needed), indented by `indent`."""
+    lines = _block(value, indent)
+    return YamlText("\n".join(lines))
+
+
+def _key(key: Any) -> str:
+    text = str(key)
+    plain = text.replace("-", "").replace("_", "").replace(".", "").replace("/", "")
+    safe = plain.isascii() and plain.isalnum() and not text[0].isdigit() and text.lower() not in _YAML_WORDS
+    return text if safe else quote(text)
+
+
+_YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
+
+
+def _block(value: Any, indent: int) -> list[str]:
+    pad = " " * indent
+    if isinstance(value, Mapping):
+        if not value:
+            return [pad + "{}"]
+        lines: list[str] = []
+        for key, item in value.items():
+            if _is_collection(item) and item:
+                lines.append(f"{pad}{_key(key)}:")
+                lines.extend(_block(item, indent + 2 if isinstance(item, Mapping) else indent))
+            else:
+                lines.append(f"{pad}{_key(key)}: {_inline(item)}")
+        return lines
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        if not value:
+            return [pad + "[]"]
+        lines = []
+        for item in value:
+            sub = _block(item, indent + 2) if _is_collection(item) and item else [pad + "  " + _inline(item)]
+            lines.append(pad + "- " + sub[0][indent + 2 :])
+            lines.extend(sub[1:])
+        return lines
+    return [pad + _inline(value)]
+
+
+def _is_collection(value: Any) -> bool:
+    return isinstance(value, Mapping) or (isinstance(value, Sequence) and not isinstance(value, str))
+
+
+def _inline(value: Any) -> str:
+    if isinstance(value, Mapping) and not value:
+        return "{}"
+    if _is_collection(value) and not value:
+        return "[]"
+    return scalar(value)
+
+
+def _finalize(value: Any) -> Any:
+    if isinstance(value, jinja2.Undefined):
+        return value
+    return scalar(value)
+
+
+class TemplateError(OutputValidationError):
+    """A template failed to render; the message names the template and line."""
+
+
+class Templates:
+    """Renders named templates; user directories are searched before the built-ins."""
+
+    def __init__(self, user_dirs: Sequence[Path] = ()) -> None:
+        builtin = jinja2.FileSystemLoader(str(builtin_template_dir()))
+        loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader([str(d) for d in user_dirs])] if user_dirs else []
+        loaders += [jinja2.PrefixLoader({BUILTIN_PREFIX: builtin}), builtin]
+        self.env = jinja2.Environment(
+            loader=jinja2.ChoiceLoader(loaders),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            finalize=_finalize,
+            auto_reload=False,
+        )
+        self.env.filters["to_yaml"] = to_yaml
+        self.env.filters["scalar"] = scalar
+        self.env.filters["quote"] = lambda v: YamlText(quote(str(v)))
+
+    @functools.lru_cache(maxsize=64)  # noqa: B019 - one Templates per render, cache per instance is intended
+    def _template(self, name: str) -> jinja2.Template:
+        try:
+            return self.env.get_template(name)
+        except jinja2.TemplateSyntaxError as exc:
+            raise TemplateError("template error", [_template_problem(exc.filename or name, exc.lineno, exc.message)]) \
+                from None
+        except jinja2.TemplateNotFound as exc:
+            raise TemplateError("template error", [Problem(name, message=f"template not found: {exc.name}")]) from None
+
+    def render(self, name: str, context: Mapping[str, Any]) -> str:
+        """Render a template; raise TemplateError naming `template:line` and the undefined variable."""
+        template = self._template(name)
+        try:
+            return template.render(context)
+        except jinja2.UndefinedError as exc:
+            raise TemplateError("template error", [_runtime_problem(name, exc)]) from None
+        except (jinja2.TemplateError, TypeError, ValueError) as exc:
+            raise TemplateError("template error", [_runtime_problem(name, exc)]) from None
+
+    def list_builtin(self) -> list[str]:
+        return sorted(p.name for p in builtin_template_dir().glob("*.j2"))
+
+
+def _template_problem(filename: str, line: int | None, message: str | None) -> Problem:
+    return Problem(filename, line or 0, 0 if not line else 1, "", message or "template error")
+
+
+def _runtime_problem(name: str, exc: Exception) -> Problem:
+    """Find the template frame in the traceback to report its line (never the context values)."""
+    tb = exc.__traceback__
+    filename, line = name, 0
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code.co_filename.endswith(".j2") or code.co_filename == "<template>":
+            filename = code.co_filename
+            template = tb.tb_frame.f_globals.get("__jinja_template__")
+            if template is not None:
+                line = template.get_corresponding_lineno(tb.tb_lineno)
+        tb = tb.tb_next
+    message = str(exc) if isinstance(exc, jinja2.UndefinedError) else f"{type(exc).__name__}: {exc}"
+    return Problem(filename, line, 1 if line else 0, "", message)
+
+
+__all__ = ["GenpolicyError", "TemplateError", "Templates", "YamlText", "quote", "scalar", "to_yaml"]

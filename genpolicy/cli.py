@@ -11,7 +11,7 @@ from typing import NoReturn
 import click
 
 from genpolicy import __version__, writer
-from genpolicy.errors import ExitCode, GenpolicyError, Problem
+from genpolicy.errors import ExitCode, GenpolicyError, Problem, WriteError
 from genpolicy.pipeline import RenderOptions, render
 from genpolicy.reporting import Format, format_problems
 from genpolicy.secrets import redact
@@ -61,7 +61,7 @@ def render_command(spec: Path, output: Path | None, check: bool, show_diff: bool
             _echo(format_problems([warning], fmt), err=True)
         plan = result.plan
         if plan.conflicts:
-            raise writer.WriteError("output conflicts", plan.conflicts)
+            raise WriteError("output conflicts", plan.conflicts)
         if show_diff:
             _echo(writer.unified_diff(plan).rstrip("\n")) if plan.changed else None
         if check:
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> NoReturn:
     except KeyboardInterrupt:
         _echo("genpolicy: interrupted; nothing was written unless a render had finished", err=True)
         sys.exit(130)
-    except Exception as exc:  # noqa: BLE001 - the one top-level handler
+    except Exception as exc:
         _internal_error(exc)
     sys.exit(int(code or 0) if isinstance(code, int) else 0)
 

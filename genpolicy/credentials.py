@@ -38,7 +38,7 @@ class CredentialReader:
 
     def _problem(self, registry: Registry, field: str, message: str) -> CredentialError:
         index = next(i for i, r in enumerate(self.spec.registries) if r.name == registry.name)
-        path = ("registries", index, "credentials", *field.split("."))
+        path: tuple[str | int, ...] = ("registries", index, "credentials", *field.split("."))
         line, col = self.loaded.positions.of_value(path)
         return CredentialError(message, [Problem(self.loaded.filename, line, col, format_path(path), message)])
 

@@ -78,5 +78,6 @@ def _validate_one(report: ValidationReport, validator: Validator, file: str, lin
 def _describe(obj: Any) -> str:
     if not isinstance(obj, dict):
         return "document"
-    meta = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    meta = obj.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
     return f"{obj.get('kind', '?')}/{meta.get('name', '?')}"

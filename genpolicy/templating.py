@@ -191,8 +191,8 @@ def _runtime_problem(name: str, exc: Exception) -> Problem:
         if code.co_filename.endswith(".j2") or code.co_filename == "<template>":
             filename = code.co_filename
             template = tb.tb_frame.f_globals.get("__jinja_template__")
-            if template is not None:
-                line = template.get_corresponding_lineno(tb.tb_lineno)
+            # Jinja rewrites tracebacks so template frames already carry template line numbers.
+            line = template.get_corresponding_lineno(tb.tb_lineno) if template is not None else tb.tb_lineno
         tb = tb.tb_next
     message = str(exc) if isinstance(exc, jinja2.UndefinedError) else f"{type(exc).__name__}: {exc}"
     return Problem(filename, line, 1 if line else 0, "", message)

@@ -77,7 +77,7 @@ class KubernetesSchemas:
         definitions = json.loads((self.folder / "_definitions.json").read_text())
         return jsonschema_rs.Registry([(_DEFINITIONS_ID, definitions)])
 
-    @functools.lru_cache(maxsize=None)  # noqa: B019 - one instance per version, lives for the process
+    @functools.cache  # noqa: B019 - one instance per version, lives for the process
     def validator(self, api_version: str, kind: str) -> Any | None:
         group_version = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
         path = self.folder / f"{kind.lower()}-{group_version}.json"
@@ -104,7 +104,7 @@ class CrdSchemas:
         return crds
 
     def add_file(self, file: Path) -> None:
-        for doc in yaml.load_all(file.read_text(encoding="utf-8"), Loader=_YamlLoader):  # noqa: S506
+        for doc in yaml.load_all(file.read_text(encoding="utf-8"), Loader=_YamlLoader):
             for item in doc.get("items", [doc]) if isinstance(doc, dict) else []:
                 if isinstance(item, dict) and item.get("kind") == "CustomResourceDefinition":
                     self.add_crd(item)
@@ -112,6 +112,8 @@ class CrdSchemas:
     def add_crd(self, crd: dict[str, Any]) -> None:
         spec = crd.get("spec") or {}
         group, kind = spec.get("group"), (spec.get("names") or {}).get("kind")
+        if not isinstance(group, str) or not isinstance(kind, str):
+            return
         for version in spec.get("versions") or []:
             schema = ((version.get("schema") or {}).get("openAPIV3Schema")) or None
             if not version.get("served") or schema is None:
@@ -120,7 +122,7 @@ class CrdSchemas:
             self.schemas[key] = schema
             self.cel_rules[key] = json.dumps(schema).count('"x-kubernetes-validations"')
 
-    @functools.lru_cache(maxsize=None)  # noqa: B019 - lives as long as the catalog
+    @functools.cache  # noqa: B019 - lives as long as the catalog
     def validator(self, api_version: str, kind: str) -> Any | None:
         schema = self.schemas.get((api_version, kind))
         if schema is None:
@@ -248,7 +250,7 @@ def check_object_meta(obj: dict[str, Any]) -> Iterator[Finding]:
     yield from _check_map(meta.get("labels"), "metadata.labels", values_are_labels=True)
     yield from _check_map(meta.get("annotations"), "metadata.annotations", values_are_labels=False)
     if obj.get("kind") == "Secret" and obj.get("apiVersion") == "v1":
-        for key in list((obj.get("data") or {})) + list((obj.get("stringData") or {})):
+        for key in list(obj.get("data") or {}) + list(obj.get("stringData") or {}):
             if not _SECRET_KEY.match(str(key)):
                 yield Finding(f"data.{key}", "invalid Secret key: use alphanumerics, '-', '_' or '.'")
 
@@ -271,7 +273,7 @@ def _check_map(value: Any, path: str, *, values_are_labels: bool) -> Iterator[Fi
         yield Finding(path, "annotations exceed 256 KiB")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def kubernetes_schemas(version: str) -> KubernetesSchemas:
     """One schema catalog per Kubernetes minor version for the whole process."""
     return KubernetesSchemas(schema_version_for(version))

@@ -16,7 +16,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -203,8 +203,8 @@ def _rollback(result: Plan, done: list[str]) -> None:
                 path.unlink()
 
 
-def _discard(paths: Iterator[str] | object) -> None:
-    for tmp in list(paths):  # type: ignore[call-overload]
+def _discard(paths: Iterable[str]) -> None:
+    for tmp in list(paths):
         with contextlib.suppress(OSError):
             os.unlink(tmp)
 

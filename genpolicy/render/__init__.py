@@ -69,7 +69,8 @@ def _render_cluster(
         bundle.add(manifest)
         resources.append(f"namespaces/{target.namespace}.yaml")
         if target.helm_values.enabled:
-            values = OutputFile(f"{folder}/helm-values/{target.namespace}.yaml", header, is_manifest=False, cluster=cluster.name)
+            values_path = f"{folder}/helm-values/{target.namespace}.yaml"
+            values = OutputFile(values_path, header, is_manifest=False, cluster=cluster.name)
             values.documents = [_helm_values(ctx, target)]
             bundle.add(values)
         if ctx.progress:
@@ -130,7 +131,7 @@ def _document(ctx: RenderContext, template: str, context: dict[str, Any], *, sen
 def parse_document(template: str, text: str) -> Any:
     """Parse a rendered document; a template that emits broken YAML is reported by name and line."""
     try:
-        return yaml.load(text, Loader=_YamlLoader)  # noqa: S506 - CSafeLoader/SafeLoader only
+        return yaml.load(text, Loader=_YamlLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark else 0

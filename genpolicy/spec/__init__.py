@@ -26,7 +26,8 @@ def load_spec(path: Path) -> Resolved:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SpecError("spec is not UTF-8", [Problem(str(path), message=f"not UTF-8 text (byte {exc.start})")]) from None
+        problem = Problem(str(path), message=f"not UTF-8 text (byte {exc.start})")
+        raise SpecError("spec is not UTF-8", [problem]) from None
     return parse_spec(text, str(path))
 
 
@@ -51,4 +52,5 @@ def json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://genpolicy.dev/schemas/v1alpha1/spec.json"
     schema["title"] = "genpolicy spec (genpolicy/v1alpha1, PullSecretSpec)"
-    return json.loads(json.dumps(schema, sort_keys=True))
+    ordered: dict[str, Any] = json.loads(json.dumps(schema, sort_keys=True))
+    return ordered

@@ -55,12 +55,16 @@ class Positions:
 
     values: dict[Path, tuple[int, int]] = field(default_factory=dict)
     keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
+    containers: set[Path] = field(default_factory=set)
 
     def of_value(self, path: Path) -> tuple[int, int]:
-        """The value's position, else the nearest ancestor's."""
+        """The value's position (a mapping's or list's key, if it has one), else the nearest ancestor's."""
         for end in range(len(path), -1, -1):
-            if path[:end] in self.values:
-                return self.values[path[:end]]
+            prefix = path[:end]
+            if prefix in self.containers and prefix in self.keys:
+                return self.keys[prefix]
+            if prefix in self.values:
+                return self.values[prefix]
         return (1, 1)
 
     def of_key(self, path: Path) -> tuple[int, int]:
@@ -106,8 +110,10 @@ class _Builder:
             self.problem(node, path, f"unsupported YAML tag {node.tag!r}")
             return None
         if isinstance(node, yaml.MappingNode):
+            self.positions.containers.add(path)
             return self.build_mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
+            self.positions.containers.add(path)
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         return self.loader.construct_object(node, deep=True)
 

@@ -1,0 +1,183 @@
+"""What `render` produces: kubelet-correct Secrets, complete SA lists, Helm values, ESO objects."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from conftest import HUB_PASSWORD, PASSWORD, USERNAME, write_spec
+from genpolicy.pipeline import RenderOptions, RenderResult, render
+from genpolicy.render import helm_values
+from genpolicy.spec.model import HelmKey
+
+
+def do_render(spec: Path, env: dict[str, str], **kwargs: Any) -> RenderResult:
+    return render(RenderOptions(spec, environ=env, **kwargs))
+
+
+def docs(result: RenderResult, path: str) -> list[dict[str, Any]]:
+    return list(yaml.safe_load_all(result.bundle.files[path].content()))
+
+
+def test_layout_and_kustomization(plain_spec: Path, plain_env: dict[str, str]) -> None:
+    result = do_render(plain_spec, plain_env)
+    assert sorted(result.bundle.files) == [
+        "prod/helm-values/alpha.yaml", "prod/helm-values/beta.yaml", "prod/kustomization.yaml",
+        "prod/namespaces/alpha.yaml", "prod/namespaces/beta.yaml",
+    ]
+    kustomization = docs(result, "prod/kustomization.yaml")[0]
+    assert kustomization["resources"] == ["namespaces/alpha.yaml", "namespaces/beta.yaml"]
+    assert result.objects == 8
+
+
+def test_dockerconfigjson_is_what_the_kubelet_expects(plain_spec: Path, plain_env: dict[str, str]) -> None:
+    result = do_render(plain_spec, plain_env)
+    secrets = {d["metadata"]["name"]: d for d in docs(result, "prod/namespaces/alpha.yaml") if d["kind"] == "Secret"}
+    assert set(secrets) == {"ghcr-pull", "hub-pull"}
+    ghcr = secrets["ghcr-pull"]
+    assert ghcr["type"] == "kubernetes.io/dockerconfigjson"
+    assert ghcr["metadata"]["namespace"] == "alpha"
+    config = json.loads(base64.b64decode(ghcr["data"][".dockerconfigjson"]))
+    entry = config["auths"]["ghcr.io"]
+    assert entry["username"] == USERNAME and entry["password"] == PASSWORD
+    user, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
+    assert (user, password) == (USERNAME, PASSWORD)
+    hub = json.loads(base64.b64decode(secrets["hub-pull"]["data"][".dockerconfigjson"]))
+    assert list(hub["auths"]) == ["docker.io"], "Docker Hub must be keyed the way the kubelet matches directly"
+    assert hub["auths"]["docker.io"]["password"] == HUB_PASSWORD
+
+
+def test_service_accounts_carry_the_complete_sorted_list(plain_spec: Path, plain_env: dict[str, str]) -> None:
+    result = do_render(plain_spec, plain_env)
+    accounts = [d for d in docs(result, "prod/namespaces/beta.yaml") if d["kind"] == "ServiceAccount"]
+    assert [a["metadata"]["name"] for a in accounts] == ["builder", "default"]
+    for account in accounts:
+        assert account["imagePullSecrets"] == [{"name": "ghcr-pull"}, {"name": "hub-pull"}]
+        annotations = account["metadata"]["annotations"]
+        assert annotations["argocd.argoproj.io/sync-options"] == "Prune=false,Delete=false,ServerSideApply=true"
+        assert account["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "genpolicy"
+
+
+def test_flux_clusters_get_flux_annotations(tmp_path: Path, plain_env: dict[str, str]) -> None:
+    (tmp_path / "hub-password.txt").write_text(HUB_PASSWORD)
+    from conftest import PLAIN_SPEC
+
+    spec = write_spec(tmp_path, PLAIN_SPEC.replace("gitops: argocd", "gitops: flux"))
+    result = do_render(spec, plain_env)
+    objs = docs(result, "prod/namespaces/alpha.yaml")
+    account = next(d for d in objs if d["kind"] == "ServiceAccount")
+    assert account["metadata"]["annotations"] == {"kustomize.toolkit.fluxcd.io/prune": "disabled"}
+    secret = next(d for d in objs if d["kind"] == "Secret")
+    assert secret["metadata"]["annotations"] == {"kustomize.toolkit.fluxcd.io/substitute": "disabled"}
+
+
+def test_merged_secret_holds_every_registry(tmp_path: Path, plain_env: dict[str, str]) -> None:
+    (tmp_path / "hub-password.txt").write_text(HUB_PASSWORD)
+    from conftest import PLAIN_SPEC
+
+    spec = write_spec(tmp_path, PLAIN_SPEC.replace("    serviceAccounts: [default, builder]\n",
+                                                   "    secretMode: merged\n    mergedSecretName: regcred\n"))
+    result = do_render(spec, plain_env)
+    objs = docs(result, "prod/namespaces/alpha.yaml")
+    assert [(d["kind"], d["metadata"]["name"]) for d in objs] == [("Secret", "regcred"), ("ServiceAccount", "default")]
+    config = json.loads(base64.b64decode(objs[0]["data"][".dockerconfigjson"]))
+    assert sorted(config["auths"]) == ["docker.io", "ghcr.io"]
+    assert objs[1]["imagePullSecrets"] == [{"name": "regcred"}]
+
+
+def test_helm_values(plain_spec: Path, plain_env: dict[str, str]) -> None:
+    result = do_render(plain_spec, plain_env)
+    values = docs(result, "prod/helm-values/alpha.yaml")[0]
+    assert values == {
+        "imagePullSecrets": [{"name": "ghcr-pull"}, {"name": "hub-pull"}],
+        "global": {"imagePullSecrets": [{"name": "ghcr-pull"}, {"name": "hub-pull"}]},
+    }
+
+
+def test_helm_key_paths_are_configurable() -> None:
+    keys = [HelmKey(path="image.pullSecrets", format="names"), HelmKey(path="a.b.c")]
+    assert helm_values(keys, ["x", "y"]) == {
+        "image": {"pullSecrets": ["x", "y"]}, "a": {"b": {"c": [{"name": "x"}, {"name": "y"}]}},
+    }
+    with pytest.raises(ValueError, match="conflicts"):
+        helm_values([HelmKey(path="a"), HelmKey(path="a.b")], ["x"])
+
+
+def test_render_is_deterministic(plain_spec: Path, plain_env: dict[str, str]) -> None:
+    first = {p: f.content() for p, f in do_render(plain_spec, plain_env).bundle.files.items()}
+    second = {p: f.content() for p, f in do_render(plain_spec, plain_env).bundle.files.items()}
+    assert first == second
+
+
+def test_external_secret_template_builds_a_dockerconfig(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, """
+        apiVersion: genpolicy/v1alpha1
+        kind: PullSecretSpec
+        registries:
+          - name: harbor
+            server: https://Harbor.Example.com:8443/team-a/
+            credentials:
+              username: robot$team+puller
+              externalSecret:
+                store: {kind: SecretStore, name: vault}
+                remoteKey: harbor
+                properties: {username: null, password: secret}
+                refreshInterval: 30m
+        clusters: [{name: prod, kubernetesVersion: "1.33"}]
+        namespaceGroups: [{name: g, namespaces: [a], registries: [harbor]}]
+    """)
+    result = do_render(spec, {})
+    external = docs(result, "prod/namespaces/a.yaml")[0]
+    assert external["apiVersion"] == "external-secrets.io/v1" and external["kind"] == "ExternalSecret"
+    assert external["spec"]["secretStoreRef"] == {"kind": "SecretStore", "name": "vault"}
+    assert external["spec"]["refreshInterval"] == "30m"
+    assert external["spec"]["data"] == [
+        {"secretKey": "harbor-password", "remoteRef": {"key": "harbor", "property": "secret"}}]
+    template = external["spec"]["target"]["template"]
+    assert template["type"] == "kubernetes.io/dockerconfigjson"
+    body = template["data"][".dockerconfigjson"]
+    # Evaluate the Go template the way ESO would (toJson/b64enc/printf/index) for a sample secret value.
+    assert _eval_eso_template(body, {"harbor-password": 'p"w'}) == {"auths": {"harbor.example.com:8443/team-a": {
+        "auth": base64.b64encode(b'robot$team+puller:p"w').decode(), "password": 'p"w',
+        "username": "robot$team+puller"}}}
+
+
+def _eval_eso_template(body: str, data: dict[str, str]) -> Any:
+    """A tiny evaluator for the few Go template forms genpolicy emits (not a general engine)."""
+    import re
+
+    def value(expr: str) -> str:
+        expr = expr.strip()
+        match = re.fullmatch(r'\(index \. "([^"]+)"\)', expr)
+        if match:
+            return data[match.group(1)]
+        return str(json.loads(expr))
+
+    def action(match: re.Match[str]) -> str:
+        parts = [p.strip() for p in match.group(1).split("|")]
+        head = parts[0]
+        if head.startswith("printf"):
+            args = re.findall(r'\(index \. "[^"]+"\)|"(?:[^"\\]|\\.)*"', head[len("printf"):])
+            fmt, rest = json.loads(args[0]), [value(a) for a in args[1:]]
+            current = fmt.replace("%s", "{}").format(*rest)
+        else:
+            current = value(head)
+        for fn in parts[1:]:
+            current = base64.b64encode(current.encode()).decode() if fn == "b64enc" else json.dumps(current)
+        return current
+
+    return json.loads(re.sub(r"\{\{(.*?)\}\}", action, body))
+
+
+def test_no_secret_files_without_plaintext_backend(tmp_path: Path) -> None:
+    from conftest import PLAIN_SPEC
+    from genpolicy.errors import SpecError
+
+    spec = write_spec(tmp_path, PLAIN_SPEC.replace("allowPlaintext: true\n", ""))
+    with pytest.raises(SpecError):
+        do_render(spec, {})

@@ -9,7 +9,7 @@ from pathlib import Path
 from genpolicy.errors import CredentialError, Problem
 from genpolicy.secrets import Credential, Sensitive
 from genpolicy.spec.loader import LoadedYaml, format_path
-from genpolicy.spec.model import Registry, Spec
+from genpolicy.spec.model import Registry, Spec, check_username
 
 
 class CredentialReader:
@@ -50,13 +50,21 @@ class CredentialReader:
             env = creds.from_env
             password = self._env(registry, "fromEnv.password", env.password)
             username = creds.username or self._env(registry, "fromEnv.username", env.username or "")
+            self._check_username(registry, "fromEnv.username", username)
             return Credential(username, Sensitive(password), f"env {env.password}")
         if creds.from_file is not None:
             files = creds.from_file
             password = self._file(registry, "fromFile.password", files.password)
             username = creds.username or self._file(registry, "fromFile.username", files.username or "")
+            self._check_username(registry, "fromFile.username", username)
             return Credential(username, Sensitive(password), f"file {files.password}")
         raise AssertionError("externalSecret credentials are never read")
+
+    def _check_username(self, registry: Registry, field: str, username: str) -> None:
+        try:
+            check_username(username)
+        except ValueError as exc:
+            raise self._problem(registry, field, f"registry {registry.name!r}: {exc}") from None
 
     def _env(self, registry: Registry, field: str, name: str) -> str:
         value = self.environ.get(name)

@@ -181,3 +181,25 @@ def test_no_secret_files_without_plaintext_backend(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, PLAIN_SPEC.replace("allowPlaintext: true\n", ""))
     with pytest.raises(SpecError):
         do_render(spec, {})
+
+
+def test_secret_over_one_mebibyte_is_refused(tmp_path: Path) -> None:
+    from genpolicy.errors import OutputValidationError
+
+    spec = write_spec(tmp_path, """
+        apiVersion: genpolicy/v1alpha1
+        kind: PullSecretSpec
+        allowPlaintext: true
+        registries:
+          - name: big
+            server: big.example.com
+            credentials: {username: u, fromFile: {password: token.txt}}
+        clusters: [{name: prod, kubernetesVersion: "1.33"}]
+        namespaceGroups: [{name: g, namespaces: [a], registries: [big]}]
+    """)
+    (tmp_path / "token.txt").write_text("x" * 500_000)
+    with pytest.raises(OutputValidationError) as info:
+        do_render(spec, {})
+    assert "would exceed the 1 MiB Secret size limit" in info.value.problems[0].message
+    (tmp_path / "token.txt").write_text("x" * 300_000)
+    assert do_render(spec, {}).objects == 2

@@ -208,3 +208,9 @@ def test_defaults_are_inherited() -> None:
 def test_group_without_registries() -> None:
     text = BASE.replace("    registries: [ghcr]\n", "")
     assert problems(text) == ["spec.yaml:14:5: namespaceGroups[0]: group has no registries"]
+
+
+def test_username_with_colon_is_rejected() -> None:
+    text = BASE.replace("      externalSecret:\n", "      username: 'a:b'\n      externalSecret:\n")
+    assert problems(text) == ["spec.yaml:7:17: registries[0].credentials.username: a registry username may not "
+                              "contain ':' or control characters"]

@@ -24,6 +24,13 @@ _DURATION = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"
 Identifier = Annotated[str, Field(pattern=_NAME, max_length=63)]
 
 
+def check_username(value: str | None) -> str | None:
+    """The kubelet splits `auth` at the first ':', so a username may not contain one."""
+    if value is not None and (":" in value or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)):
+        raise ValueError("a registry username may not contain ':' or control characters")
+    return value
+
+
 class Model(BaseModel):
     model_config = ConfigDict(
         extra="forbid", alias_generator=to_camel, populate_by_name=False, frozen=True, hide_input_in_errors=True
@@ -69,6 +76,8 @@ class InlineSource(Model):
     username: str = Field(min_length=1)
     password: SecretStr
 
+    _username = field_validator("username")(classmethod(lambda cls, v: check_username(v)))
+
 
 class Credentials(Model):
     """Where a registry's credentials come from: exactly one source."""
@@ -80,6 +89,8 @@ class Credentials(Model):
     from_file: FileSource | None = None
     external_secret: ExternalSecretSource | None = None
     inline: InlineSource | None = None
+
+    _username = field_validator("username")(classmethod(lambda cls, v: check_username(v)))
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> Credentials:

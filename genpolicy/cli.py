@@ -116,6 +116,17 @@ def schema_command() -> None:
     click.echo(json.dumps(json_schema(), indent=2))
 
 
+def _register_extra_commands() -> None:
+    from genpolicy.scaffold import init_command
+    from genpolicy.templates_cmd import templates_group
+
+    cli.add_command(init_command)
+    cli.add_command(templates_group)
+
+
+_register_extra_commands()
+
+
 def _internal_error(exc: BaseException) -> NoReturn:
     location = ""
     tb = exc.__traceback__

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,13 +38,14 @@ class RenderResult:
 def output_root(options: RenderOptions, resolved: Resolved) -> Path:
     if options.output is not None:
         return options.output
-    return options.spec.parent / resolved.spec.output_dir
+    return Path(os.path.normpath(options.spec.parent / resolved.spec.output_dir))
 
 
 def render(options: RenderOptions) -> RenderResult:
     """Load, render and validate in memory, then plan against the disk (nothing is written)."""
     resolved = load_spec(options.spec)
     used = {r.name: r for t in resolved.targets for r in t.registries}
+    used.update({r.name: r for t in resolved.kyverno_targets for r in t.registries})
     reader = CredentialReader(resolved.spec, resolved.loaded, options.spec.parent, options.environ)
     credentials = reader.read_all(list(used.values()))
     ctx = RenderContext(resolved, Templates(options.templates), credentials, options.spec.name, options.progress)

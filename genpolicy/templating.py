@@ -86,6 +86,20 @@ def _key(key: Any) -> str:
 _YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
 
 
+def _literal_ok(value: Any) -> bool:
+    """Multi-line text that a `|-` block scalar carries exactly."""
+    if not isinstance(value, str) or "\n" not in value or value.endswith("\n") or value.startswith((" ", "\n")):
+        return False
+    lines = value.split("\n")
+    return all(ch == "\n" or 0x20 <= ord(ch) < 0x7F for ch in value) and all(
+        line.strip() or not line for line in lines
+    )
+
+
+def _literal(value: str, indent: int) -> list[str]:
+    return [(" " * indent + line) if line else "" for line in value.split("\n")]
+
+
 def _block(value: Any, indent: int) -> list[str]:
     pad = " " * indent
     if isinstance(value, Mapping):
@@ -96,6 +110,9 @@ def _block(value: Any, indent: int) -> list[str]:
             if _is_collection(item) and item:
                 lines.append(f"{pad}{_key(key)}:")
                 lines.extend(_block(item, indent + 2 if isinstance(item, Mapping) else indent))
+            elif _literal_ok(item):
+                lines.append(f"{pad}{_key(key)}: |-")
+                lines.extend(_literal(item, indent + 2))
             else:
                 lines.append(f"{pad}{_key(key)}: {_inline(item)}")
         return lines
@@ -104,7 +121,12 @@ def _block(value: Any, indent: int) -> list[str]:
             return [pad + "[]"]
         lines = []
         for item in value:
-            sub = _block(item, indent + 2) if _is_collection(item) and item else [pad + "  " + _inline(item)]
+            if _is_collection(item) and item:
+                sub = _block(item, indent + 2)
+            elif _literal_ok(item):
+                sub = [pad + "  |-", *_literal(item, indent + 4)]
+            else:
+                sub = [pad + "  " + _inline(item)]
             lines.append(pad + "- " + sub[0][indent + 2 :])
             lines.extend(sub[1:])
         return lines
@@ -175,7 +197,8 @@ class Templates:
             raise TemplateError("template error", [_runtime_problem(name, exc)]) from None
 
     def list_builtin(self) -> list[str]:
-        return sorted(p.name for p in builtin_template_dir().glob("*.j2"))
+        root = builtin_template_dir()
+        return sorted(p.relative_to(root).as_posix() for p in root.rglob("*.j2"))
 
 
 def _template_problem(filename: str, line: int | None, message: str | None) -> Problem:

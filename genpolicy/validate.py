@@ -31,6 +31,7 @@ _QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 _SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 MAX_ANNOTATIONS_BYTES = 256 * 1024
+_PATH_SEGMENT_KINDS = {"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,24 @@ class CrdSchemas:
         schema = self.schemas.get((api_version, kind))
         if schema is None:
             return None
-        return jsonschema_rs.Draft4Validator(crd_to_json_schema(schema))
+        return _compiled_crd_validator((api_version, kind), json.dumps(schema, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=256)
+def _crd_documents(path: str, mtime_ns: int, size: int) -> tuple[dict[str, Any], ...]:
+    """The CRDs in a file, parsed once per process (keyed by path, mtime and size)."""
+    found: list[dict[str, Any]] = []
+    with open(path, encoding="utf-8") as handle:
+        for doc in yaml.load_all(handle, Loader=_YamlLoader):
+            for item in doc.get("items", [doc]) if isinstance(doc, dict) else []:
+                if isinstance(item, dict) and item.get("kind") == "CustomResourceDefinition":
+                    found.append(item)
+    return tuple(found)
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled_crd_validator(key: tuple[str, str], schema_json: str) -> Any:
+    return jsonschema_rs.Draft4Validator(crd_to_json_schema(json.loads(schema_json)))
 
 
 def crd_to_json_schema(schema: dict[str, Any]) -> dict[str, Any]:
@@ -239,6 +257,9 @@ def check_object_meta(obj: dict[str, Any]) -> Iterator[Finding]:
     name = meta.get("name")
     if not isinstance(name, str) or not name:
         yield Finding("metadata.name", "a name is required")
+    elif obj.get("kind") in _PATH_SEGMENT_KINDS and str(obj.get("apiVersion", "")).startswith("rbac."):
+        if name in (".", "..") or "/" in name or "%" in name:
+            yield Finding("metadata.name", f"invalid name {name!r}: may not be '.', '..' or contain '/' or '%'")
     else:
         regex = DNS1123_LABEL if obj.get("kind") == "Namespace" else DNS1123_SUBDOMAIN
         if len(name) > 253 or not regex.match(name):

@@ -54,7 +54,8 @@ def test_check_reports_changes_and_writes_nothing(plain_spec: Path, plain_env: d
          "spec.yaml:3:1: bogus: unknown key 'bogus'"),
         (lambda s: s.replace("registries: [ghcr, hub]", "registries: [ghcr, hubb]"), 3,
          "spec.yaml:23:24: namespaceGroups[0].registries[1]: unknown registry 'hubb'; did you mean 'hub'?"),
-        (lambda s: s + "\t- broken", 3, "spec.yaml:26:1: invalid YAML"),
+        (lambda s: s + "\t- broken", 3,
+         "spec.yaml:25:1: invalid YAML: while scanning for the next token found character that cannot start any token"),
     ],
 )
 def test_spec_errors_exit_3_without_traceback(tmp_path: Path, mutate, code: int, expected: str) -> None:  # type: ignore[no-untyped-def]
@@ -75,7 +76,7 @@ def test_unset_env_var_and_unreadable_file(tmp_path: Path) -> None:
     spec = write_spec(tmp_path, PLAIN_SPEC)
     result = run_cli("render", spec, env={"REG_USER": "u"})
     assert result.code == 4, result.output
-    assert (f"{spec}:9:7: registries[0].credentials.fromEnv.password: registry 'ghcr': environment variable "
+    assert (f"{spec}:9:47: registries[0].credentials.fromEnv.password: registry 'ghcr': environment variable "
             "REG_PASS is not set") in result.stderr
     assert f"registry 'hub': cannot read {tmp_path / 'hub-password.txt'}: No such file or directory" in result.stderr
     assert "Traceback" not in result.output

@@ -12,7 +12,11 @@ from hypothesis import strategies as st
 from genpolicy.templating import TemplateError, Templates, quote, scalar, to_yaml
 
 # Characters YAML cannot carry at all (surrogates) are excluded; everything else must round-trip.
-TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=60)
+TEXT = st.one_of(
+    st.text(st.characters(blacklist_categories=("Cs",)), max_size=60),
+    st.lists(st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=12), min_size=2, max_size=4)
+    .map("\n".join),
+)
 KEYS = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=20)
 
 

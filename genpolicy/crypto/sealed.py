@@ -79,7 +79,7 @@ def _parse_certificate(pem: bytes) -> x509.Certificate:
         certs = x509.load_pem_x509_certificates(bytes(pem))
     except ValueError as exc:
         raise SealingError(
-            "sealing certificate is not a PEM X.509 certificate (expected the output of kubeseal --fetch-cert)"
+            "sealing certificate is not a PEM X.509 certificate (expected kubeseal --fetch-cert output)"
         ) from exc
     if not certs:  # pragma: no cover - cryptography raises instead
         raise SealingError("sealing certificate PEM holds no certificate")
@@ -93,9 +93,7 @@ def _rsa_public_key(cert: x509.Certificate) -> rsa.RSAPublicKey:
     except (ValueError, TypeError) as exc:
         raise SealingError(f"sealing certificate has an unsupported public key: {exc}") from exc
     if not isinstance(key, rsa.RSAPublicKey):
-        raise SealingError(
-            f"sealing certificate holds a {type(key).__name__.removeprefix('_')} key; Sealed Secrets needs RSA"
-        )
+        raise SealingError(f"sealing certificate holds a {type(key).__name__} key; Sealed Secrets needs RSA")
     if key.key_size < MIN_KEY_BITS:
         raise SealingError(
             f"sealing certificate RSA key is {key.key_size} bits; at least {MIN_KEY_BITS} are required"

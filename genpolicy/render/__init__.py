@@ -10,11 +10,13 @@ from typing import Any
 import yaml
 
 from genpolicy.errors import OutputValidationError, Problem
-from genpolicy.render import metadata
+from genpolicy.render import kyverno, metadata
 from genpolicy.render.documents import Document, OutputFile
+from genpolicy.render.kyverno_tests import build_suite
 from genpolicy.render.pullsecrets import PullSecretRenderer, pull_secrets
 from genpolicy.secrets import Credential
 from genpolicy.spec import NamespaceTarget, Resolved
+from genpolicy.spec.checks import KyvernoTarget
 from genpolicy.spec.model import Cluster, HelmKey
 from genpolicy.templating import Templates
 
@@ -75,9 +77,85 @@ def _render_cluster(
             bundle.add(values)
         if ctx.progress:
             ctx.progress(1)
+    resources += _render_kyverno(ctx, bundle, cluster, folder, secrets, header)
+    _add_kustomization(ctx, bundle, cluster, folder, resources, header)
+
+
+def _add_kustomization(
+    ctx: RenderContext, bundle: Bundle, cluster: Cluster, folder: str, resources: list[str], header: str
+) -> None:
     kustomization = OutputFile(f"{folder}/kustomization.yaml", header, is_manifest=False, cluster=cluster.name)
     kustomization.documents = [_document(ctx, "kustomization.yaml.j2", {"resources": resources})]
     bundle.add(kustomization)
+
+
+def _render_kyverno(
+    ctx: RenderContext, bundle: Bundle, cluster: Cluster, folder: str, secrets: PullSecretRenderer, header: str
+) -> list[str]:
+    """Source Secrets + RBAC (kyverno/source) and one policy file per group (kyverno/policies)."""
+    targets = sorted(ctx.resolved.kyverno_targets_for(cluster.name), key=lambda t: t.group)
+    if not targets:
+        return []
+    spec = ctx.resolved.spec
+    registries = sorted({r.name: r for t in targets for r in t.registries}.values(), key=lambda r: r.name)
+    source = OutputFile(f"{folder}/kyverno/source/source.yaml", header, cluster=cluster.name)
+    objects = ([kyverno.source_namespace(spec, cluster)] if cluster.kyverno and cluster.kyverno.manage_source_namespace
+               else []) + kyverno.cluster_roles(spec, cluster)
+    source.documents = [_document(ctx, o.template, o.context) for o in objects]
+    pseudo = kyverno.source_target(cluster, registries)
+    for secret in pull_secrets(pseudo):
+        template, context, sensitive = secrets.context(pseudo, secret)
+        context["annotations"] = dict(sorted({**spec.common_annotations, **kyverno.waves(cluster)["source"]}.items()))
+        source.documents.append(_document(ctx, template, context, sensitive=sensitive))
+    bundle.add(source)
+    _add_kustomization(ctx, bundle, cluster, f"{folder}/kyverno/source", ["source.yaml"], header)
+    policy_files = []
+    for target in targets:
+        policy = OutputFile(f"{folder}/kyverno/policies/{target.group}.yaml", header, cluster=cluster.name)
+        policy.documents = [_document(ctx, o.template, o.context) for o in kyverno.policies(ctx.resolved, target)]
+        bundle.add(policy)
+        policy_files.append(f"{target.group}.yaml")
+        if target.helm_values.enabled:
+            names = sorted(r.effective_secret_name for r in target.registries)
+            values = OutputFile(f"{folder}/helm-values/group-{target.group}.yaml", header, is_manifest=False,
+                                cluster=cluster.name)
+            context = {"group": target.group, "cluster": cluster.name,
+                       "values": helm_values(target.helm_values.keys, names)}
+            values.documents = [_document(ctx, "helm-values.yaml.j2", context)]
+            bundle.add(values)
+    _add_kustomization(ctx, bundle, cluster, f"{folder}/kyverno/policies", policy_files, header)
+    _render_kyverno_tests(ctx, bundle, cluster, f"{folder}/kyverno/tests", targets, header)
+    return ["kyverno/source", "kyverno/policies"]
+
+
+def _render_kyverno_tests(
+    ctx: RenderContext, bundle: Bundle, cluster: Cluster, folder: str, targets: list[KyvernoTarget], header: str
+) -> None:
+    """`kyverno test <folder>`: sample resources with expected patched Pods and generated Secrets."""
+    assert cluster.kyverno is not None
+    uses_cel = cluster.kyverno.uses_cel
+    resources: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
+    for target in targets:
+        clone, mutate = kyverno.policy_names(target)
+        suite = build_suite(ctx.resolved, target, clone, mutate, uses_cel)
+        resources += suite.resources
+        results += suite.results
+        for name, objects in suite.files.items():
+            file = OutputFile(f"{folder}/{name}", header, cluster=cluster.name)
+            file.documents = [_document(ctx, "object.yaml.j2", {"object": o}) for o in objects]
+            bundle.add(file)
+    resource_file = OutputFile(f"{folder}/resources.yaml", header, cluster=cluster.name)
+    resource_file.documents = [_document(ctx, "object.yaml.j2", {"object": o}) for o in resources]
+    bundle.add(resource_file)
+    test = OutputFile(f"{folder}/kyverno-test.yaml", header, is_manifest=False, cluster=cluster.name)
+    test.documents = [_document(ctx, "kyverno/kyverno-test.yaml.j2", {
+        "name": f"genpolicy-{cluster.name}",
+        "policies": [f"../policies/{t.group}.yaml" for t in targets],
+        "resources": ["resources.yaml"],
+        "results": results,
+    })]
+    bundle.add(test)
 
 
 def _namespace_documents(ctx: RenderContext, target: NamespaceTarget, secrets: PullSecretRenderer) -> list[Document]:

@@ -124,6 +124,37 @@ class Registry(Model):
         return self.secret_name or f"{self.name}-pull"
 
 
+class KyvernoSettings(Model):
+    """The Kyverno installation a cluster runs (for `distribution: kyverno` groups)."""
+
+    version: str = Field(pattern=r"^1\.(1[0-9]|[2-9][0-9])$", description="Kyverno minor version, e.g. `1.13`.")
+    namespace: str = Field("kyverno", pattern=_NAME, description="Where Kyverno runs (always excluded).")
+    helm_release: str = Field("kyverno", description="Helm release name (RBAC aggregation labels before 1.13).")
+    source_namespace: str = Field(
+        "genpolicy-system", pattern=_NAME, max_length=63, description="Namespace holding the source Secrets."
+    )
+    manage_source_namespace: bool = Field(True, description="Render the source Namespace object too.")
+    policy_kind: Literal["auto", "ClusterPolicy", "CEL"] = Field(
+        "auto", description="`auto`: CEL GeneratingPolicy/MutatingPolicy from 1.17, ClusterPolicy before."
+    )
+    failure_policy: Literal["Fail", "Ignore"] = Field(
+        "Ignore", description="Webhook failure policy of the Pod mutation (`Fail` blocks Pods while Kyverno is down)."
+    )
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_as_string(cls, value: Any) -> Any:
+        return f"{value:.2f}".rstrip("0") if isinstance(value, float) else value
+
+    @property
+    def minor(self) -> int:
+        return int(self.version.split(".")[1])
+
+    @property
+    def uses_cel(self) -> bool:
+        return self.policy_kind == "CEL" or (self.policy_kind == "auto" and self.minor >= 17)
+
+
 class Cluster(Model):
     name: Identifier
     kubernetes_version: str = Field(
@@ -133,6 +164,7 @@ class Cluster(Model):
     output_dir: str | None = Field(
         None, min_length=1, description="Output folder, relative to the spec's outputDir (default: name)."
     )
+    kyverno: KyvernoSettings | None = Field(None, description="Required by `distribution: kyverno` groups.")
 
     @field_validator("kubernetes_version", mode="before")
     @classmethod
@@ -177,6 +209,20 @@ class HelmValues(Model):
 
 
 SecretMode = Literal["per-registry", "merged"]
+Distribution = Literal["static", "kyverno"]
+
+
+class LabelSelectorRequirement(Model):
+    key: str = Field(min_length=1)
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    values: list[str] = Field(default_factory=list)
+
+
+class LabelSelector(Model):
+    """A Kubernetes label selector over Namespace labels."""
+
+    match_labels: dict[str, str] = Field(default_factory=dict)
+    match_expressions: list[LabelSelectorRequirement] = Field(default_factory=list)
 
 
 class Defaults(Model):
@@ -186,11 +232,20 @@ class Defaults(Model):
     secret_mode: SecretMode = "per-registry"
     merged_secret_name: str = Field("regcred", max_length=253)
     helm_values: HelmValues = HelmValues()
+    distribution: Distribution = Field("static", description="`static` per-namespace files or `kyverno` policies.")
 
 
 class NamespaceGroup(Model):
     name: Identifier
-    namespaces: list[str] = Field(min_length=1)
+    namespaces: list[str] = Field(
+        default_factory=list, description="Names; with `distribution: kyverno` also wildcards (`team-*`)."
+    )
+    namespace_selector: LabelSelector | None = Field(None, description="Kyverno groups: Namespace labels.")
+    exclude_namespaces: list[str] = Field(default_factory=list, description="Kyverno groups: names/wildcards.")
+    include_system_namespaces: bool = Field(
+        False, description="Kyverno groups: also match kube-system, kube-public, kube-node-lease."
+    )
+    distribution: Distribution | None = None
     clusters: list[str] | None = None
     registries: list[str] | None = None
     service_accounts: list[str] | None = None

@@ -1,0 +1,71 @@
+"""Registry keys as image patterns for Kyverno, mirroring the kubelet's matching.
+
+Two forms, one per policy engine:
+- wildcard patterns over Kyverno's normalised image `reference` (`registry/path:tag`), for
+  ClusterPolicy preconditions (`AnyIn`);
+- an RE2 regular expression over the raw `image` string of a container, for CEL policies.
+
+Both follow the kubelet (see registry.py): ports must be equal, `*` in a host label matches one
+label, a key path is a plain string prefix (`/team` also matches `/teammate`), and Docker Hub
+(`docker.io`) covers short names (`nginx`, `user/app`) and `index.docker.io/...`.
+"""
+
+from __future__ import annotations
+
+DOCKER_HUB = "docker.io"
+
+# Raw image strings that normalise to Docker Hub: no '/', or a first segment without '.', ':' or
+# uppercase (CEL callers also exclude `localhost/`, which RE2 cannot express without lookahead).
+_HUB_REGEX = r"^([^/]+$|(docker\.io|index\.docker\.io)/|[^./:A-Z]+/)"
+
+
+_RE2_SPECIAL = set("\\.+*?()|[]{}^$")
+
+
+def re_escape(text: str) -> str:
+    """Escape RE2 metacharacters only (keeps `-`, `/` and `:` readable)."""
+    return "".join("\\" + ch if ch in _RE2_SPECIAL else ch for ch in text)
+
+
+def split_key(key: str) -> tuple[str, str, str]:
+    """`host[:port][/path]` -> (host, port, path) with the path's leading '/' kept."""
+    hostport, slash, path = key.partition("/")
+    host, _, port = hostport.partition(":")
+    return host, port, slash + path if slash else ""
+
+
+def reference_patterns(key: str) -> list[str]:
+    """Kyverno wildcard patterns matching `images.*.reference` for a registry key.
+
+    Kyverno's `*` also crosses '.', so a host glob (`*.azurecr.io`) matches more labels than the
+    kubelet would; that only ever adds a Secret the kubelet then ignores.
+    """
+    if key == DOCKER_HUB:
+        return ["docker.io/*", "index.docker.io/*"]
+    host, port, path = split_key(key)
+    prefix = host + (f":{port}" if port else "")
+    return [f"{prefix}{path}*"] if path else [f"{prefix}/*"]
+
+
+def image_regex(key: str) -> str:
+    """An RE2 regex for raw image strings the kubelet would match against this key."""
+    if key == DOCKER_HUB:
+        return _HUB_REGEX
+    host, port, path = split_key(key)
+    labels = [r"[^./:]*".join(re_escape(part) for part in label.split("*")) for label in host.split(".")]
+    regex = "^" + r"\.".join(labels) + (f":{port}" if port else "")
+    return regex + (re_escape(path) if path else "/")
+
+
+def excludes_localhost(key: str) -> bool:
+    """Whether the CEL condition must also reject `localhost/...` (Docker Hub only)."""
+    return key == DOCKER_HUB
+
+
+def namespace_regex(patterns: list[str] | tuple[str, ...]) -> str:
+    """An anchored RE2 regex for namespace names and Kyverno-style wildcards (`*`, `?`)."""
+    parts = []
+    for pattern in patterns:
+        parts.append("".join("[a-z0-9-]*" if ch == "*" else "[a-z0-9-]" if ch == "?" else re_escape(ch)
+                             for ch in pattern))
+    return "^(" + "|".join(parts) + ")$"

@@ -54,7 +54,7 @@ def cli() -> None:
 def render_command(spec: Path, output: Path | None, check: bool, show_diff: bool, crds: tuple[Path, ...],
                    template_dirs: tuple[Path, ...], fmt: Format) -> None:
     """Render SPEC into per-cluster folders that kubectl kustomize, Argo CD and Flux apply."""
-    options = RenderOptions(spec, output, list(crds), list(template_dirs))
+    options = RenderOptions(spec, output, list(crds), list(template_dirs), check=check)
     try:
         result = render(options)
         for warning in result.warnings:
@@ -68,6 +68,7 @@ def render_command(spec: Path, output: Path | None, check: bool, show_diff: bool
             _report_check(plan)
             return
         writer.apply(plan)
+        result.after_write()
         _echo(f"genpolicy: {result.objects} objects validated; {plan.root}: {plan.summary()}", err=True)
     except GenpolicyError as exc:
         _fail(exc, fmt)

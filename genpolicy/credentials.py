@@ -7,9 +7,16 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from genpolicy.errors import CredentialError, Problem
+from genpolicy.registry import (
+    InvalidDockerConfig,
+    InvalidServer,
+    normalize_server,
+    parse_dockercfg,
+    parse_dockerconfigjson,
+)
 from genpolicy.secrets import Credential, Sensitive
 from genpolicy.spec.loader import LoadedYaml, format_path
-from genpolicy.spec.model import Registry, Spec, check_username
+from genpolicy.spec.model import READ_SOURCES, Registry, Spec, check_username
 
 
 class CredentialReader:
@@ -22,16 +29,20 @@ class CredentialReader:
         self.environ = os.environ if environ is None else environ
         self._cache: dict[str, Credential] = {}
 
-    def read_all(self, registries: list[Registry]) -> dict[str, Credential]:
-        """Credentials for every registry that needs values; all problems reported at once."""
+    def read_all(self, registries: list[Registry], optional: set[str] | None = None) -> dict[str, Credential]:
+        """Credentials for every registry that needs values; all problems reported at once.
+
+        Registries in `optional` may be unreadable (`render --check` of encrypted Secrets).
+        """
         problems: list[Problem] = []
         for registry in registries:
-            if registry.name in self._cache or registry.credentials.external_secret is not None:
+            if registry.name in self._cache or registry.credentials.kind not in READ_SOURCES:
                 continue
             try:
                 self._cache[registry.name] = self._read(registry)
             except CredentialError as exc:
-                problems.extend(exc.problems)
+                if registry.name not in (optional or set()):
+                    problems.extend(exc.problems)
         if problems:
             raise CredentialError("cannot read credentials", problems)
         return dict(self._cache)
@@ -58,7 +69,41 @@ class CredentialReader:
             username = creds.username or self._file(registry, "fromFile.username", files.username or "")
             self._check_username(registry, "fromFile.username", username)
             return Credential(username, Sensitive(password), f"file {files.password}")
-        raise AssertionError("externalSecret credentials are never read")
+        if creds.docker_config is not None:
+            return self._docker_config(registry)
+        raise AssertionError(f"{creds.kind} credentials are never read")
+
+    def _docker_config(self, registry: Registry) -> Credential:
+        source = registry.credentials.docker_config
+        assert source is not None
+        path = self.base_dir / source.path
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise self._problem(registry, "dockerConfig.path",
+                                f"registry {registry.name!r}: cannot read {path}: {exc.strerror}") from None
+        try:
+            entries = parse_dockerconfigjson(raw)
+        except InvalidDockerConfig as exc:
+            raise self._problem(registry, "dockerConfig.path", f"registry {registry.name!r}: {path}: {exc}") from None
+        if not entries:
+            try:
+                entries = parse_dockercfg(raw)
+            except InvalidDockerConfig:
+                entries = {}
+        wanted = normalize_server(source.server or registry.server)
+        for key, entry in entries.items():
+            try:
+                matches = normalize_server(key) == wanted
+            except InvalidServer:
+                matches = False
+            if matches and entry.password:
+                username = registry.credentials.username or entry.username
+                self._check_username(registry, "dockerConfig.path", username)
+                return Credential(username, Sensitive(entry.password), f"docker config {source.path}")
+        keys = ", ".join(sorted(entries)) or "none"
+        raise self._problem(registry, "dockerConfig.path",
+                            f"registry {registry.name!r}: {path} has no credential for {wanted!r} (keys: {keys})")
 
     def _check_username(self, registry: Registry, field: str, username: str) -> None:
         try:

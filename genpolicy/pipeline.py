@@ -10,8 +10,11 @@ from pathlib import Path
 from genpolicy import writer
 from genpolicy.credentials import CredentialReader
 from genpolicy.errors import OutputValidationError, Problem
-from genpolicy.render import Bundle, RenderContext, render_bundle
+from genpolicy.render import Bundle, RenderContext, encrypted, render_bundle
+from genpolicy.render.encrypted import FingerprintKey
 from genpolicy.spec import Resolved, load_spec
+from genpolicy.spec.checks import backend_for
+from genpolicy.spec.model import Registry
 from genpolicy.templating import Templates
 from genpolicy.validate import CrdSchemas, Validator, kubernetes_schemas
 
@@ -24,6 +27,7 @@ class RenderOptions:
     templates: list[Path] = field(default_factory=list)
     environ: Mapping[str, str] | None = None
     progress: Callable[[int], None] | None = None
+    check: bool = False  # `render --check`: encrypted Secrets may be reused without credentials
 
 
 @dataclass
@@ -33,6 +37,12 @@ class RenderResult:
     plan: writer.Plan
     warnings: list[Problem]
     objects: int
+    fingerprint: FingerprintKey | None = None
+
+    def after_write(self) -> None:
+        """Keep a newly generated fingerprint key (next renders then reuse encrypted files)."""
+        if self.fingerprint is not None:
+            self.fingerprint.save()
 
 
 def output_root(options: RenderOptions, resolved: Resolved) -> Path:
@@ -44,16 +54,63 @@ def output_root(options: RenderOptions, resolved: Resolved) -> Path:
 def render(options: RenderOptions) -> RenderResult:
     """Load, render and validate in memory, then plan against the disk (nothing is written)."""
     resolved = load_spec(options.spec)
-    used = {r.name: r for t in resolved.targets for r in t.registries}
-    used.update({r.name: r for t in resolved.kyverno_targets for r in t.registries})
-    reader = CredentialReader(resolved.spec, resolved.loaded, options.spec.parent, options.environ)
-    credentials = reader.read_all(list(used.values()))
-    ctx = RenderContext(resolved, Templates(options.templates), credentials, options.spec.name, options.progress)
+    environ = os.environ if options.environ is None else options.environ
+    root = output_root(options, resolved)
+    backends = _backends(resolved)
+    reader = CredentialReader(resolved.spec, resolved.loaded, options.spec.parent, environ)
+    optional = set(backends) if options.check else set()
+    credentials = reader.read_all(list(_used_registries(resolved).values()), optional=optional)
+    encryption = None
+    if backends:
+        fingerprint = FingerprintKey.load(options.spec.parent, environ, create=not options.check)
+        existing = encrypted.ExistingOutput(lambda rel: _read_existing(root, rel))
+        encryption = encrypted.EncryptionContext(fingerprint, existing, options.spec.parent, check_only=options.check)
+    ctx = RenderContext(resolved, Templates(options.templates), credentials, options.spec.name, options.progress,
+                        encryption)
     bundle = render_bundle(ctx)
     crds = CrdSchemas.from_paths(options.crds)
     warnings, objects = validate_bundle(resolved, bundle, crds)
+    warnings += _backend_warnings(bundle, encryption)
     wanted = {path: writer.Planned(f.content(), f.sensitive) for path, f in bundle.files.items()}
-    return RenderResult(resolved, bundle, writer.plan(output_root(options, resolved), wanted), warnings, objects)
+    return RenderResult(resolved, bundle, writer.plan(root, wanted), warnings, objects,
+                        encryption.fingerprint if encryption else None)
+
+
+def _used_registries(resolved: Resolved) -> dict[str, Registry]:
+    return {r.name: r for _, r in resolved.registry_uses()}
+
+
+def _backends(resolved: Resolved) -> set[str]:
+    """Registries whose Secrets are encrypted on every cluster that uses them."""
+    seen: dict[str, set[str]] = {}
+    for cluster, registry in resolved.registry_uses():
+        seen.setdefault(registry.name, set()).add(backend_for(resolved.spec, cluster, registry))
+    return {name for name, kinds in seen.items() if kinds <= {"sealed-secrets", "sops"}}
+
+
+def _read_existing(root: Path, rel: str) -> bytes | None:
+    try:
+        return (root / rel).read_bytes()
+    except OSError:
+        return None
+
+
+def _backend_warnings(bundle: Bundle, encryption: encrypted.EncryptionContext | None) -> list[Problem]:
+    warnings = []
+    plain = sum(1 for _, doc in bundle.documents() if doc.sensitive)
+    if plain:
+        warnings.append(Problem("<render>", severity="warning", message=(
+            f"{plain} Secrets are written UNENCRYPTED (allowPlaintext); their files are mode 0600, keep them "
+            "out of shared git history")))
+    if encryption is not None and encryption.unverified:
+        warnings.append(Problem("<render>", severity="warning", message=(
+            f"{encryption.unverified} encrypted Secrets were not re-verified: credentials or the fingerprint key "
+            "are not available here; their names, namespaces and key material were checked")))
+    if encryption is not None and encryption.fingerprint.created:
+        warnings.append(Problem("<render>", severity="warning", message=(
+            f"new fingerprint key {encryption.fingerprint.path} (keep it, out of git; without it every render "
+            "re-encrypts every Secret)")))
+    return warnings
 
 
 def validate_bundle(resolved: Resolved, bundle: Bundle, crds: CrdSchemas) -> tuple[list[Problem], int]:

@@ -14,6 +14,10 @@ from genpolicy.templating import builtin_template_dir
 DESCRIPTIONS = {
     "header.yaml.j2": "comment line opening every generated file (spec_name)",
     "secret.yaml.j2": "plaintext kubernetes.io/dockerconfigjson pull Secret (needs allowPlaintext)",
+    "sealedsecret.yaml.j2": "Bitnami SealedSecret (sealed-secrets backend), sealed per namespace and name",
+    "generator.yaml.j2": "External Secrets Operator generator (ECR/GCR/ACR short-lived tokens)",
+    "externalsecret-generator.yaml.j2": "ExternalSecret building the .dockerconfigjson from a generator's token",
+    "clusterexternalsecret.yaml.j2": "ClusterExternalSecret fanning one ExternalSecret out to many namespaces",
     "externalsecret.yaml.j2": "External Secrets Operator ExternalSecret building the .dockerconfigjson in-cluster",
     "serviceaccount.yaml.j2": "ServiceAccount patch with the complete, sorted imagePullSecrets list",
     "helm-values.yaml.j2": "per-namespace Helm values file (imagePullSecrets at the configured key paths)",

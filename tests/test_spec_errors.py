@@ -45,7 +45,7 @@ def test_unknown_key_points_at_the_key_with_did_you_mean() -> None:
     text = BASE.replace("    server: ghcr.io\n", "    server: ghcr.io\n    secretNme: x\n")
     assert problems(text) == [
         "spec.yaml:6:5: registries[0].secretNme: unknown key 'secretNme'; did you mean 'secretName'? "
-        "(allowed: credentials, email, name, secretName, server)"
+        "(allowed: backend, credentials, email, name, secretName, server)"
     ]
 
 
@@ -64,7 +64,7 @@ def test_all_problems_are_reported_at_once() -> None:
         "gitops", "x").replace('"1.33"', '"1.33"\n    gitops: helm')
     found = problems(text)
     assert found == [
-        "spec.yaml:6:5: registries[0].bogus: unknown key 'bogus' (allowed: credentials, email, name, "
+        "spec.yaml:6:5: registries[0].bogus: unknown key 'bogus' (allowed: backend, credentials, email, name, "
         "secretName, server)",
         "spec.yaml:14:13: clusters[0].gitops: invalid value: input should be 'argocd' or 'flux'",
     ]
@@ -129,8 +129,9 @@ def test_plaintext_sources_need_an_explicit_opt_in() -> None:
     text = BASE.replace("      externalSecret:\n        store: {name: vault}\n        remoteKey: ghcr\n",
                         "      fromEnv: {username: U, password: P}\n")
     assert problems(text) == [
-        "spec.yaml:6:5: registries[0].credentials: registry 'ghcr' would be rendered as a plaintext Secret in git; "
-        "use an externalSecret source, or opt in with top-level `allowPlaintext: true`"
+        "spec.yaml:6:5: registries[0].credentials: registry 'ghcr' would be rendered as a plaintext Secret on cluster "
+        "'prod'; set the cluster's `backend` to sealed-secrets or sops, use an externalSecret source, or opt in with "
+        "top-level `allowPlaintext: true`"
     ]
     assert parse_spec("allowPlaintext: true\n" + text, "spec.yaml").spec.allow_plaintext
 
@@ -148,7 +149,7 @@ def test_inline_password_never_appears_in_errors() -> None:
 def test_exactly_one_credential_source() -> None:
     text = BASE.replace("        remoteKey: ghcr\n", "        remoteKey: ghcr\n      fromEnv: {password: P}\n")
     assert problems(text) == ["spec.yaml:6:5: registries[0].credentials: set exactly one of fromEnv, fromFile, "
-                              "externalSecret, inline"]
+                              "dockerConfig, inline, externalSecret, generator, node"]
 
 
 def test_namespace_claimed_by_two_groups_on_one_cluster() -> None:

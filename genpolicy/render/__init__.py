@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import base64
 import posixpath
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
+from genpolicy.crypto.sops import render_sops_config
 from genpolicy.errors import OutputValidationError, Problem
-from genpolicy.render import kyverno, metadata
+from genpolicy.render import encrypted, kyverno, metadata
 from genpolicy.render.documents import Document, OutputFile
 from genpolicy.render.kyverno_tests import build_suite
-from genpolicy.render.pullsecrets import PullSecretRenderer, pull_secrets
+from genpolicy.render.pullsecrets import PullSecret, PullSecretRenderer, encrypted_missing, pull_secrets
 from genpolicy.secrets import Credential
 from genpolicy.spec import NamespaceTarget, Resolved
-from genpolicy.spec.checks import KyvernoTarget
+from genpolicy.spec.checks import KyvernoTarget, backend_for
 from genpolicy.spec.model import Cluster, HelmKey
 from genpolicy.templating import Templates
 
@@ -46,6 +49,7 @@ class RenderContext:
     credentials: dict[str, Credential]
     spec_name: str
     progress: Callable[[int], None] | None = None
+    encryption: encrypted.EncryptionContext | None = None
 
 
 def render_bundle(ctx: RenderContext) -> Bundle:
@@ -57,7 +61,22 @@ def render_bundle(ctx: RenderContext) -> Bundle:
         folder = posixpath.normpath(cluster.output_dir or cluster.name)
         bundle.clusters[cluster.name] = folder
         _render_cluster(ctx, bundle, cluster, folder, secrets, header)
+    _render_sops_config(bundle, ctx, header)
     return bundle
+
+
+def _render_sops_config(bundle: Bundle, ctx: RenderContext, header: str) -> None:
+    """`.sops.yaml` creation rules, so `sops` edits the files with the right recipients."""
+    rules = []
+    for cluster in ctx.resolved.spec.clusters:
+        folder = bundle.clusters[cluster.name]
+        if cluster.sops is not None and any(p.startswith(f"{folder}/") and p.endswith(".sops.yaml")
+                                            for p in bundle.files):
+            rules.append((f"^{re.escape(folder)}/.*\\.sops\\.yaml$", list(cluster.sops.recipients)))
+    if rules:
+        file = OutputFile(".sops.yaml", header, is_manifest=False)
+        file.documents = [Document("sops-config", render_sops_config(rules))]
+        bundle.add(file)
 
 
 def _render_cluster(
@@ -67,9 +86,11 @@ def _render_cluster(
     targets = sorted(ctx.resolved.targets_for(cluster.name), key=lambda t: t.namespace)
     for target in targets:
         manifest = OutputFile(f"{folder}/namespaces/{target.namespace}.yaml", header, cluster=cluster.name)
-        manifest.documents = _namespace_documents(ctx, target, secrets)
-        bundle.add(manifest)
-        resources.append(f"namespaces/{target.namespace}.yaml")
+        manifest.documents, extra = _namespace_documents(ctx, bundle, target, secrets, folder)
+        resources += extra
+        if manifest.documents:
+            bundle.add(manifest)
+            resources.append(f"namespaces/{target.namespace}.yaml")
         if target.helm_values.enabled:
             values_path = f"{folder}/helm-values/{target.namespace}.yaml"
             values = OutputFile(values_path, header, is_manifest=False, cluster=cluster.name)
@@ -103,12 +124,15 @@ def _render_kyverno(
                else []) + kyverno.cluster_roles(spec, cluster)
     source.documents = [_document(ctx, o.template, o.context) for o in objects]
     pseudo = kyverno.source_target(cluster, registries)
+    source_files = ["source.yaml"]
+    annotations = dict(sorted({**spec.common_annotations, **kyverno.waves(cluster)["source"]}.items()))
     for secret in pull_secrets(pseudo):
-        template, context, sensitive = secrets.context(pseudo, secret)
-        context["annotations"] = dict(sorted({**spec.common_annotations, **kyverno.waves(cluster)["source"]}.items()))
-        source.documents.append(_document(ctx, template, context, sensitive=sensitive))
+        docs, files = _secret_documents(ctx, bundle, pseudo, secret, secrets, source.path,
+                                        f"{folder}/kyverno/source", annotations)
+        source.documents += docs
+        source_files += [posixpath.basename(f) for f in files]
     bundle.add(source)
-    _add_kustomization(ctx, bundle, cluster, f"{folder}/kyverno/source", ["source.yaml"], header)
+    _add_kustomization(ctx, bundle, cluster, f"{folder}/kyverno/source", source_files, header)
     policy_files = []
     for target in targets:
         policy = OutputFile(f"{folder}/kyverno/policies/{target.group}.yaml", header, cluster=cluster.name)
@@ -158,12 +182,53 @@ def _render_kyverno_tests(
     bundle.add(test)
 
 
-def _namespace_documents(ctx: RenderContext, target: NamespaceTarget, secrets: PullSecretRenderer) -> list[Document]:
+def _secret_documents(
+    ctx: RenderContext, bundle: Bundle, target: NamespaceTarget, secret: PullSecret, secrets: PullSecretRenderer,
+    manifest_path: str, sops_dir: str, annotations: dict[str, str] | None = None,
+) -> tuple[list[Document], list[str]]:
+    """Documents for the manifest file, plus paths of separate SOPS files (relative to sops_dir's parent)."""
+    backend = backend_for(ctx.resolved.spec, target.cluster, secret.registries[0])
+    if backend == "generator":
+        objects = secrets.generator_objects(target, secret, annotations)
+        return [_document(ctx, template, {"object": obj}) for template, obj in objects], []
+    template, context, sensitive = secrets.context(target, secret)
+    if annotations is not None:
+        context["annotations"] = annotations
+    if backend not in ("sealed-secrets", "sops"):
+        if sensitive and context.get("dockerconfigjson") is None:
+            raise encrypted_missing(target, secret)
+        return [_document(ctx, template, context, sensitive=sensitive)], []
+    assert ctx.encryption is not None
+    plain = _document(ctx, template, {**context, "dockerconfigjson": context.get("dockerconfigjson") or ""},
+                      sensitive=True)
+    encoded = context.get("dockerconfigjson")
+    if backend == "sealed-secrets":
+        body = None if encoded is None else base64.b64decode(str(encoded)).decode("utf-8")
+        reused, obj = encrypted.sealed_secret(plain.obj, target.cluster, ctx.encryption, manifest_path, body)
+        if reused is not None:
+            return [Document("sealedsecret.yaml.j2", reused, obj)], []
+        return [_document(ctx, "sealedsecret.yaml.j2", {"object": obj})], []
+    path = f"{sops_dir}/{secret.name}.sops.yaml"
+    text, shape = encrypted.sops_secret(plain.obj, target.cluster, ctx.encryption, path,
+                                        None if encoded is None else str(encoded))
+    file = OutputFile(path, "", cluster=target.cluster.name)
+    file.documents = [Document("sops", text, shape)]
+    bundle.add(file)
+    return [], [path]
+
+
+def _namespace_documents(
+    ctx: RenderContext, bundle: Bundle, target: NamespaceTarget, secrets: PullSecretRenderer, folder: str
+) -> tuple[list[Document], list[str]]:
     docs: list[Document] = []
+    extra: list[str] = []
     names: list[str] = []
+    manifest_path = f"{folder}/namespaces/{target.namespace}.yaml"
     for secret in pull_secrets(target):
-        template, context, sensitive = secrets.context(target, secret)
-        docs.append(_document(ctx, template, context, sensitive=sensitive))
+        secret_docs, files = _secret_documents(ctx, bundle, target, secret, secrets, manifest_path,
+                                               f"{folder}/namespaces/{target.namespace}")
+        docs += secret_docs
+        extra += [posixpath.relpath(f, folder) for f in files]
         names.append(secret.name)
     spec = ctx.resolved.spec
     for account in sorted(target.service_accounts):
@@ -174,7 +239,7 @@ def _namespace_documents(ctx: RenderContext, target: NamespaceTarget, secrets: P
             "annotations": metadata.service_account_annotations(spec, target),
             "image_pull_secrets": sorted(names),
         }))
-    return docs
+    return docs, extra
 
 
 def helm_values(keys: list[HelmKey], secret_names: list[str]) -> dict[str, Any]:

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from genpolicy.dockerconfig import MAX_SECRET_BYTES, dockerconfigjson, encode_secret_value
-from genpolicy.errors import OutputValidationError, Problem
+from genpolicy.errors import CredentialError, OutputValidationError, Problem
 from genpolicy.render import metadata
 from genpolicy.secrets import Credential
 from genpolicy.spec import NamespaceTarget, Resolved
+from genpolicy.spec.checks import DEFAULT_REFRESH
 from genpolicy.spec.model import Registry
+
+# What each generator outputs, as Go template expressions for the username and the password.
+GENERATOR_FIELDS = {
+    "ECRAuthorizationToken": (".username", ".password"),
+    "GCRAccessToken": ('"oauth2accesstoken"', ".token"),
+    "ACRAccessToken": (".username", ".password"),
+}
 
 
 @dataclass(frozen=True)
@@ -22,10 +31,18 @@ class PullSecret:
 
 
 def pull_secrets(target: NamespaceTarget) -> list[PullSecret]:
-    """The Secrets a namespace gets: one per registry, or one merged Secret."""
+    """The Secrets a namespace gets: one per registry, or one merged Secret (node-served registries get none)."""
+    registries = tuple(r for r in target.registries if r.credentials.node is None)
+    if not registries:
+        return []
     if target.secret_mode == "merged":
-        return [PullSecret(target.merged_secret_name, target.registries)]
-    return [PullSecret(r.effective_secret_name, (r,)) for r in target.registries]
+        return [PullSecret(target.merged_secret_name, registries)]
+    return [PullSecret(r.effective_secret_name, (r,)) for r in registries]
+
+
+def encrypted_missing(target: NamespaceTarget, secret: PullSecret) -> CredentialError:
+    return CredentialError("credentials needed", [Problem(
+        f"{target.namespace}/{secret.name}", message="credentials are needed to render this Secret")])
 
 
 class PullSecretRenderer:
@@ -50,8 +67,10 @@ class PullSecretRenderer:
             return "externalsecret.yaml.j2", {**base, **self._external(secret)}, False
         return "secret.yaml.j2", {**base, "dockerconfigjson": self._encoded(target, secret)}, True
 
-    def _encoded(self, target: NamespaceTarget, secret: PullSecret) -> str:
+    def _encoded(self, target: NamespaceTarget, secret: PullSecret) -> str | None:
         names = tuple(r.name for r in secret.registries)
+        if any(n not in self.credentials for n in names):
+            return None  # `render --check` without credentials: only encrypted copies can be reused
         if names not in self._bodies:
             entries = [(self.resolved.server_keys[r.name], self.credentials[r.name], r.email)
                        for r in secret.registries]
@@ -62,6 +81,40 @@ class PullSecretRenderer:
                     f"{target.namespace!r} would exceed the 1 MiB Secret size limit")])
             self._bodies[names] = encoded
         return self._bodies[names]
+
+    def generator_objects(self, target: NamespaceTarget, secret: PullSecret,
+                          annotations: dict[str, str] | None) -> list[tuple[str, dict[str, Any]]]:
+        """An ESO generator minting short-lived registry tokens, and the ExternalSecret that uses it."""
+        registry = secret.registries[0]
+        generator = registry.credentials.generator
+        assert generator is not None
+        spec = self.resolved.spec
+        labels = metadata.labels(spec, {metadata.REGISTRY_LABEL: registry.name})
+        notes = annotations if annotations is not None else metadata.secret_annotations(spec, target)
+        name = f"{secret.name}-token"
+        user, password = GENERATOR_FIELDS[generator.kind]
+        key = json.dumps(self.resolved.server_keys[registry.name])
+        template = (f'{{"auths":{{{key}:{{"auth":{{{{ printf "%s:%s" {user} {password} | b64enc | toJson }}}},'
+                    f'"password":{{{{ {password} | toJson }}}},"username":{{{{ {user} | toJson }}}}}}}}}}')
+        gen_obj = {"apiVersion": "generators.external-secrets.io/v1alpha1", "kind": generator.kind,
+                   "metadata": {"name": name, "namespace": target.namespace, "labels": labels},
+                   "spec": generator.spec}
+        external = {
+            "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",
+            "metadata": {"name": secret.name, "namespace": target.namespace, "labels": labels,
+                         **({"annotations": notes} if notes else {})},
+            "spec": {
+                "refreshInterval": generator.refresh_interval or DEFAULT_REFRESH[generator.kind],
+                "target": {"name": secret.name, "creationPolicy": "Owner", "deletionPolicy": "Retain",
+                           "template": {"type": "kubernetes.io/dockerconfigjson", "engineVersion": "v2",
+                                        "metadata": {"labels": labels},
+                                        "data": {".dockerconfigjson": template}}},
+                "dataFrom": [{"sourceRef": {"generatorRef": {
+                    "apiVersion": "generators.external-secrets.io/v1alpha1", "kind": generator.kind,
+                    "name": name}}}],
+            },
+        }
+        return [("generator.yaml.j2", gen_obj), ("externalsecret-generator.yaml.j2", external)]
 
     def _external(self, secret: PullSecret) -> dict[str, object]:
         first = secret.registries[0].credentials.external_secret

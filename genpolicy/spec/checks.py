@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from genpolicy.errors import Problem
 from genpolicy.registry import InvalidServer, normalize_server
 from genpolicy.spec.loader import LoadedYaml, Path, format_path
-from genpolicy.spec.model import Cluster, HelmValues, LabelSelector, Registry, SecretMode, Spec
+from genpolicy.spec.model import READ_SOURCES, Cluster, HelmValues, LabelSelector, Registry, SecretMode, Spec
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -55,6 +55,12 @@ class Resolved:
     server_keys: dict[str, str] = field(default_factory=dict)  # registry name -> auths key
     targets: list[NamespaceTarget] = field(default_factory=list)
     kyverno_targets: list[KyvernoTarget] = field(default_factory=list)
+
+    def registry_uses(self) -> list[tuple[Cluster, Registry]]:
+        """Every (cluster, registry) pair some group renders, static or Kyverno, in spec order."""
+        pairs = [(t.cluster, r) for t in self.targets for r in t.registries]
+        pairs += [(t.cluster, r) for t in self.kyverno_targets for r in t.registries]
+        return list({(c.name, r.name): (c, r) for c, r in pairs}.values())
 
     def kyverno_targets_for(self, cluster: str) -> list[KyvernoTarget]:
         return [t for t in self.kyverno_targets if t.cluster.name == cluster]
@@ -138,19 +144,78 @@ def _check_registries(checker: _Checker, resolved: Resolved) -> None:
 def _check_credentials(checker: _Checker, registry: Registry, base: Path) -> None:
     creds = registry.credentials
     path: Path = (*base, "credentials")
-    plaintext = creds.kind in ("from_env", "from_file", "inline")
-    if plaintext and not checker.spec.allow_plaintext:
-        checker.error(
-            path,
-            f"registry {registry.name!r} would be rendered as a plaintext Secret in git; use an externalSecret "
-            "source, or opt in with top-level `allowPlaintext: true`",
-        )
+    if creds.inline is not None and not checker.spec.allow_plaintext:
+        checker.error(path, f"registry {registry.name!r} has a plaintext password in the spec; use fromEnv/fromFile "
+                            "with an encrypting backend, or opt in with top-level `allowPlaintext: true`")
+    if registry.backend is not None and creds.kind not in READ_SOURCES:
+        checker.error((*base, "backend"), "`backend` applies only to credentials genpolicy reads at render time")
     eso = creds.external_secret
     if eso is not None and eso.properties.username is None and creds.username is None:
         checker.error((*path, "externalSecret", "properties", "username"), "null needs a literal `username`")
     source = creds.from_env or creds.from_file
     if source is not None and source.username is None and creds.username is None:
         checker.error(path, "no username: set `username` or the source's `username`")
+    if creds.generator is not None:
+        _check_generator(checker, registry, (*path, "generator"))
+
+
+TOKEN_LIFETIME_S = {"ECRAuthorizationToken": 12 * 3600, "GCRAccessToken": 3600, "ACRAccessToken": 3 * 3600}
+DEFAULT_REFRESH = {"ECRAuthorizationToken": "1h", "GCRAccessToken": "30m", "ACRAccessToken": "1h"}
+
+
+def duration_seconds(value: str) -> float:
+    """Go duration text (`1h30m`, `45s`) in seconds."""
+    units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+    return sum(float(n) * units[u] for n, u in re.findall(r"([0-9.]+)(ns|us|µs|ms|s|m|h)", value))
+
+
+def _check_generator(checker: _Checker, registry: Registry, path: Path) -> None:
+    generator = registry.credentials.generator
+    assert generator is not None
+    if generator.refresh_interval is not None:
+        lifetime = TOKEN_LIFETIME_S[generator.kind]
+        if not 0 < duration_seconds(generator.refresh_interval) <= lifetime / 2:
+            checker.error((*path, "refreshInterval"), f"{generator.kind} tokens live {lifetime // 60} minutes; "
+                                                      f"refresh at most every {lifetime // 120} minutes")
+
+
+def backend_for(spec: Spec, cluster: Cluster, registry: Registry) -> str:
+    """How a registry's pull Secret is written on a cluster."""
+    kind = registry.credentials.kind
+    if kind == "external_secret":
+        return "external-secrets"
+    if kind in ("generator", "node"):
+        return kind
+    chosen = registry.backend or cluster.backend
+    if chosen is None:
+        return "plain" if spec.allow_plaintext else "missing"
+    return chosen
+
+
+def _check_backends(checker: _Checker, resolved: Resolved) -> None:
+    """Every (cluster, registry) pair that reads values needs a usable backend."""
+    spec = checker.spec
+    for cluster, registry in resolved.registry_uses():
+        backend = backend_for(spec, cluster, registry)
+        ri = spec.registries.index(registry)
+        ci = spec.clusters.index(cluster)
+        if backend == "missing":
+            checker.error(("registries", ri, "credentials"), f"registry {registry.name!r} would be rendered as a "
+                          f"plaintext Secret on cluster {cluster.name!r}; set the cluster's `backend` to "
+                          "sealed-secrets or sops, use an externalSecret source, or opt in with top-level "
+                          "`allowPlaintext: true`")
+        elif backend == "plain" and not spec.allow_plaintext:
+            checker.error(("registries", ri, "credentials"), f"backend plain writes registry {registry.name!r} "
+                          "unencrypted into git; opt in with top-level `allowPlaintext: true`")
+        elif backend == "sealed-secrets" and cluster.sealed_secrets is None:
+            checker.error(("clusters", ci), f"cluster {cluster.name!r} needs `sealedSecrets.certificate` for the "
+                                            "sealed-secrets backend")
+        elif backend == "sops" and cluster.sops is None:
+            checker.error(("clusters", ci), f"cluster {cluster.name!r} needs `sops.recipients` for the sops backend")
+    for ci, cluster in enumerate(spec.clusters):
+        for ri, recipient in enumerate(cluster.sops.recipients if cluster.sops else []):
+            if not re.fullmatch(r"age1[02-9ac-hj-np-z]{58}", recipient):
+                checker.error(("clusters", ci, "sops", "recipients", ri), "not an age recipient (age1 + 58 characters)")
 
 
 def _check_clusters(checker: _Checker) -> None:
@@ -229,6 +294,7 @@ def _resolve_groups(checker: _Checker, resolved: Resolved) -> None:
         else:
             _resolve_static_group(checker, resolved, settings, owner)
     _exclude_static_namespaces(resolved)
+    _check_backends(checker, resolved)
 
 
 def _group_settings(checker: _Checker, gi: int) -> GroupSettings:
@@ -349,9 +415,11 @@ def _check_secret_names(
 ) -> None:
     if mode == "merged":
         checker.dns_name((*base, "mergedSecretName"), merged_name, "Secret name", label=False)
-        kinds = {r.credentials.external_secret is not None for r in chosen}
-        if len(kinds) > 1:
-            checker.error((*base, "secretMode"), "a merged Secret cannot mix externalSecret and other sources")
+        kinds = {"eso" if r.credentials.external_secret else "read" if r.credentials.kind in READ_SOURCES
+                 else r.credentials.kind for r in chosen if r.credentials.node is None}
+        if len(kinds) > 1 or "generator" in kinds:
+            checker.error((*base, "secretMode"), "a merged Secret needs registries of one kind: all externalSecret, "
+                                                 "or all read at render time (generators cannot be merged)")
         return
     seen: dict[str, str] = {}
     for registry in chosen:

@@ -70,6 +70,27 @@ class ExternalSecretSource(Model):
     refresh_interval: str = Field("1h", pattern=_DURATION)
 
 
+class DockerConfigSource(Model):
+    """Import a credential from an existing docker `config.json` (or `.dockerconfigjson`) at render time."""
+
+    path: str = Field(min_length=1, description="The file, relative to the spec.")
+    server: str | None = Field(None, description="The `auths` key to take (default: the registry's server).")
+
+
+class NodeSource(Model):
+    """The nodes pull with their own identity (kubelet credential provider): no Secret is rendered."""
+
+    provider: str = Field(min_length=1, description="What serves it, e.g. `ecr-credential-provider`, `gke-node-sa`.")
+
+
+class GeneratorSource(Model):
+    """Short-lived cloud tokens minted by an External Secrets Operator generator in each namespace."""
+
+    kind: Literal["ECRAuthorizationToken", "GCRAccessToken", "ACRAccessToken"]
+    spec: dict[str, Any] = Field(description="The generator's `spec` (validated against its CRD).")
+    refresh_interval: str | None = Field(None, pattern=_DURATION, description="Default: well inside the lifetime.")
+
+
 class InlineSource(Model):
     """Plaintext values in the spec itself: refused unless `allowPlaintext: true`."""
 
@@ -77,6 +98,10 @@ class InlineSource(Model):
     password: SecretStr
 
     _username = field_validator("username")(classmethod(lambda cls, v: check_username(v)))
+
+
+CREDENTIAL_SOURCES = ("from_env", "from_file", "docker_config", "inline", "external_secret", "generator", "node")
+READ_SOURCES = ("from_env", "from_file", "docker_config", "inline")  # values genpolicy reads at render time
 
 
 class Credentials(Model):
@@ -89,22 +114,30 @@ class Credentials(Model):
     from_file: FileSource | None = None
     external_secret: ExternalSecretSource | None = None
     inline: InlineSource | None = None
+    docker_config: DockerConfigSource | None = None
+    node: NodeSource | None = None
+    generator: GeneratorSource | None = None
 
     _username = field_validator("username")(classmethod(lambda cls, v: check_username(v)))
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> Credentials:
-        sources = [n for n in ("from_env", "from_file", "external_secret", "inline") if getattr(self, n)]
+        sources = [n for n in CREDENTIAL_SOURCES if getattr(self, n)]
         if len(sources) != 1:
-            raise ValueError("set exactly one of fromEnv, fromFile, externalSecret, inline")
+            raise ValueError(
+                "set exactly one of fromEnv, fromFile, dockerConfig, inline, externalSecret, generator, node"
+            )
         return self
 
     @property
     def kind(self) -> str:
-        for name in ("from_env", "from_file", "external_secret", "inline"):
+        for name in CREDENTIAL_SOURCES:
             if getattr(self, name) is not None:
                 return name
         raise AssertionError("validated")
+
+
+Backend = Literal["sealed-secrets", "sops", "plain"]
 
 
 class Registry(Model):
@@ -118,10 +151,22 @@ class Registry(Model):
     )
     credentials: Credentials
     email: str | None = None
+    backend: Backend | None = Field(None, description="Overrides the cluster's backend for this registry.")
 
     @property
     def effective_secret_name(self) -> str:
         return self.secret_name or f"{self.name}-pull"
+
+
+class SealedSecretsSettings(Model):
+    certificate: str = Field(min_length=1, description="The controller's certificate (`kubeseal --fetch-cert`), "
+                                                       "relative to the spec.")
+    scope: Literal["strict", "namespace-wide", "cluster-wide"] = "strict"
+
+
+class SopsSettings(Model):
+    recipients: list[str] = Field(min_length=1, description="age recipients (`age1...`) that can decrypt.")
+    decryption_secret: str = Field("sops-age", pattern=_NAME, description="Flux `decryption.secretRef.name`.")
 
 
 class KyvernoSettings(Model):
@@ -165,6 +210,15 @@ class Cluster(Model):
         None, min_length=1, description="Output folder, relative to the spec's outputDir (default: name)."
     )
     kyverno: KyvernoSettings | None = Field(None, description="Required by `distribution: kyverno` groups.")
+    backend: Backend | None = Field(
+        None, description="How Secrets with values read at render time are written: sealed-secrets, sops or plain."
+    )
+    sealed_secrets: SealedSecretsSettings | None = None
+    sops: SopsSettings | None = None
+    destination_server: str | None = Field(
+        None, description="Argo CD: the cluster's API server URL (default: the in-cluster server)."
+    )
+    destination_name: str | None = Field(None, description="Argo CD: the cluster's name in Argo CD.")
 
     @field_validator("kubernetes_version", mode="before")
     @classmethod
@@ -254,6 +308,34 @@ class NamespaceGroup(Model):
     helm_values: HelmValues | None = None
 
 
+class ArgoCDSettings(Model):
+    namespace: str = Field("argocd", pattern=_NAME, description="Namespace of the Argo CD control plane.")
+    project: str = Field("default", min_length=1, description="AppProject of the rendered Applications.")
+    application_set: bool = Field(False, description="One ApplicationSet over all clusters instead of Applications.")
+    prune: bool = Field(True, description="`syncPolicy.automated.prune`.")
+    self_heal: bool = Field(True, description="`syncPolicy.automated.selfHeal`.")
+
+
+class FluxSettings(Model):
+    namespace: str = Field("flux-system", pattern=_NAME, description="Namespace of the Flux controllers.")
+    source_name: str = Field("genpolicy", pattern=_NAME, description="Name of the rendered GitRepository.")
+    interval: str = Field("10m", pattern=_DURATION)
+    kyverno_dependency: str | None = Field(
+        None, description="Name of the Flux Kustomization installing Kyverno (policies wait for it)."
+    )
+    helm_values_config_maps: bool = Field(False, description="Also render each values file as a ConfigMap.")
+
+
+class GitOpsWiring(Model):
+    """Where the rendered bundle lives in git, for Argo CD Applications / Flux Kustomizations."""
+
+    repo_url: str = Field(min_length=1, alias="repoURL", description="Git URL of the GitOps repository.")
+    target_revision: str = Field("main", min_length=1, description="Branch, tag or commit to deploy.")
+    path: str = Field(min_length=1, description="Path of the output root inside the repository.")
+    argocd: ArgoCDSettings = ArgoCDSettings()
+    flux: FluxSettings = FluxSettings()
+
+
 class Spec(Model):
     api_version: Literal["genpolicy/v1alpha1"] = Field(description="Spec format version.")
     kind: Literal["PullSecretSpec"]
@@ -261,6 +343,7 @@ class Spec(Model):
     allow_plaintext: bool = Field(
         False, description="Opt in to unencrypted credentials in the output (inline sources)."
     )
+    gitops: GitOpsWiring | None = Field(None, description="Render Argo CD / Flux objects that deploy the bundle.")
     common_labels: dict[str, str] = Field(default_factory=dict)
     common_annotations: dict[str, str] = Field(default_factory=dict)
     defaults: Defaults = Defaults()

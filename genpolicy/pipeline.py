@@ -16,7 +16,7 @@ from genpolicy.spec import Resolved, load_spec
 from genpolicy.spec.checks import backend_for
 from genpolicy.spec.model import Registry
 from genpolicy.templating import Templates
-from genpolicy.validate import CrdSchemas, Validator, kubernetes_schemas
+from genpolicy.validate import CrdSchemas, Outcome, Validator, kubernetes_schemas
 
 
 @dataclass
@@ -121,10 +121,17 @@ def validate_bundle(resolved: Resolved, bundle: Bundle, crds: CrdSchemas) -> tup
     validators: dict[str, Validator] = {}
     for cluster in resolved.spec.clusters:
         validators[cluster.name] = Validator(kubernetes_schemas(cluster.major_minor), crds)
+    shapes: dict[tuple[str, str], Outcome] = {}
     for file, doc in bundle.documents():
         if not file.is_manifest:
             continue
-        outcome = validators[file.cluster].validate(doc.obj, sensitive=doc.sensitive)
+        if doc.shape is not None:  # same shape up to a valid namespace: validate once per cluster version
+            shape_key = (validators[file.cluster].kubernetes.version, doc.shape)
+            if shape_key not in shapes:
+                shapes[shape_key] = validators[file.cluster].validate(doc.obj, sensitive=doc.sensitive)
+            outcome = shapes[shape_key]
+        else:
+            outcome = validators[file.cluster].validate(doc.obj, sensitive=doc.sensitive)
         count += 1
         for finding in outcome.findings:
             errors.append(Problem(file.path, 0, 0, f"{doc.describe()}: {finding.path or '(root)'}",

@@ -8,6 +8,7 @@ scalar unless a filter already produced YAML text. So a value with quotes, colon
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,14 @@ class YamlText(str):
     __slots__ = ()
 
 
+_PLAIN_SAFE = re.compile(r"[A-Za-z0-9 ._/:@,=+()*~^<>!?%&|-]*")
+
+
 def quote(value: str) -> str:
     """A quoted YAML scalar for any string: single-quoted when that is more readable (printable
     ASCII containing `"` or `\\`), else double-quoted with non-ASCII and control characters escaped."""
+    if _PLAIN_SAFE.fullmatch(value):
+        return f'"{value}"'
     if ('"' in value or "\\" in value) and all(0x20 <= ord(ch) < 0x7F for ch in value):
         return "'" + value.replace("'", "''") + "'"
     out = ['"']
@@ -72,8 +78,15 @@ def scalar(value: Any) -> YamlText:
 
 def to_yaml(value: Any, indent: int = 0) -> YamlText:
     """Block-style YAML for mappings and lists (keys quoted when needed), indented by `indent`."""
+    if isinstance(value, Mapping) and all(isinstance(v, str) for v in value.values()):
+        return _flat_mapping(tuple(value.items()), indent)  # labels, annotations: cached
     lines = _block(value, indent)
     return YamlText("\n".join(lines))
+
+
+@functools.lru_cache(maxsize=4096)
+def _flat_mapping(items: tuple[tuple[Any, str], ...], indent: int) -> YamlText:
+    return YamlText("\n".join(_block(dict(items), indent)))
 
 
 def _key(key: Any) -> str:
@@ -159,6 +172,7 @@ class Templates:
     """Renders named templates; user directories are searched before the built-ins."""
 
     def __init__(self, user_dirs: Sequence[Path] = ()) -> None:
+        self.user_dirs = [Path(d) for d in user_dirs]
         builtin = jinja2.FileSystemLoader(str(builtin_template_dir()))
         loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader([str(d) for d in user_dirs])] if user_dirs else []
         loaders += [jinja2.PrefixLoader({BUILTIN_PREFIX: builtin}), builtin]
@@ -195,6 +209,10 @@ class Templates:
             raise TemplateError("template error", [_runtime_problem(name, exc)]) from None
         except (jinja2.TemplateError, TypeError, ValueError) as exc:
             raise TemplateError("template error", [_runtime_problem(name, exc)]) from None
+
+    def is_builtin(self, name: str) -> bool:
+        """Whether `name` resolves to the shipped template (no user directory overrides it)."""
+        return not self.user_dirs or not any((d / name).is_file() for d in self.user_dirs)
 
     def list_builtin(self) -> list[str]:
         root = builtin_template_dir()

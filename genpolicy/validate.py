@@ -239,6 +239,11 @@ def _json_path(parts: Iterable[str | int]) -> str:
 
 def _jsonable(obj: Any) -> Any:
     """YAML can produce dates or non-string keys; JSON (and the API server) cannot."""
+    kind = type(obj)
+    if kind is str or kind is int or kind is bool or obj is None:
+        return obj
+    if kind is dict and all(type(k) is str for k in obj):
+        return {k: _jsonable(v) for k, v in obj.items()}
     if isinstance(obj, dict):
         return {str(k): _jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list):

@@ -84,24 +84,29 @@ def _read(path: Path) -> bytes | None:
         return b"\0directory"
 
 
-def _outside(root: Path, rel: str) -> bool:
-    """True when a path component is a symlink or the path resolves outside root."""
-    current = root
-    for part in rel.split("/")[:-1]:
-        current = current / part
-        if current.is_symlink():
+def _outside(root: Path, rel: str, safe_dirs: set[str] | None = None) -> bool:
+    """True when a path component is a symlink (so the path could lead outside root)."""
+    parts = rel.split("/")
+    for end in range(1, len(parts)):
+        folder = "/".join(parts[:end])
+        if safe_dirs is not None and folder in safe_dirs:
+            continue
+        if os.path.islink(os.path.join(root, folder)):
             return True
-    target = root / rel
-    return target.is_symlink()
+        if safe_dirs is not None:
+            safe_dirs.add(folder)
+    return os.path.islink(os.path.join(root, rel))
 
 
 def plan(root: Path, wanted: Mapping[str, Planned]) -> Plan:
     """Compare the wanted files with the disk; nothing is written."""
     result = Plan(root)
     owned = read_owned(root)
+    safe_dirs: set[str] = set()
+    exists = root.exists()
     for rel in sorted(wanted):
         item = wanted[rel]
-        if not _safe_relpath(rel) or (root.exists() and _outside(root, rel)):
+        if not _safe_relpath(rel) or (exists and _outside(root, rel, safe_dirs)):
             result.conflicts.append(Problem(str(root / rel), message="refusing to write through a symlink or "
                                                                      "outside the output folder"))
             continue

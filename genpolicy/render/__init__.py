@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import posixpath
 import re
 from collections.abc import Callable, Iterator
@@ -50,6 +51,7 @@ class RenderContext:
     spec_name: str
     progress: Callable[[int], None] | None = None
     encryption: encrypted.EncryptionContext | None = None
+    memo: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
 
 
 def render_bundle(ctx: RenderContext) -> Bundle:
@@ -266,9 +268,37 @@ def _helm_values(ctx: RenderContext, target: NamespaceTarget) -> Document:
     return _document(ctx, "helm-values.yaml.j2", context)
 
 
+NAMESPACE_SENTINEL = "zz-genpolicy-namespace-sentinel-zz"
+_MEMO_TEMPLATES = {"secret.yaml.j2", "externalsecret.yaml.j2", "serviceaccount.yaml.j2", "helm-values.yaml.j2"}
+
+
 def _document(ctx: RenderContext, template: str, context: dict[str, Any], *, sensitive: bool = False) -> Document:
+    namespace = context.get("namespace")
+    if template in _MEMO_TEMPLATES and isinstance(namespace, str) and ctx.templates.is_builtin(template):
+        text, obj, shape = _memo_render(ctx, template, context, namespace)
+        return Document(template, text, obj, sensitive, shape)
     text = ctx.templates.render(template, context)
     return Document(template, text, parse_document(template, text), sensitive)
+
+
+def _memo_render(
+    ctx: RenderContext, template: str, context: dict[str, Any], namespace: str
+) -> tuple[str, Any, str]:
+    """Render and parse a built-in per-namespace template once per shape, then substitute the namespace.
+
+    The built-in templates emit `namespace` only as a whole quoted scalar, so rendering with a
+    sentinel and substituting it gives exactly the text (and object) of a direct render.
+    """
+    key = (template, json.dumps({**context, "namespace": None}, sort_keys=True, default=str))
+    cached = ctx.memo.get(key)
+    if cached is None:
+        text = ctx.templates.render(template, {**context, "namespace": NAMESPACE_SENTINEL})
+        cached = (text, json.dumps(parse_document(template, text), default=str))
+        ctx.memo[key] = cached
+    text, obj_json = cached
+    # Namespaces are DNS labels: substituting in the JSON text needs no escaping.
+    obj = json.loads(obj_json.replace(NAMESPACE_SENTINEL, namespace))
+    return text.replace(NAMESPACE_SENTINEL, namespace), obj, obj_json
 
 
 def parse_document(template: str, text: str) -> Any:

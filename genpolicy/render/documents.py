@@ -14,6 +14,7 @@ class Document:
     text: str
     obj: Any = None
     sensitive: bool = False  # holds credential material in clear (plain backend)
+    shape: str | None = None  # same shape => same object up to the (valid) namespace: validated once
 
     def describe(self) -> str:
         if isinstance(self.obj, dict):

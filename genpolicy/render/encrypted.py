@@ -198,8 +198,10 @@ def sealed_secret(secret: dict[str, Any], cluster: Cluster, ctx: EncryptionConte
         raise _missing_credentials(meta)
     encrypted = "" if text is not None or plaintext is None else seal_value(
         ctx.certificate(cluster), plaintext.encode(), namespace=meta["namespace"], name=meta["name"], scope=scope)
-    template_meta = {"name": meta["name"], "namespace": meta["namespace"], "labels": meta.get("labels") or {},
-                     "annotations": dict(sorted(scope_annotations(scope).items()))}
+    template_meta: dict[str, Any] = {"name": meta["name"], "namespace": meta["namespace"],
+                                     "labels": meta.get("labels") or {}}
+    if scope_annotations(scope):
+        template_meta["annotations"] = dict(sorted(scope_annotations(scope).items()))
     obj = {
         "apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret",
         "metadata": {"name": meta["name"], "namespace": meta["namespace"], "labels": meta.get("labels") or {},

@@ -1,6 +1,6 @@
 // Decrypt one SOPS file with the npm package `sops-age` and print the plaintext as JSON.
 //
-// Usage: node sops_decrypt.mjs FILE [AGE-SECRET-KEY-1...]
+// Usage: node sops_decrypt.mjs FILE [AGE identity]
 // The secret key may instead come from the environment variable SOPS_AGE_KEY (preferred: argv
 // is visible to other processes). `sops-age` is loaded from the directory named by
 // GENPOLICY_NODE_MODULES (default: node_modules next to this script).

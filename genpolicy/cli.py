@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -56,7 +58,9 @@ def render_command(spec: Path, output: Path | None, check: bool, show_diff: bool
     """Render SPEC into per-cluster folders that kubectl kustomize, Argo CD and Flux apply."""
     options = RenderOptions(spec, output, list(crds), list(template_dirs), check=check)
     try:
-        result = render(options)
+        with _progress() as tick:
+            options.progress = tick
+            result = render(options)
         for warning in result.warnings:
             _echo(format_problems([warning], fmt), err=True)
         plan = result.plan
@@ -72,6 +76,27 @@ def render_command(spec: Path, output: Path | None, check: bool, show_diff: bool
         _echo(f"genpolicy: {result.objects} objects validated; {plan.root}: {plan.summary()}", err=True)
     except GenpolicyError as exc:
         _fail(exc, fmt)
+
+
+@contextlib.contextmanager
+def _progress() -> Iterator[Callable[[int], None] | None]:
+    """A namespace counter on stderr when it is a terminal (large renders); silent otherwise."""
+    if not sys.stderr.isatty() or os.environ.get("CI"):
+        yield None
+        return
+    count = 0
+
+    def tick(step: int) -> None:
+        nonlocal count
+        count += step
+        if count % 100 == 0:
+            click.echo(f"\rgenpolicy: {count} namespaces rendered", nl=False, err=True)
+
+    try:
+        yield tick
+    finally:
+        if count >= 100:
+            click.echo("\r" + " " * 60 + "\r", nl=False, err=True)
 
 
 def _report_check(plan: writer.Plan) -> None:

@@ -8,17 +8,24 @@ is still what genpolicy wrote; anything else is a conflict, never touched.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import difflib
 import errno
 import fcntl
+import functools
 import hashlib
 import json
 import os
 import re
+import shutil
+import stat
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from genpolicy.errors import Problem, WriteError
 
@@ -152,15 +159,103 @@ def locked(root: Path) -> Iterator[None]:
 
 
 def apply(result: Plan) -> None:
-    """Write the plan: stage every file, then rename into place; on failure restore the old state."""
+    """Write the plan so that the output folder is always fully old or fully new.
+
+    Where the OS can swap two directories atomically (Linux renameat2 RENAME_EXCHANGE), the new
+    tree is built beside the old one (unchanged and foreign files hard-linked, changed files
+    written) and swapped in with one system call: a crash at any point leaves the old or the new
+    tree. Elsewhere (or when the folder holds a `.git`), files are staged next to their targets and
+    renamed, and a failure restores the old files.
+    """
     root = result.root
+    if not result.changed and (root / OWNED_FILE).exists():
+        return
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise _write_error(root, exc) from None
     with locked(root):
-        staged = _stage(result)
-        _commit(result, staged)
+        _clean_leftovers(root)
+        if _exchange_supported() and not (root / ".git").exists():
+            _apply_by_swap(result)
+        else:
+            staged = _stage(result)
+            _commit(result, staged)
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+SWAP_MARK = ".genpolicy-swap-"
+
+
+@functools.cache
+def _libc() -> Any:
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+@functools.cache
+def _exchange_supported() -> bool:
+    return sys.platform == "linux" and hasattr(_libc(), "renameat2")
+
+
+def _exchange(a: Path, b: Path) -> None:
+    """Atomically swap two directories."""
+    if _libc().renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, os.strerror(err))
+
+
+def _clean_leftovers(root: Path) -> None:
+    """Remove trees a crashed render left beside the output (they are never the live output)."""
+    for leftover in root.parent.glob(f".{root.name}{SWAP_MARK}*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _apply_by_swap(result: Plan) -> None:
+    root = result.root
+    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}{SWAP_MARK}", dir=root.parent))
+    try:
+        _build_tree(result, staging)
+        _exchange(staging, root)
+    except OSError as exc:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise _write_error(root, exc) from None
+    shutil.rmtree(staging, ignore_errors=True)  # now holds the old tree
+
+
+def _build_tree(result: Plan, staging: Path) -> None:
+    """The new output tree: every file of the old one (hard links) except deletions, plus new contents."""
+    os.chmod(staging, stat.S_IMODE(os.stat(result.root).st_mode))
+    writes = {**result.create, **result.update}
+    skip = set(result.delete) | set(writes) | {OWNED_FILE}
+    for folder, dirs, names in os.walk(result.root):
+        rel_dir = os.path.relpath(folder, result.root)
+        rel_dir = "" if rel_dir == "." else rel_dir
+        for name in dirs:
+            source = os.path.join(folder, name)
+            target = staging / rel_dir / name
+            if os.path.islink(source):
+                os.symlink(os.readlink(source), target)
+            else:
+                target.mkdir()
+        for name in names:
+            rel = f"{rel_dir}/{name}" if rel_dir else name
+            if rel in skip:
+                continue
+            source = os.path.join(folder, name)
+            if os.path.islink(source):
+                os.symlink(os.readlink(source), staging / rel)
+            else:
+                os.link(source, staging / rel)
+    for rel, item in writes.items():
+        target = staging / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if item.sensitive else 0o644)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(item.content)
+    for rel in result.delete:
+        _remove_empty_parents(staging, rel)
+    _write_owned(staging, result.owned)
 
 
 def _stage(result: Plan) -> dict[str, str]:

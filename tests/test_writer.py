@@ -63,6 +63,7 @@ def test_corrupt_owned_record_owns_nothing(tmp_path: Path) -> None:
 
 
 def test_failed_write_leaves_the_folder_unchanged(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writer, "_exchange_supported", lambda: False)  # the per-file rename strategy
     apply(plan(tmp_path, files(a="old a\n", b="old b\n")))
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
     real_replace = os.replace
@@ -83,6 +84,7 @@ def test_failed_write_leaves_the_folder_unchanged(tmp_path: Path, monkeypatch: p
 
 
 def test_failed_staging_leaves_no_temporary_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(writer, "_exchange_supported", lambda: False)
     monkeypatch.setattr(writer.os, "chmod", lambda *a: (_ for _ in ()).throw(OSError(13, "Permission denied")))
     with pytest.raises(WriteError):
         apply(plan(tmp_path, files(a="1\n", b="2\n")))
@@ -123,3 +125,50 @@ def test_redact_secret_data_keeps_structure() -> None:
     text = "data:\n  a: b\n  c: d\nkind: Secret\nstringData:\n  x: y\n"
     assert redact_secret_data(text) == (
         "data:\n  a: <redacted>\n  c: <redacted>\nkind: Secret\nstringData:\n  x: <redacted>\n")
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.skipif(not writer._exchange_supported(), reason="no atomic directory exchange on this OS")
+@pytest.mark.parametrize("fail_at", ["link", "write", "exchange"])
+def test_swap_failure_at_each_step_leaves_old_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   fail_at: str) -> None:
+    root = tmp_path / "out"
+    apply(plan(root, files(a="old a\n", b__c="old c\n", gone="x\n")))
+    (root / "user.txt").write_text("not ours")
+    before = snapshot(root)
+    real_open = os.open
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    if fail_at == "link":
+        monkeypatch.setattr(writer.os, "link", boom)
+    elif fail_at == "write":
+        def fail_new_files(path: object, flags: int, *args: object, **kwargs: object) -> int:
+            if "genpolicy-swap" in str(path) and flags & os.O_CREAT:
+                boom()
+            return real_open(path, flags, *args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(writer.os, "open", fail_new_files)
+    else:
+        monkeypatch.setattr(writer, "_exchange", boom)
+    with pytest.raises(WriteError):
+        apply(plan(root, files(a="new a\n", b__c="old c\n", d="new d\n")))
+    assert snapshot(root) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out"], "no staging tree is left behind"
+
+
+@pytest.mark.skipif(not writer._exchange_supported(), reason="no atomic directory exchange on this OS")
+def test_swap_keeps_foreign_files_and_symlinks(tmp_path: Path) -> None:
+    root = tmp_path / "out"
+    apply(plan(root, files(a="1\n")))
+    (root / "notes").mkdir()
+    (root / "notes/mine.txt").write_text("mine")
+    (root / "link").symlink_to("notes/mine.txt")
+    apply(plan(root, files(a="2\n", b="3\n")))
+    assert (root / "notes/mine.txt").read_text() == "mine"
+    assert os.readlink(root / "link") == "notes/mine.txt"
+    assert (root / "a").read_text() == "2\n" and (root / "b").read_text() == "3\n"

@@ -1,0 +1,68 @@
+"""A render killed at any moment (SIGKILL) leaves the output fully old or fully new."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, write_spec
+from genpolicy import writer
+
+SPEC = """
+apiVersion: genpolicy/v1alpha1
+kind: PullSecretSpec
+allowPlaintext: true
+registries:
+  - name: reg
+    server: reg.example.com
+    credentials: {username: u, fromEnv: {password: PASS}}
+clusters: [{name: c, kubernetesVersion: "1.33"}]
+namespaceGroups: [{name: g, namespaces: [NAMESPACES], registries: [reg]}]
+"""
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def render(spec: Path, password: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "PASS": password, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen([sys.executable, "-m", "genpolicy", "render", str(spec)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@pytest.mark.skipif(not writer._exchange_supported(), reason="no atomic directory exchange on this OS")
+def test_sigkill_at_random_moments(tmp_path: Path) -> None:
+    names = ", ".join(f"ns-{i:04d}" for i in range(400))
+    old_spec = write_spec(tmp_path, SPEC.replace("NAMESPACES", names))
+    assert render(old_spec, "old-password-1").wait() == 0
+    old = snapshot(tmp_path / "out")
+    new_names = ", ".join(f"ns-{i:04d}" for i in range(100, 500))
+    new_spec = write_spec(tmp_path, SPEC.replace("NAMESPACES", new_names), name="new.yaml")
+    timing = render(new_spec, "new-password-2")
+    start = time.perf_counter()
+    assert timing.wait() == 0
+    duration = time.perf_counter() - start
+    new = snapshot(tmp_path / "out")
+    assert new != old
+    rng = random.Random(7)
+    outcomes = {"old": 0, "new": 0}
+    for attempt in range(8):
+        # restore the old state, then kill a render of the new spec somewhere in its run
+        assert render(old_spec, "old-password-1").wait() == 0
+        assert snapshot(tmp_path / "out") == old
+        proc = render(new_spec, "new-password-2")
+        time.sleep(rng.uniform(0.4, 1.2) * duration)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        state = snapshot(tmp_path / "out")
+        assert state in (old, new), f"attempt {attempt}: mixed output after SIGKILL"
+        outcomes["old" if state == old else "new"] += 1
+    print(f"after SIGKILL: {outcomes}")

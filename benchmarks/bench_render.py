@@ -26,17 +26,22 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def make_spec(folder: Path, namespaces: int, registries: int, accounts: int) -> Path:
+def make_spec(folder: Path, namespaces: int, registries: int, accounts: int, clusters: int = 1,
+              kyverno_groups: int = 0) -> Path:
     regs = [{"name": f"reg{i}", "server": f"registry{i}.example.com:5000/team{i}",
              "credentials": {"username": f"user{i}", "fromEnv": {"password": f"BENCH_PASS_{i}"}}}
             for i in range(registries)]
+    names = ["big"] if clusters == 1 else [f"c{i:02d}" for i in range(clusters)]
     spec = {
         "apiVersion": "genpolicy/v1alpha1", "kind": "PullSecretSpec", "outputDir": "out",
         "allowPlaintext": True, "registries": regs,
-        "clusters": [{"name": "big", "kubernetesVersion": "1.33", "gitops": "argocd"}],
+        "clusters": [{"name": n, "kubernetesVersion": "1.33", "gitops": "argocd",
+                      **({"kyverno": {"version": "1.13"}} if kyverno_groups else {})} for n in names],
         "defaults": {"registries": [r["name"] for r in regs],
                      "serviceAccounts": ["default"] + [f"sa{i}" for i in range(1, accounts)]},
-        "namespaceGroups": [{"name": "all", "namespaces": [f"ns-{i:05d}" for i in range(namespaces)]}],
+        "namespaceGroups": [{"name": "all", "namespaces": [f"ns-{i:05d}" for i in range(namespaces)]}]
+        + [{"name": f"team{i}", "distribution": "kyverno", "namespaces": [f"team{i}-*"]}
+           for i in range(kyverno_groups)],
     }
     path = folder / "spec.yaml"
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
@@ -65,7 +70,8 @@ def write_same_bytes(source: Path, target: Path) -> float:
 
 
 def naive_per_object(out: Path, samples: int = 10) -> float:
-    docs = [d for p in sorted((out / "big/namespaces").glob("*.yaml"))[:3] for d in yaml.safe_load_all(p.read_text())]
+    files = sorted(out.glob("*/namespaces/*.yaml"))[:3]
+    docs = [d for p in files for d in yaml.safe_load_all(p.read_text())]
     docs = (docs * samples)[:samples]
     start = time.perf_counter()
     for doc in docs:
@@ -78,13 +84,15 @@ def main() -> None:
     parser.add_argument("--namespaces", type=int, default=2000)
     parser.add_argument("--registries", type=int, default=4)
     parser.add_argument("--accounts", type=int, default=2)
+    parser.add_argument("--clusters", type=int, default=1)
+    parser.add_argument("--kyverno-groups", type=int, default=0)
     parser.add_argument("--workdir", type=Path)
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="genpolicy-bench-"))
     work.mkdir(parents=True, exist_ok=True)
-    spec = make_spec(work, args.namespaces, args.registries, args.accounts)
+    spec = make_spec(work, args.namespaces, args.registries, args.accounts, args.clusters, args.kyverno_groups)
     env = {**os.environ, **{f"BENCH_PASS_{i}": f"bench-password-{i}" for i in range(args.registries)}}
-    objects = args.namespaces * (args.registries + args.accounts)
+    objects = args.clusters * args.namespaces * (args.registries + args.accounts)
 
     full, full_log, rss = timed_render(spec, env)
     again, again_log, _ = timed_render(spec, env)

@@ -19,6 +19,7 @@ Path = tuple[str | int, ...]
 
 MAX_SPEC_BYTES = 4 * 1024 * 1024
 MAX_NODES = 200_000
+MAX_DEPTH = 64
 
 _BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -92,6 +93,7 @@ class _Builder:
         self.positions = Positions()
         self.problems: list[Problem] = []
         self.visited = 0
+        self.stack: set[int] = set()
 
     def problem(self, node: yaml.Node, path: Path, message: str) -> None:
         line, col = _mark(node)
@@ -106,15 +108,22 @@ class _Builder:
                          f"more than {MAX_NODES} YAML nodes after alias expansion; refusing to load")],
             )
         self.positions.values.setdefault(path, _mark(node))
+        if id(node) in self.stack or len(path) > MAX_DEPTH:
+            self.problem(node, path, "recursive alias or nesting deeper than "
+                                     f"{MAX_DEPTH} levels; refusing to load")
+            return None
         if node.tag not in _STANDARD_TAGS:
             self.problem(node, path, f"unsupported YAML tag {node.tag!r}")
             return None
-        if isinstance(node, yaml.MappingNode):
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
             self.positions.containers.add(path)
-            return self.build_mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
-            self.positions.containers.add(path)
-            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+            self.stack.add(id(node))
+            try:
+                if isinstance(node, yaml.MappingNode):
+                    return self.build_mapping(node, path)
+                return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+            finally:
+                self.stack.discard(id(node))
         return self.loader.construct_object(node, deep=True)
 
     def build_mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,6 +11,7 @@ from genpolicy import writer
 from genpolicy.credentials import CredentialReader
 from genpolicy.errors import OutputValidationError, Problem
 from genpolicy.render import Bundle, RenderContext, encrypted, render_bundle
+from genpolicy.render.documents import Document, OutputFile
 from genpolicy.render.encrypted import FingerprintKey
 from genpolicy.spec import Resolved, load_spec
 from genpolicy.spec.checks import backend_for
@@ -67,9 +68,10 @@ def render(options: RenderOptions) -> RenderResult:
         encryption = encrypted.EncryptionContext(fingerprint, existing, options.spec.parent, check_only=options.check)
     ctx = RenderContext(resolved, Templates(options.templates), credentials, options.spec.name, options.progress,
                         encryption)
+    validator = BundleValidator(resolved, CrdSchemas.from_paths(options.crds))
+    ctx.on_files = validator.validate_files
     bundle = render_bundle(ctx)
-    crds = CrdSchemas.from_paths(options.crds)
-    warnings, objects = validate_bundle(resolved, bundle, crds)
+    warnings, objects = validator.finish()
     warnings += _backend_warnings(bundle, encryption)
     wanted = {path: writer.Planned(f.content(), f.sensitive) for path, f in bundle.files.items()}
     return RenderResult(resolved, bundle, writer.plan(root, wanted), warnings, objects,
@@ -113,34 +115,51 @@ def _backend_warnings(bundle: Bundle, encryption: encrypted.EncryptionContext | 
     return warnings
 
 
-def validate_bundle(resolved: Resolved, bundle: Bundle, crds: CrdSchemas) -> tuple[list[Problem], int]:
-    """Validate every generated object; raise on errors, return "not validated" warnings."""
-    errors: list[Problem] = []
-    unvalidated: dict[str, int] = {}
-    count = 0
-    validators: dict[str, Validator] = {}
-    for cluster in resolved.spec.clusters:
-        validators[cluster.name] = Validator(kubernetes_schemas(cluster.major_minor), crds)
-    shapes: dict[tuple[str, str], Outcome] = {}
-    for file, doc in bundle.documents():
-        if not file.is_manifest:
-            continue
+class BundleValidator:
+    """Validates rendered files as they come (per cluster) and frees their parsed objects."""
+
+    def __init__(self, resolved: Resolved, crds: CrdSchemas) -> None:
+        self.validators = {c.name: Validator(kubernetes_schemas(c.major_minor), crds) for c in resolved.spec.clusters}
+        self.shapes: dict[tuple[str, str], Outcome] = {}
+        self.errors: list[Problem] = []
+        self.unvalidated: dict[str, int] = {}
+        self.count = 0
+
+    def validate_files(self, files: Iterable[OutputFile]) -> None:
+        for file in files:
+            for doc in file.documents:
+                if file.is_manifest:
+                    self._validate(file, doc)
+                doc.obj = None  # keep only the text: memory stays bounded by one cluster's objects
+
+    def _validate(self, file: OutputFile, doc: Document) -> None:
+        validator = self.validators[file.cluster]
         if doc.shape is not None:  # same shape up to a valid namespace: validate once per cluster version
-            shape_key = (validators[file.cluster].kubernetes.version, doc.shape)
-            if shape_key not in shapes:
-                shapes[shape_key] = validators[file.cluster].validate(doc.obj, sensitive=doc.sensitive)
-            outcome = shapes[shape_key]
+            shape_key = (validator.kubernetes.version, doc.shape)
+            if shape_key not in self.shapes:
+                self.shapes[shape_key] = validator.validate(doc.obj, sensitive=doc.sensitive)
+            outcome = self.shapes[shape_key]
         else:
-            outcome = validators[file.cluster].validate(doc.obj, sensitive=doc.sensitive)
-        count += 1
+            outcome = validator.validate(doc.obj, sensitive=doc.sensitive)
+        self.count += 1
         for finding in outcome.findings:
-            errors.append(Problem(file.path, 0, 0, f"{doc.describe()}: {finding.path or '(root)'}",
-                                  f"{finding.message} (template {doc.template})"))
+            self.errors.append(Problem(file.path, 0, 0, f"{doc.describe()}: {finding.path or '(root)'}",
+                                       f"{finding.message} (template {doc.template})"))
         if not outcome.validated:
             key = f"{doc.obj.get('kind')} ({doc.obj.get('apiVersion')})"
-            unvalidated[key] = unvalidated.get(key, 0) + 1
-    if errors:
-        raise OutputValidationError("generated documents are invalid", errors)
-    warnings = [Problem("<render>", message=f"{n} {kind} not validated: no CRD schema (pass --crds DIR)",
-                        severity="warning") for kind, n in sorted(unvalidated.items())]
-    return warnings, count
+            self.unvalidated[key] = self.unvalidated.get(key, 0) + 1
+
+    def finish(self) -> tuple[list[Problem], int]:
+        """Raise on errors; return "not validated" warnings and the number of objects checked."""
+        if self.errors:
+            raise OutputValidationError("generated documents are invalid", self.errors)
+        warnings = [Problem("<render>", message=f"{n} {kind} not validated: no CRD schema (pass --crds DIR)",
+                            severity="warning") for kind, n in sorted(self.unvalidated.items())]
+        return warnings, self.count
+
+
+def validate_bundle(resolved: Resolved, bundle: Bundle, crds: CrdSchemas) -> tuple[list[Problem], int]:
+    """Validate every generated object of a bundle; raise on errors, return "not validated" warnings."""
+    validator = BundleValidator(resolved, crds)
+    validator.validate_files(f for f in bundle.files.values() if any(d.obj is not None for d in f.documents))
+    return validator.finish()

@@ -52,6 +52,7 @@ class RenderContext:
     progress: Callable[[int], None] | None = None
     encryption: encrypted.EncryptionContext | None = None
     memo: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
+    on_files: Callable[[list[OutputFile]], None] | None = None  # e.g. validate, then free parsed objects
 
 
 def render_bundle(ctx: RenderContext) -> Bundle:
@@ -62,8 +63,14 @@ def render_bundle(ctx: RenderContext) -> Bundle:
     for cluster in ctx.resolved.spec.clusters:
         folder = posixpath.normpath(cluster.output_dir or cluster.name)
         bundle.clusters[cluster.name] = folder
+        before = set(bundle.files)
         _render_cluster(ctx, bundle, cluster, folder, secrets, header)
+        if ctx.on_files is not None:
+            ctx.on_files([f for p, f in bundle.files.items() if p not in before])
+    before = set(bundle.files)
     _render_sops_config(bundle, ctx, header)
+    if ctx.on_files is not None:
+        ctx.on_files([f for p, f in bundle.files.items() if p not in before])
     return bundle
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+import yaml
 
 from genpolicy.errors import GenpolicyError, OutputValidationError, Problem
 
@@ -89,14 +90,20 @@ def _flat_mapping(items: tuple[tuple[Any, str], ...], indent: int) -> YamlText:
     return YamlText("\n".join(_block(dict(items), indent)))
 
 
+_PLAIN_KEY = re.compile(r"\.?[A-Za-z][A-Za-z0-9_./-]*")
+_RESOLVER = yaml.resolver.Resolver()
+
+
+@functools.lru_cache(maxsize=4096)
 def _key(key: Any) -> str:
+    """A mapping key: plain when every YAML 1.1 reader takes it as that exact string, else quoted."""
     text = str(key)
-    plain = text.replace("-", "").replace("_", "").replace(".", "").replace("/", "")
-    safe = plain.isascii() and plain.isalnum() and not text[0].isdigit() and text.lower() not in _YAML_WORDS
-    return text if safe else quote(text)
+    plain = (_PLAIN_KEY.fullmatch(text) is not None and text.lower() not in _YAML_WORDS
+             and _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) == "tag:yaml.org,2002:str")
+    return text if plain else quote(text)
 
 
-_YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
+_YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"}
 
 
 def _literal_ok(value: Any) -> bool:

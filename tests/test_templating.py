@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from genpolicy.templating import TemplateError, Templates, quote, scalar, to_yaml
@@ -27,6 +27,8 @@ def test_quote_round_trips_any_string(value: str) -> None:
 
 
 @settings(max_examples=200)
+@example({".0": ""})
+@example({"on": "x", "0x1F": "y", ".inf": "z", "~": "n"})
 @given(st.dictionaries(KEYS, st.one_of(TEXT, st.lists(TEXT, max_size=3), st.booleans(), st.integers())))
 def test_to_yaml_round_trips_mappings(value: dict[str, object]) -> None:
     text = "root:\n" + to_yaml(value, 2) + "\n" if value else "root: {}\n"

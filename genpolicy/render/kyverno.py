@@ -216,18 +216,27 @@ def _cel_string(value: str) -> str:
     return json.dumps(value)
 
 
-def _generating_policy(resolved: Resolved, target: KyvernoTarget, settings: KyvernoSettings) -> RenderedObject:
-    name, _ = policy_names(target)
+def _cel_match(target: KyvernoTarget, resource: str, operations: list[str], selector_key: str,
+               namespace_expr: str) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """matchConstraints and matchConditions selecting the group's namespaces (names, selector, exclusions)."""
     constraints: dict[str, Any] = {"resourceRules": [{
-        "apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["namespaces"]}]}
+        "apiGroups": [""], "apiVersions": ["v1"], "operations": operations, "resources": [resource]}]}
     if target.selector is not None:
-        constraints["objectSelector"] = _selector(target.selector)
+        constraints[selector_key] = _selector(target.selector)
     conditions = []
     if target.names:
-        conditions.append({"name": "selected-namespace",
-                           "expression": f"object.metadata.name.matches({_cel_string(namespace_regex(target.names))})"})
-    conditions.append({"name": "not-excluded",
-                       "expression": f"!object.metadata.name.matches({_cel_string(namespace_regex(target.excludes))})"})
+        regex = _cel_string(namespace_regex(target.names))
+        conditions.append({"name": "selected-namespace", "expression": f"{namespace_expr}.matches({regex})"})
+    excluded = _cel_string(namespace_regex(target.excludes))
+    conditions.append({"name": "not-excluded", "expression": f"!{namespace_expr}.matches({excluded})"})
+    return constraints, conditions
+
+
+def _generating_policy(resolved: Resolved, target: KyvernoTarget, settings: KyvernoSettings) -> RenderedObject:
+    name, _ = policy_names(target)
+    # For a Namespace trigger, its own labels select it (objectSelector), and its name is object.metadata.name.
+    constraints, conditions = _cel_match(target, "namespaces", ["CREATE", "UPDATE"], "objectSelector",
+                                         "object.metadata.name")
     variables = [{"name": "targetNamespace", "expression": "object.metadata.name"}]
     sources = []
     for i, registry in enumerate(target.registries):
@@ -263,16 +272,7 @@ def wanted_secrets_expression(resolved: Resolved, registries: tuple[Registry, ..
 
 def _mutating_policy(resolved: Resolved, target: KyvernoTarget, settings: KyvernoSettings) -> RenderedObject:
     _, name = policy_names(target)
-    constraints: dict[str, Any] = {"resourceRules": [{
-        "apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE"], "resources": ["pods"]}]}
-    if target.selector is not None:
-        constraints["namespaceSelector"] = _selector(target.selector)
-    conditions = []
-    if target.names:
-        conditions.append({"name": "selected-namespace",
-                           "expression": f"request.namespace.matches({_cel_string(namespace_regex(target.names))})"})
-    conditions.append({"name": "not-excluded",
-                       "expression": f"!request.namespace.matches({_cel_string(namespace_regex(target.excludes))})"})
+    constraints, conditions = _cel_match(target, "pods", ["CREATE"], "namespaceSelector", "request.namespace")
     images = "\n+ ".join(
         [f"object.spec.{kind}.map(c, c.image)" if kind == "containers"
          else f"(has(object.spec.{kind}) ? object.spec.{kind}.map(c, c.image) : [])" for kind in CONTAINER_KINDS])

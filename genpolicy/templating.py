@@ -99,7 +99,7 @@ def _key(key: Any) -> str:
     """A mapping key: plain when every YAML 1.1 reader takes it as that exact string, else quoted."""
     text = str(key)
     plain = (_PLAIN_KEY.fullmatch(text) is not None and text.lower() not in _YAML_WORDS
-             and _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) == "tag:yaml.org,2002:str")
+             and _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) == "tag:yaml.org,2002:str")  # type: ignore[no-untyped-call]
     return text if plain else quote(text)
 
 

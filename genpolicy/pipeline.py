@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -9,8 +10,8 @@ from pathlib import Path
 
 from genpolicy import writer
 from genpolicy.credentials import CredentialReader
-from genpolicy.errors import OutputValidationError, Problem
-from genpolicy.render import Bundle, RenderContext, encrypted, render_bundle
+from genpolicy.errors import ExitCode, GenpolicyError, OutputValidationError, Problem
+from genpolicy.render import Bundle, RenderContext, encrypted, finalize_bundle, render_bundle
 from genpolicy.render.documents import Document, OutputFile
 from genpolicy.render.encrypted import FingerprintKey
 from genpolicy.spec import Resolved, load_spec
@@ -70,12 +71,89 @@ def render(options: RenderOptions) -> RenderResult:
                         encryption)
     validator = BundleValidator(resolved, CrdSchemas.from_paths(options.crds))
     ctx.on_files = validator.validate_files
-    bundle = render_bundle(ctx)
+    workers = _worker_count(resolved)
+    bundle = _render_parallel(ctx, validator, workers) if workers > 1 else render_bundle(ctx)
     warnings, objects = validator.finish()
     warnings += _backend_warnings(bundle, encryption)
     wanted = {path: writer.Planned(f.content(), f.sensitive) for path, f in bundle.files.items()}
     return RenderResult(resolved, bundle, writer.plan(root, wanted), warnings, objects,
                         encryption.fingerprint if encryption else None)
+
+
+def _worker_count(resolved: Resolved) -> int:
+    """Clusters render in parallel (one process per core, at most one per cluster) where fork exists."""
+    wanted = os.environ.get("GENPOLICY_WORKERS")
+    cores = int(wanted) if wanted and wanted.isdigit() else (os.cpu_count() or 1)
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return max(1, min(cores, len(resolved.spec.clusters)))
+
+
+_SHARED: tuple[RenderContext, BundleValidator] | None = None  # inherited by forked workers
+
+
+@dataclass
+class _Share:
+    """What a worker sends back: file bytes and its validator's tallies (no parsed objects)."""
+
+    files: list[tuple[str, bytes, bool, str, bool, int]] = field(default_factory=list)
+    clusters: dict[str, str] = field(default_factory=dict)
+    count: int = 0
+    unvalidated: dict[str, int] = field(default_factory=dict)
+    errors: list[Problem] = field(default_factory=list)
+    unverified: int = 0
+    failure: tuple[int, str, list[Problem]] | None = None
+
+
+def _render_share(names: list[str]) -> _Share:
+    assert _SHARED is not None
+    ctx, validator = _SHARED
+    share = _Share()
+    try:
+        clusters = [c for c in ctx.resolved.spec.clusters if c.name in names]
+        bundle = render_bundle(ctx, clusters, finalize=False)
+    except GenpolicyError as exc:
+        share.failure = (int(exc.exit_code), exc.message, exc.problems)
+        return share
+    share.files = [(path, f.content(), f.sensitive, f.cluster, f.is_manifest,
+                    f.plaintext_secrets()) for path, f in bundle.files.items()]
+    share.clusters = bundle.clusters
+    share.count, share.unvalidated, share.errors = validator.count, validator.unvalidated, validator.errors
+    share.unverified = ctx.encryption.unverified if ctx.encryption else 0
+    return share
+
+
+def _render_parallel(ctx: RenderContext, validator: BundleValidator, workers: int) -> Bundle:
+    """Render shares of the clusters in forked processes; merge their files and validation tallies."""
+    global _SHARED
+    names = [c.name for c in ctx.resolved.spec.clusters]
+    shares = [names[i::workers] for i in range(workers)]
+    _SHARED = (ctx, validator)
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            results = pool.map(_render_share, shares)
+    finally:
+        _SHARED = None
+    bundle = Bundle()
+    for share in results:
+        if share.failure is not None:
+            code, message, problems = share.failure
+            error = GenpolicyError(message, problems)
+            error.exit_code = ExitCode(code)
+            raise error
+        for path, content, sensitive, cluster, is_manifest, plain in share.files:
+            bundle.add(OutputFile(path, "", [], is_manifest, cluster, raw=content, raw_plain=plain,
+                                  raw_sensitive=sensitive))
+        bundle.clusters.update(share.clusters)
+        validator.count += share.count
+        validator.errors += share.errors
+        for kind, n in share.unvalidated.items():
+            validator.unvalidated[kind] = validator.unvalidated.get(kind, 0) + n
+        if ctx.encryption is not None:
+            ctx.encryption.unverified += share.unverified
+    bundle.clusters = {name: bundle.clusters[name] for name in names if name in bundle.clusters}
+    finalize_bundle(ctx, bundle)
+    return bundle
 
 
 def _used_registries(resolved: Resolved) -> dict[str, Registry]:
@@ -99,7 +177,7 @@ def _read_existing(root: Path, rel: str) -> bytes | None:
 
 def _backend_warnings(bundle: Bundle, encryption: encrypted.EncryptionContext | None) -> list[Problem]:
     warnings = []
-    plain = sum(1 for _, doc in bundle.documents() if doc.sensitive)
+    plain = sum(f.plaintext_secrets() for f in bundle.files.values())
     if plain:
         warnings.append(Problem("<render>", severity="warning", message=(
             f"{plain} Secrets are written UNENCRYPTED (allowPlaintext); their files are mode 0600, keep them "

@@ -55,30 +55,41 @@ class RenderContext:
     on_files: Callable[[list[OutputFile]], None] | None = None  # e.g. validate, then free parsed objects
 
 
-def render_bundle(ctx: RenderContext) -> Bundle:
-    """Render every cluster's folder; parse each document so it can be validated."""
+def render_bundle(ctx: RenderContext, clusters: list[Cluster] | None = None, *, finalize: bool = True) -> Bundle:
+    """Render the clusters' folders (all by default); parse each document so it can be validated.
+
+    `finalize` adds the files that span clusters (`.sops.yaml`); a partial render (one worker's
+    share of the clusters) leaves that to `finalize_bundle`.
+    """
     bundle = Bundle()
     secrets = PullSecretRenderer(ctx.resolved, ctx.credentials)
     header = ctx.templates.render("header.yaml.j2", {"spec_name": ctx.spec_name})
-    for cluster in ctx.resolved.spec.clusters:
+    for cluster in clusters if clusters is not None else ctx.resolved.spec.clusters:
         folder = posixpath.normpath(cluster.output_dir or cluster.name)
         bundle.clusters[cluster.name] = folder
         before = set(bundle.files)
         _render_cluster(ctx, bundle, cluster, folder, secrets, header)
         if ctx.on_files is not None:
             ctx.on_files([f for p, f in bundle.files.items() if p not in before])
+    if finalize:
+        finalize_bundle(ctx, bundle)
+    return bundle
+
+
+def finalize_bundle(ctx: RenderContext, bundle: Bundle) -> None:
+    """Files that depend on every cluster's output."""
+    header = ctx.templates.render("header.yaml.j2", {"spec_name": ctx.spec_name})
     before = set(bundle.files)
     _render_sops_config(bundle, ctx, header)
     if ctx.on_files is not None:
         ctx.on_files([f for p, f in bundle.files.items() if p not in before])
-    return bundle
 
 
 def _render_sops_config(bundle: Bundle, ctx: RenderContext, header: str) -> None:
     """`.sops.yaml` creation rules, so `sops` edits the files with the right recipients."""
     rules = []
     for cluster in ctx.resolved.spec.clusters:
-        folder = bundle.clusters[cluster.name]
+        folder = bundle.clusters.get(cluster.name, posixpath.normpath(cluster.output_dir or cluster.name))
         if cluster.sops is not None and any(p.startswith(f"{folder}/") and p.endswith(".sops.yaml")
                                             for p in bundle.files):
             rules.append((f"^{re.escape(folder)}/.*\\.sops\\.yaml$", list(cluster.sops.recipients)))

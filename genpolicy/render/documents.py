@@ -33,12 +33,20 @@ class OutputFile:
     documents: list[Document] = field(default_factory=list)
     is_manifest: bool = True  # Kubernetes objects (validated) vs. other files (Helm values)
     cluster: str = ""
+    raw: bytes | None = None  # content already rendered elsewhere (a worker process)
+    raw_plain: int = 0  # with `raw`: how many plaintext Secrets it holds
+    raw_sensitive: bool = False
 
     @property
     def sensitive(self) -> bool:
-        return any(d.sensitive for d in self.documents)
+        return self.raw_sensitive if self.raw is not None else any(d.sensitive for d in self.documents)
+
+    def plaintext_secrets(self) -> int:
+        return self.raw_plain if self.raw is not None else sum(1 for d in self.documents if d.sensitive)
 
     def content(self) -> bytes:
+        if self.raw is not None:
+            return self.raw
         body = "---\n".join(_ensure_newline(d.text) for d in self.documents)
         return (self.header + body).encode("utf-8")
 

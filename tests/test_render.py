@@ -203,3 +203,17 @@ def test_secret_over_one_mebibyte_is_refused(tmp_path: Path) -> None:
     assert "would exceed the 1 MiB Secret size limit" in info.value.problems[0].message
     (tmp_path / "token.txt").write_text("x" * 300_000)
     assert do_render(spec, {}).objects == 2
+
+
+def test_parallel_and_serial_renders_are_identical(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from conftest import ROOT
+
+    spec = ROOT / "examples/kyverno/spec.yaml"
+    monkeypatch.setenv("GENPOLICY_WORKERS", "1")
+    serial = render(RenderOptions(spec, output=tmp_path / "a", environ={}))
+    monkeypatch.setenv("GENPOLICY_WORKERS", "2")
+    parallel = render(RenderOptions(spec, output=tmp_path / "b", environ={}))
+    assert {p: f.content() for p, f in serial.bundle.files.items()} == {
+        p: f.content() for p, f in parallel.bundle.files.items()}
+    assert serial.objects == parallel.objects and serial.warnings == parallel.warnings
+    assert any(f.raw is not None for f in parallel.bundle.files.values()), "the parallel path really ran"

@@ -16,6 +16,8 @@ DESCRIPTIONS = {
     "secret.yaml.j2": "plaintext kubernetes.io/dockerconfigjson pull Secret (needs allowPlaintext)",
     "sealedsecret.yaml.j2": "Bitnami SealedSecret (sealed-secrets backend), sealed per namespace and name",
     "generator.yaml.j2": "External Secrets Operator generator (ECR/GCR/ACR short-lived tokens)",
+    "gitops/application.yaml.j2": "Argo CD Application deploying one cluster folder (spec.gitops)",
+    "gitops/flux.yaml.j2": "Flux GitRepository and Kustomizations with dependsOn (spec.gitops)",
     "externalsecret-generator.yaml.j2": "ExternalSecret building the .dockerconfigjson from a generator's token",
     "clusterexternalsecret.yaml.j2": "ClusterExternalSecret fanning one ExternalSecret out to many namespaces",
     "externalsecret.yaml.j2": "External Secrets Operator ExternalSecret building the .dockerconfigjson in-cluster",

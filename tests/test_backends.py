@@ -223,8 +223,8 @@ def test_sops_files_decrypt_and_validate(tmp_path: Path) -> None:
     assert config["auths"]["ghcr.io"] == {"auth": base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode(),
                                          "password": PASSWORD, "username": USER}
     assert doc["type"] == "kubernetes.io/dockerconfigjson" and doc["metadata"]["namespace"] == "alpha"
-    kustomization = yaml.safe_load((out / "prod/kustomization.yaml").read_text())
-    assert "namespaces/alpha/ghcr-pull.sops.yaml" in kustomization["resources"]
+    kustomization = yaml.safe_load((out / "prod/namespaces/kustomization.yaml").read_text())
+    assert "alpha/ghcr-pull.sops.yaml" in kustomization["resources"]
     sops_config = yaml.safe_load((out / ".sops.yaml").read_text())
     assert sops_config["creation_rules"][0]["age"] == str(identity.to_public())
     assert PASSWORD not in text

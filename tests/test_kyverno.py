@@ -291,7 +291,9 @@ def test_kyverno_test_suite_expectations(tmp_path: Path) -> None:
 def test_static_and_kyverno_coexist_and_kustomize_builds(tmp_path: Path) -> None:
     result = render_version(tmp_path, "1.13")
     kustomization = yaml.safe_load(result.bundle.files["c/kustomization.yaml"].content())
-    assert kustomization["resources"] == ["namespaces/legacy.yaml", "kyverno/source", "kyverno/policies"]
+    assert kustomization["resources"] == ["namespaces", "kyverno/source", "kyverno/policies"]
+    static = yaml.safe_load(result.bundle.files["c/namespaces/kustomization.yaml"].content())
+    assert static["resources"] == ["legacy.yaml"]
     from genpolicy import writer
 
     writer.apply(result.plan)

@@ -28,10 +28,11 @@ def test_layout_and_kustomization(plain_spec: Path, plain_env: dict[str, str]) -
     result = do_render(plain_spec, plain_env)
     assert sorted(result.bundle.files) == [
         "prod/helm-values/alpha.yaml", "prod/helm-values/beta.yaml", "prod/kustomization.yaml",
-        "prod/namespaces/alpha.yaml", "prod/namespaces/beta.yaml",
+        "prod/namespaces/alpha.yaml", "prod/namespaces/beta.yaml", "prod/namespaces/kustomization.yaml",
     ]
-    kustomization = docs(result, "prod/kustomization.yaml")[0]
-    assert kustomization["resources"] == ["namespaces/alpha.yaml", "namespaces/beta.yaml"]
+    assert docs(result, "prod/kustomization.yaml")[0]["resources"] == ["namespaces"]
+    kustomization = docs(result, "prod/namespaces/kustomization.yaml")[0]
+    assert kustomization["resources"] == ["alpha.yaml", "beta.yaml"]
     assert result.objects == 8
 
 

@@ -14,7 +14,7 @@ import yaml
 
 from genpolicy.crypto.sops import render_sops_config
 from genpolicy.errors import OutputValidationError, Problem
-from genpolicy.render import encrypted, kyverno, metadata
+from genpolicy.render import encrypted, kyverno, metadata, wiring
 from genpolicy.render.documents import Document, OutputFile
 from genpolicy.render.kyverno_tests import build_suite
 from genpolicy.render.pullsecrets import PullSecret, PullSecretRenderer, encrypted_missing, pull_secrets
@@ -81,8 +81,32 @@ def finalize_bundle(ctx: RenderContext, bundle: Bundle) -> None:
     header = ctx.templates.render("header.yaml.j2", {"spec_name": ctx.spec_name})
     before = set(bundle.files)
     _render_sops_config(bundle, ctx, header)
+    _render_wiring(bundle, ctx, header)
     if ctx.on_files is not None:
         ctx.on_files([f for p, f in bundle.files.items() if p not in before])
+
+
+def _render_wiring(bundle: Bundle, ctx: RenderContext, header: str) -> None:
+    """Argo CD Applications (`argocd/`) and Flux objects (`flux/<cluster>.yaml`) when `spec.gitops` is set."""
+    spec = ctx.resolved.spec
+    if spec.gitops is None:
+        return
+    paths = set(bundle.files)
+    argo = [c for c in spec.clusters if c.gitops == "argocd"]
+    if argo:
+        apps = OutputFile("argocd/applications.yaml", header, cluster=argo[0].name)
+        apps.documents = [_document(ctx, "gitops/application.yaml.j2", {"object": wiring.argocd_application(
+            ctx.resolved, c, bundle.clusters[c.name])}) for c in argo]
+        bundle.add(apps)
+        _add_kustomization(ctx, bundle, argo[0], "argocd", ["applications.yaml"], header)
+    flux = [c for c in spec.clusters if c.gitops == "flux"]
+    for cluster in flux:
+        file = OutputFile(f"flux/{cluster.name}.yaml", header, cluster=cluster.name)
+        file.documents = [_document(ctx, "gitops/flux.yaml.j2", {"object": o}) for o in
+                          wiring.flux_objects(ctx.resolved, cluster, bundle.clusters[cluster.name], paths)]
+        bundle.add(file)
+    if flux:
+        _add_kustomization(ctx, bundle, flux[0], "flux", [f"{c.name}.yaml" for c in flux], header)
 
 
 def _render_sops_config(bundle: Bundle, ctx: RenderContext, header: str) -> None:
@@ -102,15 +126,15 @@ def _render_sops_config(bundle: Bundle, ctx: RenderContext, header: str) -> None
 def _render_cluster(
     ctx: RenderContext, bundle: Bundle, cluster: Cluster, folder: str, secrets: PullSecretRenderer, header: str
 ) -> None:
-    resources: list[str] = []
+    namespace_files: list[str] = []  # relative to <folder>/namespaces, which has its own kustomization
     targets = sorted(ctx.resolved.targets_for(cluster.name), key=lambda t: t.namespace)
     for target in targets:
         manifest = OutputFile(f"{folder}/namespaces/{target.namespace}.yaml", header, cluster=cluster.name)
         manifest.documents, extra = _namespace_documents(ctx, bundle, target, secrets, folder)
-        resources += extra
+        namespace_files += [posixpath.relpath(f, "namespaces") for f in extra]
         if manifest.documents:
             bundle.add(manifest)
-            resources.append(f"namespaces/{target.namespace}.yaml")
+            namespace_files.append(f"{target.namespace}.yaml")
         if target.helm_values.enabled:
             values_path = f"{folder}/helm-values/{target.namespace}.yaml"
             values = OutputFile(values_path, header, is_manifest=False, cluster=cluster.name)
@@ -118,6 +142,10 @@ def _render_cluster(
             bundle.add(values)
         if ctx.progress:
             ctx.progress(1)
+    resources: list[str] = []
+    if namespace_files:
+        _add_kustomization(ctx, bundle, cluster, f"{folder}/namespaces", namespace_files, header)
+        resources.append("namespaces")
     resources += _render_kyverno(ctx, bundle, cluster, folder, secrets, header)
     _add_kustomization(ctx, bundle, cluster, folder, resources, header)
 

@@ -13,11 +13,11 @@ from typing import NoReturn
 import click
 
 from genpolicy import __version__, writer
-from genpolicy.errors import ExitCode, GenpolicyError, Problem, WriteError
+from genpolicy.errors import ExitCode, GenpolicyError, Problem, UsageError, WriteError
 from genpolicy.pipeline import RenderOptions, render
 from genpolicy.reporting import Format, format_problems
 from genpolicy.secrets import redact
-from genpolicy.spec import json_schema
+from genpolicy.spec import json_schema, load_spec
 
 FORMAT_OPTION = click.option(
     "--format", "fmt", type=click.Choice(["text", "github", "json"]), default="text", show_default=True,
@@ -134,6 +134,32 @@ def validate_command(paths: tuple[Path, ...], kubernetes_version: str, crds: tup
     _echo(f"genpolicy: {report.checked} objects checked, {len(problems)} errors, "
           f"{len(report.unvalidated)} not validated", err=True)
     sys.exit(int(ExitCode.CHANGES if problems else ExitCode.OK))
+
+
+@cli.command("explain")
+@click.argument("image")
+@click.argument("spec", required=False, type=click.Path(path_type=Path))
+@click.option("-n", "--namespace", help="Namespace of the Pod (with SPEC).")
+@click.option("--service-account", help="ServiceAccount of the Pod (default: default).")
+@click.option("--cluster", help="Cluster of the spec (default: the first).")
+@click.option("--dockerconfig", multiple=True, type=click.Path(path_type=Path),
+              help="A pull secret in Pod order: .dockerconfigjson/.dockercfg body or Secret manifest (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def explain_command(image: str, spec: Path | None, namespace: str | None, service_account: str | None,
+                    cluster: str | None, dockerconfig: tuple[Path, ...], fmt: str) -> None:
+    """Which credentials the kubelet would try for IMAGE, in order, and why others do not apply."""
+    from genpolicy.explain import explain, explain_spec, load_pull_secret
+
+    try:
+        if dockerconfig:
+            result = explain([(str(p), load_pull_secret(p)) for p in dockerconfig], image)
+        elif spec is not None and namespace:
+            result = explain_spec(load_spec(spec), image, namespace, service_account, cluster)
+        else:
+            raise UsageError("explain needs SPEC with --namespace, or --dockerconfig FILE")
+    except GenpolicyError as exc:
+        _fail(exc, "json" if fmt == "json" else "text")
+    _echo(result.to_json() if fmt == "json" else result.to_text())
 
 
 @cli.command("schema")

@@ -1,0 +1,100 @@
+"""`genpolicy explain`: the kubelet's credential order for an image, from raw pull secrets or the spec."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run_cli
+from genpolicy.explain import explain, explain_spec
+from genpolicy.registry import Entry
+from genpolicy.spec import load_spec
+
+
+def secret(**auths: str) -> dict[str, Entry]:
+    return {key.replace("__", "/").replace("_", "."): Entry(user, "pw-" + user) for key, user in auths.items()}
+
+
+@pytest.mark.parametrize(("image", "secrets", "expected"), [
+    # Docker Hub: short names normalise to docker.io/library/...
+    ("nginx", [{"docker.io": "a"}], [("docker.io", "a", False)]),
+    # index.docker.io only through the fallback...
+    ("nginx", [{"https://index.docker.io/v1/": "a"}], [("index.docker.io", "a", True)]),
+    # ...which a docker.io key in ANOTHER secret suppresses (one merged keyring)
+    ("nginx", [{"https://index.docker.io/v1/": "a"}, {"docker.io": "b"}], [("docker.io", "b", False)]),
+    # longer keys first, then insertion order; duplicates tried twice
+    ("quay.io/coreos/etcd", [{"quay.io": "a", "quay.io/coreos": "b"}], [("quay.io/coreos", "b", False),
+                                                                        ("quay.io", "a", False)]),
+    ("quay.io/x/y", [{"quay.io": "a"}, {"quay.io": "b"}], [("quay.io", "a", False), ("quay.io", "b", False)]),
+    # plain string prefix: /team matches /teammate
+    ("reg.io/teammate/app", [{"reg.io/team": "a"}], [("reg.io/team", "a", False)]),
+    # ports must be equal, label counts must be equal
+    ("reg.io:5000/app", [{"reg.io": "a"}], []),
+    ("sub.reg.io/app", [{"reg.io": "a"}], []),
+    ("sub.reg.io/app", [{"*.reg.io": "a"}], [("*.reg.io", "a", False)]),
+    # *.docker.io never matches Docker Hub images
+    ("nginx", [{"*.docker.io": "a"}], []),
+    # localhost/foo counts as Docker Hub for the fallback
+    ("localhost/foo", [{"https://index.docker.io/v1/": "a"}], [("index.docker.io", "a", True)]),
+])
+def test_kubelet_order(image: str, secrets: list[dict[str, str]], expected: list[tuple[str, str, bool]]) -> None:
+    configs = [(f"secret{i}", {k: Entry(u, "pw-" + u) for k, u in s.items()}) for i, s in enumerate(secrets)]
+    result = explain(configs, image)
+    assert [(a.key, a.username, a.fallback) for a in result.attempts] == expected
+
+
+def test_near_misses_say_why() -> None:
+    configs = [("s", {"reg.io:5000": Entry("a", "x"), "a.b.reg.io": Entry("b", "y"), "reg.io/other": Entry("c", "z")})]
+    reasons = {m.key: m.reason for m in explain(configs, "reg.io/team/app").near_misses}
+    assert reasons == {
+        "reg.io:5000": "port 5000 differs from the image's (none)",
+        "a.b.reg.io": "the host has a different number of DNS labels (a `*` matches exactly one label)",
+        "reg.io/other": "the image path does not start with /other",
+    }
+
+
+def test_dockerconfig_cli_json_never_shows_passwords(tmp_path: Path) -> None:
+    (tmp_path / "a.json").write_text(json.dumps({"auths": {"ghcr.io": {
+        "auth": base64.b64encode(b"octo:Very-Secret-Pass-1").decode()}}}))
+    manifest = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+                "metadata": {"name": "b"}, "data": {".dockerconfigjson": base64.b64encode(json.dumps(
+                    {"auths": {"ghcr.io/org": {"username": "u2", "password": "Other-Secret-Pass-2"}}}).encode()).decode()}}
+    (tmp_path / "b.yaml").write_text(json.dumps(manifest))
+    result = run_cli("explain", "ghcr.io/org/app:1", "--dockerconfig", tmp_path / "a.json",
+                     "--dockerconfig", tmp_path / "b.yaml", "--format", "json")
+    assert result.code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["version"] == 1 and payload["lookup_key"] == "ghcr.io/org/app"
+    assert [(a["key"], a["username"]) for a in payload["attempts"]] == [("ghcr.io/org", "u2"), ("ghcr.io", "octo")]
+    assert "Very-Secret-Pass-1" not in result.output and "Other-Secret-Pass-2" not in result.output
+
+
+def test_spec_static_namespace_and_service_account_rule() -> None:
+    resolved = load_spec(ROOT / "examples/quickstart/spec.yaml")
+    result = explain_spec(resolved, "harbor.example.com:8443/team-a/api:2", "team-a", "builder", "prod")
+    assert [(a.key, a.source) for a in result.attempts] == [
+        ("harbor.example.com:8443/team-a", "Secret team-a/harbor-pull (attached by ServiceAccount builder)")]
+    assert any("only if the Pod lists none of its own" in n for n in result.notes)
+    other = explain_spec(resolved, "ghcr.io/x/y", "team-a", "ci-bot", "prod")
+    assert any("'ci-bot' is not patched" in n for n in other.notes)
+
+
+def test_spec_kyverno_and_node_sources() -> None:
+    resolved = load_spec(ROOT / "examples/kyverno/spec.yaml")
+    result = explain_spec(resolved, "nginx:1.27", "team-blue", None, "prod")
+    assert [a.key for a in result.attempts] == ["docker.io"]
+    assert "added by Kyverno group 'teams'" in result.attempts[0].source
+    excluded = explain_spec(resolved, "nginx:1.27", "team-sandbox", None, "prod")
+    assert excluded.attempts == []
+    backends = load_spec(ROOT / "examples/backends/spec.yaml")
+    node = explain_spec(backends, "europe-docker.pkg.dev/p/r/app:1", "payments", None, "prod")
+    assert [a.source for a in node.attempts] == ["node credential provider gke-node-service-account"]
+
+
+def test_cli_errors() -> None:
+    assert run_cli("explain", "nginx").code == 2
+    bad = run_cli("explain", "UPPER/Case//x", "--dockerconfig", ROOT / "pyproject.toml")
+    assert bad.code in (2, 3) and "Traceback" not in bad.output

@@ -59,9 +59,9 @@ def test_near_misses_say_why() -> None:
 def test_dockerconfig_cli_json_never_shows_passwords(tmp_path: Path) -> None:
     (tmp_path / "a.json").write_text(json.dumps({"auths": {"ghcr.io": {
         "auth": base64.b64encode(b"octo:Very-Secret-Pass-1").decode()}}}))
+    body = json.dumps({"auths": {"ghcr.io/org": {"username": "u2", "password": "Other-Secret-Pass-2"}}})
     manifest = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
-                "metadata": {"name": "b"}, "data": {".dockerconfigjson": base64.b64encode(json.dumps(
-                    {"auths": {"ghcr.io/org": {"username": "u2", "password": "Other-Secret-Pass-2"}}}).encode()).decode()}}
+                "metadata": {"name": "b"}, "data": {".dockerconfigjson": base64.b64encode(body.encode()).decode()}}
     (tmp_path / "b.yaml").write_text(json.dumps(manifest))
     result = run_cli("explain", "ghcr.io/org/app:1", "--dockerconfig", tmp_path / "a.json",
                      "--dockerconfig", tmp_path / "b.yaml", "--format", "json")

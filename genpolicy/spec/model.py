@@ -311,7 +311,6 @@ class NamespaceGroup(Model):
 class ArgoCDSettings(Model):
     namespace: str = Field("argocd", pattern=_NAME, description="Namespace of the Argo CD control plane.")
     project: str = Field("default", min_length=1, description="AppProject of the rendered Applications.")
-    application_set: bool = Field(False, description="One ApplicationSet over all clusters instead of Applications.")
     prune: bool = Field(True, description="`syncPolicy.automated.prune`.")
     self_heal: bool = Field(True, description="`syncPolicy.automated.selfHeal`.")
 
@@ -323,7 +322,6 @@ class FluxSettings(Model):
     kyverno_dependency: str | None = Field(
         None, description="Name of the Flux Kustomization installing Kyverno (policies wait for it)."
     )
-    helm_values_config_maps: bool = Field(False, description="Also render each values file as a ConfigMap.")
 
 
 class GitOpsWiring(Model):

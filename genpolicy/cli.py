@@ -162,6 +162,33 @@ def explain_command(image: str, spec: Path | None, namespace: str | None, servic
     _echo(result.to_json() if fmt == "json" else result.to_text())
 
 
+@cli.command("lint")
+@click.argument("spec", required=False, type=click.Path(path_type=Path))
+@click.option("--ignore", multiple=True, metavar="RULE", help="Skip a rule, by code or name (repeatable).")
+@click.option("--strict", is_flag=True, help="Exit 1 on warnings too, not only on errors.")
+@click.option("--list-rules", is_flag=True, help="Print the rules (code, name, severity, summary) and exit.")
+@FORMAT_OPTION
+def lint_command(spec: Path | None, ignore: tuple[str, ...], strict: bool, list_rules: bool, fmt: Format) -> None:
+    """Check SPEC against the lint rules (docs/lint.md); `render` runs them too."""
+    from genpolicy.lint import RULES, lint
+
+    if list_rules:
+        for rule in RULES.values():
+            _echo(f"{rule.code}  {rule.name:<26} {rule.severity:<8} {rule.summary}")
+        return
+    try:
+        if spec is None:
+            raise UsageError("lint needs SPEC (or --list-rules)")
+        report = lint(load_spec(spec), ignore=ignore)
+    except GenpolicyError as exc:
+        _fail(exc, fmt)
+    if report.problems or fmt == "json":
+        _echo(format_problems(report.problems, fmt))
+    _echo(f"genpolicy: lint: {report.summary()}", err=True)
+    failing = report.count("error") + (report.count("warning") if strict else 0)
+    sys.exit(int(ExitCode.CHANGES if failing else ExitCode.OK))
+
+
 @cli.command("schema")
 def schema_command() -> None:
     """Print the JSON Schema of the spec (for editors and CI)."""

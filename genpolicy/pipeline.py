@@ -10,7 +10,8 @@ from pathlib import Path
 
 from genpolicy import writer
 from genpolicy.credentials import CredentialReader
-from genpolicy.errors import ExitCode, GenpolicyError, OutputValidationError, Problem
+from genpolicy.errors import ExitCode, GenpolicyError, OutputValidationError, Problem, SpecError
+from genpolicy.lint import lint
 from genpolicy.render import Bundle, RenderContext, encrypted, finalize_bundle, render_bundle
 from genpolicy.render.documents import Document, OutputFile
 from genpolicy.render.encrypted import FingerprintKey
@@ -62,6 +63,9 @@ def render(options: RenderOptions) -> RenderResult:
     reader = CredentialReader(resolved.spec, resolved.loaded, options.spec.parent, environ)
     optional = set(backends) if options.check else set()
     credentials = reader.read_all(list(_used_registries(resolved).values()), optional=optional)
+    findings = lint(resolved, credentials)
+    if findings.errors:
+        raise SpecError("the spec has lint errors (see `genpolicy lint`)", findings.errors)
     encryption = None
     if backends:
         fingerprint = FingerprintKey.load(options.spec.parent, environ, create=not options.check)
@@ -74,7 +78,8 @@ def render(options: RenderOptions) -> RenderResult:
     workers = _worker_count(resolved)
     bundle = _render_parallel(ctx, validator, workers) if workers > 1 else render_bundle(ctx)
     warnings, objects = validator.finish()
-    warnings += _backend_warnings(bundle, encryption)
+    warnings += [p for p in findings.problems if p.severity == "warning"]
+    warnings += _backend_warnings(encryption)
     wanted = {path: writer.Planned(f.content(), f.sensitive) for path, f in bundle.files.items()}
     return RenderResult(resolved, bundle, writer.plan(root, wanted), warnings, objects,
                         encryption.fingerprint if encryption else None)
@@ -175,13 +180,8 @@ def _read_existing(root: Path, rel: str) -> bytes | None:
         return None
 
 
-def _backend_warnings(bundle: Bundle, encryption: encrypted.EncryptionContext | None) -> list[Problem]:
-    warnings = []
-    plain = sum(f.plaintext_secrets() for f in bundle.files.values())
-    if plain:
-        warnings.append(Problem("<render>", severity="warning", message=(
-            f"{plain} Secrets are written UNENCRYPTED (allowPlaintext); their files are mode 0600, keep them "
-            "out of shared git history")))
+def _backend_warnings(encryption: encrypted.EncryptionContext | None) -> list[Problem]:
+    warnings: list[Problem] = []
     if encryption is not None and encryption.unverified:
         warnings.append(Problem("<render>", severity="warning", message=(
             f"{encryption.unverified} encrypted Secrets were not re-verified: credentials or the fingerprint key "

@@ -30,7 +30,7 @@ def format_problems(problems: Iterable[Problem], fmt: Format) -> str:
     lines = []
     for p in items:
         if fmt == "github":
-            level = "error" if p.severity == "error" else "warning"
+            level = {"error": "error", "info": "notice"}.get(p.severity, "warning")
             props = f"file={_escape_github(p.file, prop=True)}"
             if p.line:
                 props += f",line={p.line},col={p.col}"

@@ -334,6 +334,13 @@ class GitOpsWiring(Model):
     flux: FluxSettings = FluxSettings()
 
 
+class LintSettings(Model):
+    """`genpolicy lint` (and the lint inside `render`)."""
+
+    ignore: list[str] = Field(default_factory=list, description="Rule codes or names to skip (`GP001`, "
+                                                                "`overlapping-keys`); see docs/lint.md.")
+
+
 class Spec(Model):
     api_version: Literal["genpolicy/v1alpha1"] = Field(description="Spec format version.")
     kind: Literal["PullSecretSpec"]
@@ -348,3 +355,4 @@ class Spec(Model):
     registries: list[Registry] = Field(min_length=1)
     clusters: list[Cluster] = Field(min_length=1)
     namespace_groups: list[NamespaceGroup] = Field(min_length=1)
+    lint: LintSettings = LintSettings()

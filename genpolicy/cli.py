@@ -131,8 +131,9 @@ def validate_command(paths: tuple[Path, ...], kubernetes_version: str, crds: tup
     shown = problems + ([] if strict_crds else report.unvalidated)
     if shown:
         _echo(format_problems(shown, fmt), err=fmt != "json")
+    skipped = f", {report.skipped} non-Kubernetes documents skipped" if report.skipped else ""
     _echo(f"genpolicy: {report.checked} objects checked, {len(problems)} errors, "
-          f"{len(report.unvalidated)} not validated", err=True)
+          f"{len(report.unvalidated)} not validated{skipped}", err=True)
     sys.exit(int(ExitCode.CHANGES if problems else ExitCode.OK))
 
 

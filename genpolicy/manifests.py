@@ -18,6 +18,7 @@ _YamlLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoade
 @dataclass
 class ValidationReport:
     checked: int = 0
+    skipped: int = 0  # documents that are not Kubernetes objects (Helm values files, say)
     problems: list[Problem] = field(default_factory=list)
     unvalidated: list[Problem] = field(default_factory=list)
 
@@ -65,14 +66,24 @@ def _validate_one(report: ValidationReport, validator: Validator, file: str, lin
     if obj is None or (isinstance(obj, dict) and obj.get("kind") == "Kustomization"
                        and str(obj.get("apiVersion", "")).startswith("kustomize.config.k8s.io")):
         return
+    if isinstance(obj, dict) and "apiVersion" not in obj and "kind" not in obj:
+        report.skipped += 1
+        return
     report.checked += 1
-    outcome = validator.validate(obj)
+    outcome = validator.validate(_without_sops_metadata(obj))
     name = _describe(obj)
     for finding in outcome.findings:
         report.problems.append(Problem(file, line, 1, f"{name}: {finding.path or '(root)'}", finding.message))
     if not outcome.validated:
         report.unvalidated.append(Problem(file, line, 1, name, "not validated: no schema for this kind "
                                                                  "(pass --crds DIR)", severity="warning"))
+
+
+def _without_sops_metadata(obj: Any) -> Any:
+    """A SOPS-encrypted manifest is validated as what Flux applies: without its `sops` block."""
+    if isinstance(obj, dict) and isinstance(obj.get("sops"), dict) and "mac" in obj["sops"]:
+        return {k: v for k, v in obj.items() if k != "sops"}
+    return obj
 
 
 def _describe(obj: Any) -> str:

@@ -67,7 +67,7 @@ def render(options: RenderOptions) -> RenderResult:
     if findings.errors:
         raise SpecError("the spec has lint errors (see `genpolicy lint`)", findings.errors)
     encryption = None
-    if backends:
+    if _encrypts_anywhere(resolved):
         fingerprint = FingerprintKey.load(options.spec.parent, environ, create=not options.check)
         existing = encrypted.ExistingOutput(lambda rel: _read_existing(root, rel))
         encryption = encrypted.EncryptionContext(fingerprint, existing, options.spec.parent, check_only=options.check)
@@ -163,6 +163,11 @@ def _render_parallel(ctx: RenderContext, validator: BundleValidator, workers: in
 
 def _used_registries(resolved: Resolved) -> dict[str, Registry]:
     return {r.name: r for _, r in resolved.registry_uses()}
+
+
+def _encrypts_anywhere(resolved: Resolved) -> bool:
+    """Does some (cluster, registry) pair use an encrypting backend?"""
+    return any(backend_for(resolved.spec, c, r) in ("sealed-secrets", "sops") for c, r in resolved.registry_uses())
 
 
 def _backends(resolved: Resolved) -> set[str]:

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import resource
+import signal
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -12,7 +17,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import PLAIN_SPEC, run_cli, write_spec
+from conftest import PLAIN_SPEC, ROOT, Run, run_cli, write_spec
 from genpolicy.errors import GenpolicyError
 from genpolicy.spec import parse_spec
 
@@ -108,7 +113,33 @@ def test_every_string_field_round_trips_or_is_rejected(tmp_path: Path, field: st
         assert out in path.resolve().parents or path.resolve() == out, "nothing escapes the output folder"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores directory permissions")
+PR_CAPBSET_DROP, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH = 24, 1, 2
+
+
+def _drop_file_permission_override() -> None:
+    """Root without CAP_DAC_OVERRIDE/CAP_DAC_READ_SEARCH after exec: file permissions apply to it too."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for cap in (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH):
+        if libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "cannot drop the capability")
+
+
+def _render_limited(spec: Path, *, unprivileged: bool = False, max_file_bytes: int | None = None) -> Run:
+    """Render in a child that obeys file permissions even as root, or whose files cannot grow (RLIMIT_FSIZE)."""
+
+    def limit() -> None:
+        if unprivileged and os.geteuid() == 0:
+            _drop_file_permission_override()
+        if max_file_bytes is not None:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes then fail with EFBIG, like a full disk
+            resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
+
+    env = {**os.environ, "REG_USER": "u", "REG_PASS": "p" * 8, "HOME": str(spec.parent)}
+    proc = subprocess.run([sys.executable, "-m", "genpolicy", "render", str(spec)], capture_output=True, text=True,
+                          env=env, cwd=ROOT, preexec_fn=limit, check=False, timeout=300)
+    return Run(proc.returncode, proc.stdout, proc.stderr)
+
+
 def test_read_only_output_folder(tmp_path: Path) -> None:
     (tmp_path / "hub-password.txt").write_text("x" * 8)
     spec = write_spec(tmp_path, PLAIN_SPEC)
@@ -116,7 +147,27 @@ def test_read_only_output_folder(tmp_path: Path) -> None:
     out.mkdir()
     out.chmod(0o555)
     try:
-        result = run_cli("render", spec, env={"REG_USER": "u", "REG_PASS": "p" * 8})
-        assert result.code == 6 and "cannot write" in result.stderr
+        result = _render_limited(spec, unprivileged=True)
+    except subprocess.SubprocessError as exc:  # no CAP_SETPCAP in this container
+        pytest.skip(f"running as root and cannot drop CAP_DAC_OVERRIDE ({exc}): permissions would not apply")
     finally:
         out.chmod(0o755)
+    assert result.code == 6, result.output
+    assert "cannot write" in result.stderr and "Traceback" not in result.output
+    assert list(out.iterdir()) == [], "nothing half-written"
+
+
+def test_full_disk_during_an_update_keeps_the_old_output(tmp_path: Path) -> None:
+    (tmp_path / "hub-password.txt").write_text("x" * 8)
+    spec = write_spec(tmp_path, PLAIN_SPEC)
+    assert run_cli("render", spec, env={"REG_USER": "u", "REG_PASS": "p" * 8}).code == 0
+    out = tmp_path / "out"
+    spec.write_text(spec.read_text().replace("[alpha, beta]", "[alpha, beta, " + ", ".join(
+        f"ns-{i:03d}" for i in range(60)) + "]"))
+    before = {p: p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file()}
+    result = _render_limited(spec, max_file_bytes=4096)  # the kustomization.yaml outgrows the limit
+    assert result.code == 6, result.output
+    assert "File too large" in result.stderr and "Traceback" not in result.output
+    after = {p: p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file()}
+    assert after == before, "the old output is untouched and no temporary file or folder is left"
+    assert sorted(tmp_path.iterdir()) == sorted({*before, out} - {p for p in before if p.parent != tmp_path})

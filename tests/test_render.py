@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import HUB_PASSWORD, PASSWORD, USERNAME, write_spec
+from conftest import HUB_PASSWORD, PASSWORD, USERNAME, require_shared, run_cli, write_spec
 from genpolicy.pipeline import RenderOptions, RenderResult, render
 from genpolicy.render import helm_values
 from genpolicy.spec.model import HelmKey
@@ -146,6 +146,63 @@ def test_external_secret_template_builds_a_dockerconfig(tmp_path: Path) -> None:
     assert _eval_eso_template(body, {"harbor-password": 'p"w'}) == {"auths": {"harbor.example.com:8443/team-a": {
         "auth": base64.b64encode(b'robot$team+puller:p"w').decode(), "password": 'p"w',
         "username": "robot$team+puller"}}}
+
+
+def test_cluster_external_secret_fans_out_to_the_group(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, """
+        apiVersion: genpolicy/v1alpha1
+        kind: PullSecretSpec
+        commonAnnotations: {team.example.com/owner: platform}
+        registries:
+          - name: harbor
+            server: harbor.example.com
+            credentials: {externalSecret: {store: {name: vault}, remoteKey: harbor}}
+          - name: quay
+            server: quay.io
+            credentials: {externalSecret: {store: {name: vault}, remoteKey: quay}}
+        clusters: [{name: prod, kubernetesVersion: "1.33", gitops: argocd}]
+        namespaceGroups:
+          - {name: many, namespaces: [c, a, b], registries: [harbor, quay], externalSecretKind: ClusterExternalSecret}
+          - {name: one, namespaces: [z], registries: [harbor]}
+    """)
+    result = do_render(spec, {})
+    cluster_wide = docs(result, "prod/external-secrets/many.yaml")
+    assert [(d["kind"], d["metadata"]["name"]) for d in cluster_wide] == [
+        ("ClusterExternalSecret", "many-harbor-pull"), ("ClusterExternalSecret", "many-quay-pull")]
+    harbor = cluster_wide[0]
+    assert "namespace" not in harbor["metadata"]
+    assert harbor["metadata"]["annotations"] == {"argocd.argoproj.io/sync-wave": "-1",
+                                                 "team.example.com/owner": "platform"}
+    assert harbor["spec"]["externalSecretName"] == "harbor-pull"
+    assert harbor["spec"]["externalSecretMetadata"]["annotations"] == {"team.example.com/owner": "platform"}
+    assert harbor["spec"]["namespaceSelectors"] == [{"matchExpressions": [
+        {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["a", "b", "c"]}]}]
+    alone = docs(result, "prod/namespaces/z.yaml")[0]
+    assert harbor["spec"]["externalSecretSpec"] == alone["spec"], "the same ExternalSecret, fanned out"
+    namespace_a = docs(result, "prod/namespaces/a.yaml")
+    assert [d["kind"] for d in namespace_a] == ["ServiceAccount"]
+    assert namespace_a[0]["imagePullSecrets"] == [{"name": "harbor-pull"}, {"name": "quay-pull"}]
+    assert "external-secrets" in docs(result, "prod/kustomization.yaml")[0]["resources"]
+    checked = run_cli("render", spec, "--crds", require_shared())
+    assert checked.code == 0 and "not validated" not in checked.stderr, checked.output
+
+
+def test_cluster_external_secret_is_for_static_groups() -> None:
+    from genpolicy.errors import SpecError
+    from genpolicy.spec import parse_spec
+
+    text = """\
+apiVersion: genpolicy/v1alpha1
+kind: PullSecretSpec
+registries: [{name: h, server: h.io, credentials: {externalSecret: {store: {name: v}, remoteKey: k}}}]
+clusters: [{name: prod, kubernetesVersion: "1.33", kyverno: {version: "1.13"}}]
+namespaceGroups:
+  - {name: g, namespaces: [a], registries: [h], distribution: kyverno, externalSecretKind: ClusterExternalSecret}
+"""
+    with pytest.raises(SpecError) as info:
+        parse_spec(text, "spec.yaml")
+    (problem,) = info.value.problems
+    assert (problem.line, problem.col, problem.path) == (6, 92, "namespaceGroups[0].externalSecretKind")
 
 
 def _eval_eso_template(body: str, data: dict[str, str]) -> Any:

@@ -78,3 +78,16 @@ def test_kustomize_builds_every_wiring_folder(tmp_path: Path) -> None:
     writer.apply(result.plan)
     for folder in ("argocd", "flux", "next/namespaces", "next/kyverno/source", "next/kyverno/policies"):
         subprocess.run([kubectl, "kustomize", str(tmp_path / folder)], check=True, capture_output=True)
+
+
+def test_flux_applies_cluster_external_secrets(tmp_path: Path) -> None:
+    text = (ROOT / "examples/quickstart/spec.yaml").read_text()
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(text.replace("clusters: [prod]\n    namespaces: [payments", "clusters: [staging]\n    namespaces: "
+                                 "[payments"))
+    result = render(RenderOptions(spec, output=tmp_path / "out", crds=[require_shared()], environ={}))
+    assert not [w for w in result.warnings if "not validated" in w.message]
+    docs = {o["metadata"]["name"]: o for o in objects(result, "flux/staging.yaml")}
+    wired = docs["genpolicy-staging-external-secrets"]["spec"]
+    assert wired["path"] == "./out/quickstart/staging/external-secrets" and wired["prune"] is True
+    assert [o["kind"] for o in objects(result, "staging/external-secrets/services.yaml")] == ["ClusterExternalSecret"]

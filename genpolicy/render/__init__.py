@@ -146,8 +146,73 @@ def _render_cluster(
     if namespace_files:
         _add_kustomization(ctx, bundle, cluster, f"{folder}/namespaces", namespace_files, header)
         resources.append("namespaces")
+    resources += _render_cluster_external_secrets(ctx, bundle, cluster, folder, targets, secrets, header)
     resources += _render_kyverno(ctx, bundle, cluster, folder, secrets, header)
     _add_kustomization(ctx, bundle, cluster, folder, resources, header)
+
+
+def _cluster_wide(target: NamespaceTarget, secret: PullSecret) -> bool:
+    return (target.external_secret_kind == "ClusterExternalSecret"
+            and secret.registries[0].credentials.external_secret is not None)
+
+
+def _render_cluster_external_secrets(
+    ctx: RenderContext, bundle: Bundle, cluster: Cluster, folder: str, targets: list[NamespaceTarget],
+    secrets: PullSecretRenderer, header: str,
+) -> list[str]:
+    """One ClusterExternalSecret per (group, Secret) for groups with `externalSecretKind: ClusterExternalSecret`."""
+    groups: dict[str, list[NamespaceTarget]] = {}
+    for target in targets:
+        if target.external_secret_kind == "ClusterExternalSecret":
+            groups.setdefault(target.group, []).append(target)
+    files = []
+    for group, members in sorted(groups.items()):
+        first = members[0]
+        objects = []
+        for secret in pull_secrets(first):
+            if _cluster_wide(first, secret):
+                template, context, _ = secrets.context(first, secret)
+                external = _document(ctx, template, context).obj
+                objects.append(cluster_external_secret(ctx.resolved, group, secret.name, external,
+                                                                    sorted(t.namespace for t in members)))
+        if objects:
+            file = OutputFile(f"{folder}/external-secrets/{group}.yaml", header, cluster=cluster.name)
+            file.documents = [_document(ctx, "clusterexternalsecret.yaml.j2", {"object": o}) for o in objects]
+            bundle.add(file)
+            files.append(f"{group}.yaml")
+    if not files:
+        return []
+    _add_kustomization(ctx, bundle, cluster, f"{folder}/external-secrets", files, header)
+    return ["external-secrets"]
+
+
+_ENGINE_ANNOTATIONS = ("argocd.argoproj.io/", "kustomize.toolkit.fluxcd.io/")
+
+
+def cluster_external_secret(resolved: Resolved, group: str, secret_name: str,
+                                         external: dict[str, Any], namespaces: list[str]) -> dict[str, Any]:
+    """Wrap a rendered ExternalSecret's spec into a ClusterExternalSecret for the group's namespaces."""
+    meta = external["metadata"]
+    annotations = meta.get("annotations") or {}
+    inner = {k: v for k, v in annotations.items() if not k.startswith(_ENGINE_ANNOTATIONS)}
+    es_metadata: dict[str, Any] = {"labels": meta.get("labels") or {}}
+    if inner:
+        es_metadata["annotations"] = inner
+    outer: dict[str, Any] = {"name": f"{group}-{secret_name}", "labels": meta.get("labels") or {}}
+    if annotations:
+        outer["annotations"] = annotations
+    return {
+        "apiVersion": "external-secrets.io/v1",
+        "kind": "ClusterExternalSecret",
+        "metadata": outer,
+        "spec": {
+            "externalSecretName": secret_name,
+            "externalSecretMetadata": es_metadata,
+            "namespaceSelectors": [{"matchExpressions": [
+                {"key": "kubernetes.io/metadata.name", "operator": "In", "values": namespaces}]}],
+            "externalSecretSpec": external["spec"],
+        },
+    }
 
 
 def _add_kustomization(
@@ -273,11 +338,13 @@ def _namespace_documents(
     names: list[str] = []
     manifest_path = f"{folder}/namespaces/{target.namespace}.yaml"
     for secret in pull_secrets(target):
+        names.append(secret.name)
+        if _cluster_wide(target, secret):
+            continue  # one ClusterExternalSecret creates it (external-secrets/<group>.yaml)
         secret_docs, files = _secret_documents(ctx, bundle, target, secret, secrets, manifest_path,
                                                f"{folder}/namespaces/{target.namespace}")
         docs += secret_docs
         extra += [posixpath.relpath(f, folder) for f in files]
-        names.append(secret.name)
     spec = ctx.resolved.spec
     for account in sorted(target.service_accounts):
         docs.append(_document(ctx, "serviceaccount.yaml.j2", {

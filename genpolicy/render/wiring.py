@@ -70,7 +70,7 @@ def flux_objects(resolved: Resolved, cluster: Cluster, folder: str, files: set[s
     decryption = ({"provider": "sops", "secretRef": {"name": cluster.sops.decryption_secret}}
                   if cluster.sops is not None else None)
     has = {part: any(f.startswith(f"{folder}/{part}/") for f in files)
-           for part in ("namespaces", "kyverno/source", "kyverno/policies")}
+           for part in ("namespaces", "external-secrets", "kyverno/source", "kyverno/policies")}
     if has["kyverno/source"]:
         objects.append(_kustomization(resolved, cluster, "kyverno-source", _path(wiring, folder, "kyverno/source"),
                                       [], decryption, wait=True))
@@ -82,6 +82,9 @@ def flux_objects(resolved: Resolved, cluster: Cluster, folder: str, files: set[s
     if has["namespaces"]:
         objects.append(_kustomization(resolved, cluster, "pull-secrets", _path(wiring, folder, "namespaces"),
                                       [], decryption, wait=True))
+    if has["external-secrets"]:
+        objects.append(_kustomization(resolved, cluster, "external-secrets",
+                                      _path(wiring, folder, "external-secrets"), [], None, wait=True))
     return objects
 
 

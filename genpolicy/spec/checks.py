@@ -33,6 +33,7 @@ class NamespaceTarget:
     secret_mode: SecretMode
     merged_secret_name: str
     helm_values: HelmValues
+    external_secret_kind: str = "ExternalSecret"
 
 
 @dataclass(frozen=True)
@@ -283,6 +284,7 @@ class GroupSettings:
     secret_mode: SecretMode
     merged_secret_name: str
     helm_values: HelmValues
+    external_secret_kind: str
 
 
 def _resolve_groups(checker: _Checker, resolved: Resolved) -> None:
@@ -325,6 +327,7 @@ def _group_settings(checker: _Checker, gi: int) -> GroupSettings:
         secret_mode=group.secret_mode or spec.defaults.secret_mode,
         merged_secret_name=group.merged_secret_name or spec.defaults.merged_secret_name,
         helm_values=group.helm_values or spec.defaults.helm_values,
+        external_secret_kind=group.external_secret_kind or spec.defaults.external_secret_kind,
     )
     _check_secret_names(checker, base, chosen, settings.secret_mode, settings.merged_secret_name)
     return settings
@@ -360,6 +363,7 @@ def _resolve_static_group(
                 cluster=cluster, group=group.name, namespace=namespace, registries=settings.registries,
                 service_accounts=settings.service_accounts, secret_mode=settings.secret_mode,
                 merged_secret_name=settings.merged_secret_name, helm_values=settings.helm_values,
+                external_secret_kind=settings.external_secret_kind,
             ))
 
 
@@ -374,6 +378,9 @@ def _resolve_kyverno_group(checker: _Checker, resolved: Resolved, settings: Grou
         checker.error(base, "a kyverno group needs `namespaces` (names or wildcards) or `namespaceSelector`")
     if settings.secret_mode == "merged":
         checker.error((*base, "secretMode"), "`merged` is not supported with `distribution: kyverno` yet")
+    if group.external_secret_kind == "ClusterExternalSecret":
+        checker.error((*base, "externalSecretKind"), "a kyverno group clones one source Secret; "
+                                                     "ClusterExternalSecret applies to static groups")
     for key, items in (("namespaces", group.namespaces), ("excludeNamespaces", group.exclude_namespaces)):
         _duplicates(checker, (*base, key), items, "namespace")
         for i, pattern in enumerate(items):

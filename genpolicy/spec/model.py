@@ -263,6 +263,7 @@ class HelmValues(Model):
 
 
 SecretMode = Literal["per-registry", "merged"]
+ExternalSecretKind = Literal["ExternalSecret", "ClusterExternalSecret"]
 Distribution = Literal["static", "kyverno"]
 
 
@@ -287,6 +288,9 @@ class Defaults(Model):
     merged_secret_name: str = Field("regcred", max_length=253)
     helm_values: HelmValues = HelmValues()
     distribution: Distribution = Field("static", description="`static` per-namespace files or `kyverno` policies.")
+    external_secret_kind: ExternalSecretKind = Field(
+        "ExternalSecret", description="Static groups: one ExternalSecret per namespace, or one ClusterExternalSecret "
+                                      "per Secret selecting the group's namespaces.")
 
 
 class NamespaceGroup(Model):
@@ -306,6 +310,7 @@ class NamespaceGroup(Model):
     secret_mode: SecretMode | None = None
     merged_secret_name: str | None = Field(None, max_length=253)
     helm_values: HelmValues | None = None
+    external_secret_kind: ExternalSecretKind | None = None
 
 
 class ArgoCDSettings(Model):

@@ -275,3 +275,37 @@ def test_parallel_and_serial_renders_are_identical(tmp_path: Path, monkeypatch: 
         p: f.content() for p, f in parallel.bundle.files.items()}
     assert serial.objects == parallel.objects and serial.warnings == parallel.warnings
     assert any(f.raw is not None for f in parallel.bundle.files.values()), "the parallel path really ran"
+
+
+def test_helm_values_config_map_for_flux_value_from(tmp_path: Path, plain_env: dict[str, str]) -> None:
+    from conftest import PLAIN_SPEC
+
+    (tmp_path / "hub-password.txt").write_text(HUB_PASSWORD)
+    spec = write_spec(tmp_path, PLAIN_SPEC.replace("    serviceAccounts: [default, builder]\n", (
+        "    serviceAccounts: [default, builder]\n"
+        "    helmValues: {configMap: pull-values, keys: [imagePullSecrets, {path: global.pullSecrets, format: names}]}\n")))
+    result = do_render(spec, plain_env)
+    config_map = next(d for d in docs(result, "prod/namespaces/alpha.yaml") if d["kind"] == "ConfigMap")
+    assert config_map["metadata"]["name"] == "pull-values" and config_map["metadata"]["namespace"] == "alpha"
+    values = yaml.safe_load(config_map["data"]["values.yaml"])
+    assert values == {"imagePullSecrets": [{"name": "ghcr-pull"}, {"name": "hub-pull"}],
+                      "global": {"pullSecrets": ["ghcr-pull", "hub-pull"]}}
+    on_disk = yaml.safe_load((result.bundle.files["prod/helm-values/alpha.yaml"].content()))
+    assert on_disk == values, "the ConfigMap holds exactly the values file"
+
+
+def test_helm_values_config_map_is_for_static_groups() -> None:
+    from genpolicy.errors import SpecError
+    from genpolicy.spec import parse_spec
+
+    text = """\
+apiVersion: genpolicy/v1alpha1
+kind: PullSecretSpec
+registries: [{name: h, server: h.io, credentials: {externalSecret: {store: {name: v}, remoteKey: k}}}]
+clusters: [{name: prod, kubernetesVersion: "1.33", kyverno: {version: "1.13"}}]
+namespaceGroups:
+  - {name: g, namespaces: [a], registries: [h], distribution: kyverno, helmValues: {configMap: values}}
+"""
+    with pytest.raises(SpecError) as info:
+        parse_spec(text, "spec.yaml")
+    assert [(p.line, p.path) for p in info.value.problems] == [(6, "namespaceGroups[0].helmValues.configMap")]

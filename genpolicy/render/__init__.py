@@ -346,6 +346,8 @@ def _namespace_documents(
         docs += secret_docs
         extra += [posixpath.relpath(f, folder) for f in files]
     spec = ctx.resolved.spec
+    if target.helm_values.enabled and target.helm_values.config_map is not None:
+        docs.append(_values_config_map(ctx, target, names))
     for account in sorted(target.service_accounts):
         docs.append(_document(ctx, "serviceaccount.yaml.j2", {
             "name": account,
@@ -355,6 +357,19 @@ def _namespace_documents(
             "image_pull_secrets": sorted(names),
         }))
     return docs, extra
+
+
+def _values_config_map(ctx: RenderContext, target: NamespaceTarget, names: list[str]) -> Document:
+    """The namespace's Helm values in a ConfigMap (`values.yaml`), for a Flux HelmRelease `valuesFrom`."""
+    assert target.helm_values.config_map is not None
+    values = yaml.safe_dump(_checked_helm_values(ctx, target, sorted(names)), sort_keys=True)
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap",
+                  "metadata": {"name": target.helm_values.config_map, "namespace": target.namespace,
+                               "labels": metadata.labels(ctx.resolved.spec)},
+                  "data": {"values.yaml": values}}
+    if ctx.resolved.spec.common_annotations:
+        config_map["metadata"]["annotations"] = dict(sorted(ctx.resolved.spec.common_annotations.items()))
+    return _document(ctx, "object.yaml.j2", {"object": config_map})
 
 
 def helm_values(keys: list[HelmKey], secret_names: list[str]) -> dict[str, Any]:
@@ -371,12 +386,16 @@ def helm_values(keys: list[HelmKey], secret_names: list[str]) -> dict[str, Any]:
     return values
 
 
-def _helm_values(ctx: RenderContext, target: NamespaceTarget) -> Document:
-    names = sorted(s.name for s in pull_secrets(target))
+def _checked_helm_values(ctx: RenderContext, target: NamespaceTarget, names: list[str]) -> dict[str, Any]:
     try:
-        values = helm_values(target.helm_values.keys, names)
+        return helm_values(target.helm_values.keys, names)
     except ValueError as exc:
         raise OutputValidationError("helm values", [Problem(ctx.resolved.loaded.filename, message=str(exc))]) from None
+
+
+def _helm_values(ctx: RenderContext, target: NamespaceTarget) -> Document:
+    names = sorted(s.name for s in pull_secrets(target))
+    values = _checked_helm_values(ctx, target, names)
     context = {"namespace": target.namespace, "cluster": target.cluster.name, "values": values}
     return _document(ctx, "helm-values.yaml.j2", context)
 

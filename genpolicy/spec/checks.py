@@ -378,6 +378,9 @@ def _resolve_kyverno_group(checker: _Checker, resolved: Resolved, settings: Grou
         checker.error(base, "a kyverno group needs `namespaces` (names or wildcards) or `namespaceSelector`")
     if settings.secret_mode == "merged":
         checker.error((*base, "secretMode"), "`merged` is not supported with `distribution: kyverno` yet")
+    if settings.helm_values.config_map is not None:
+        where = (*base, "helmValues", "configMap") if group.helm_values is not None else ("defaults", "helmValues")
+        checker.error(where, "a values ConfigMap is written into each named namespace: static groups only")
     if group.external_secret_kind == "ClusterExternalSecret":
         checker.error((*base, "externalSecretKind"), "a kyverno group clones one source Secret; "
                                                      "ClusterExternalSecret applies to static groups")

@@ -251,6 +251,10 @@ def _helm_key_from_string(value: Any) -> Any:
 
 class HelmValues(Model):
     enabled: bool = True
+    config_map: str | None = Field(
+        None, pattern=_NAME, max_length=253,
+        description="Static groups: also put the values in a ConfigMap of this name in each namespace "
+                    "(key `values.yaml`), for a Flux HelmRelease `valuesFrom`.")
     keys: list[Annotated[HelmKey, Field()]] = Field(
         default_factory=lambda: [HelmKey(path="imagePullSecrets"), HelmKey(path="global.imagePullSecrets")],
         min_length=1,

@@ -149,11 +149,11 @@ def validate_command(paths: tuple[Path, ...], kubernetes_version: str, crds: tup
 def explain_command(image: str, spec: Path | None, namespace: str | None, service_account: str | None,
                     cluster: str | None, dockerconfig: tuple[Path, ...], fmt: str) -> None:
     """Which credentials the kubelet would try for IMAGE, in order, and why others do not apply."""
-    from genpolicy.explain import explain, explain_spec, load_pull_secret
+    from genpolicy.explain import explain, explain_spec, load_pull_secrets
 
     try:
         if dockerconfig:
-            result = explain([(str(p), load_pull_secret(p)) for p in dockerconfig], image)
+            result = explain([secret for p in dockerconfig for secret in load_pull_secrets(p)], image)
         elif spec is not None and namespace:
             result = explain_spec(load_spec(spec), image, namespace, service_account, cluster)
         else:
@@ -197,11 +197,13 @@ def schema_command() -> None:
 
 
 def _register_extra_commands() -> None:
+    from genpolicy.coverage_cmd import coverage_command
     from genpolicy.scaffold import init_command
     from genpolicy.templates_cmd import templates_group
 
     cli.add_command(init_command)
     cli.add_command(templates_group)
+    cli.add_command(coverage_command)
 
 
 _register_extra_commands()

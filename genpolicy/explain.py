@@ -10,9 +10,10 @@ from __future__ import annotations
 import base64
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -35,7 +36,8 @@ from genpolicy.registry import (
 )
 from genpolicy.render.image_match import namespace_regex
 from genpolicy.render.pullsecrets import pull_secrets
-from genpolicy.spec import Resolved
+from genpolicy.spec import NamespaceTarget, Resolved
+from genpolicy.spec.checks import KyvernoTarget
 from genpolicy.spec.model import Registry
 
 JSON_VERSION = 1
@@ -147,29 +149,98 @@ def _notes(result: Explanation) -> None:
 
 # --- raw pull secrets (--dockerconfig) --------------------------------------------------------
 
-def load_pull_secret(path: Path) -> Mapping[str, Entry]:
-    """A `.dockerconfigjson` / `.dockercfg` body, or a Secret manifest (YAML/JSON, base64 data)."""
+def load_pull_secrets(path: Path) -> list[tuple[str, Mapping[str, Entry]]]:
+    """Pull secrets in file order: Secret manifests (multi-document YAML, `kind: List` as `kubectl get -o yaml`
+    writes it), or one raw `.dockerconfigjson` / `.dockercfg` body. Each is (source, entries)."""
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise UsageError("cannot read", [Problem(str(path), message=f"cannot read: {exc.strerror}")]) from None
     try:
-        secret = yaml.safe_load(raw)
+        documents = [d for d in yaml.safe_load_all(raw) if d is not None]
     except yaml.YAMLError:
-        secret = None
+        documents = []
     try:
-        if isinstance(secret, dict) and secret.get("kind") == "Secret":
-            data = {k: base64.b64decode(v) for k, v in (secret.get("data") or {}).items()}
-            entries = entries_from_secret(str(secret.get("type")), data)
-            return entries if entries is not None else {}
-        if isinstance(secret, dict) and any(k.lower() == "auths" for k in secret):
-            return parse_dockerconfigjson(raw)
-        return parse_dockercfg(raw)
+        secrets = [d for d in _flatten_lists(documents) if d.get("kind") == "Secret"]
+        if secrets:
+            return _from_secrets(path, secrets)
+        if len(documents) == 1 and isinstance(documents[0], dict) and any(
+                str(k).lower() == "auths" for k in documents[0]):
+            return [(str(path), parse_dockerconfigjson(raw))]
+        return [(str(path), parse_dockercfg(raw))]
     except (InvalidDockerConfig, ValueError) as exc:
         raise UsageError("invalid pull secret", [Problem(str(path), message=str(exc))]) from None
 
 
+def _flatten_lists(documents: list[Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for doc in documents:
+        if isinstance(doc, dict) and doc.get("kind") == "List" and isinstance(doc.get("items"), list):
+            found += [item for item in doc["items"] if isinstance(item, dict)]
+        elif isinstance(doc, dict):
+            found.append(doc)
+    return found
+
+
+def _from_secrets(path: Path, secrets: list[dict[str, Any]]) -> list[tuple[str, Mapping[str, Entry]]]:
+    """Pull secrets among Secret manifests (other Secret types are not pull secrets and are skipped)."""
+    found: list[tuple[str, Mapping[str, Entry]]] = []
+    for secret in secrets:
+        data = {str(k): base64.b64decode(str(v)) for k, v in (secret.get("data") or {}).items()}
+        entries = entries_from_secret(str(secret.get("type")), data)
+        if entries is None:
+            continue
+        meta = secret.get("metadata")
+        meta = meta if isinstance(meta, dict) else {}
+        name = "/".join(str(p) for p in (meta.get("namespace"), meta.get("name")) if p)
+        found.append((f"{path} (Secret {name})" if len(secrets) > 1 and name else str(path), entries))
+    if not found:
+        raise ValueError("no Secret of type kubernetes.io/dockerconfigjson or kubernetes.io/dockercfg in the file")
+    return found
+
+
 # --- the spec ------------------------------------------------------------------------------------
+
+SERVICE_ACCOUNT, HELM_VALUES, POD, KYVERNO, NODE = "service-account", "helm-values", "pod", "kyverno", "node"
+"""Delivery paths: the patched ServiceAccount, the Helm values (explain's assumption when the account is not
+patched), a Secret the Pod lists itself, Kyverno's Pod mutation, a node credential provider."""
+
+
+@dataclass
+class PodKeyring:
+    """What a Pod gets from the spec: pull secrets in Pod order, then node credential sources."""
+
+    secrets: list[tuple[str, Mapping[str, Entry]]] = field(default_factory=list)
+    extra: list[tuple[str, str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    paths: dict[str, str] = field(default_factory=dict)  # source -> delivery path
+    assumed: set[str] = field(default_factory=set)  # sources that exist only if a label selector matches
+    unknown: list[str] = field(default_factory=list)  # Pod-level Secret names the spec does not render there
+    static_groups: list[str] = field(default_factory=list)
+    kyverno_groups: list[str] = field(default_factory=list)
+
+    @property
+    def managed(self) -> bool:
+        """Does any group of the spec cover the namespace on this cluster?"""
+        return bool(self.static_groups or self.kyverno_groups)
+
+    def add(self, source: str, entries: Mapping[str, Entry], path: str, *, assumed: bool = False) -> None:
+        self.secrets.append((source, entries))
+        self._tag(source, path, assumed)
+
+    def add_node(self, key: str, source: str, *, assumed: bool = False) -> None:
+        self.extra.append((key, "", source))
+        self._tag(source, NODE, assumed)
+
+    def _tag(self, source: str, path: str, assumed: bool) -> None:
+        """A source is assumed only if every way it arrives is assumed."""
+        seen = source in self.paths
+        self.paths[source] = path
+        if not assumed:
+            self.assumed.discard(source)
+        elif not seen:
+            self.assumed.add(source)
+
 
 def _username(resolved: Resolved, registry_name: str) -> str:
     registry = next(r for r in resolved.spec.registries if r.name == registry_name)
@@ -177,53 +248,161 @@ def _username(resolved: Resolved, registry_name: str) -> str:
     return creds.username or f"<{creds.kind.replace('_', ' ')}>"
 
 
-def explain_spec(resolved: Resolved, image: str, namespace: str, service_account: str | None,
-                 cluster: str | None) -> Explanation:
-    """What a new Pod in `namespace` (using `service_account`) would get from the spec."""
+def _entries(resolved: Resolved, registries: tuple[Registry, ...]) -> dict[str, Entry]:
+    """A Secret's auths as the kubelet reads them (the spec's literal usernames, never a password)."""
+    return {resolved.server_keys[r.name]: Entry(_username(resolved, r.name), "") for r in registries}
+
+
+def check_cluster(resolved: Resolved, cluster: str | None) -> str:
+    """The cluster's name (default: the spec's first); a UsageError for an unknown one."""
     clusters = [c.name for c in resolved.spec.clusters]
     name = cluster or clusters[0]
     if name not in clusters:
         raise UsageError("unknown cluster", [Problem("--cluster", message=f"unknown cluster {name!r}")])
-    secrets: list[tuple[str, Mapping[str, Entry]]] = []
-    notes: list[str] = []
-    extra: list[tuple[str, str, str]] = []
-    static = [t for t in resolved.targets_for(name) if t.namespace == namespace]
+    return name
+
+
+def pod_keyring(resolved: Resolved, cluster: str, namespace: str, service_account: str | None = None,
+                pod_secrets: Sequence[str] | None = None, images: Sequence[str] | None = None) -> PodKeyring:
+    """The ordered pull-secret keyring a new Pod gets from the spec.
+
+    `pod_secrets`: the Pod's own `imagePullSecrets` names (None: unknown, explain's view: the
+    ServiceAccount's or the Helm values' Secrets). `images`: every image of the Pod (Kyverno adds
+    only the Secrets of registries they come from; None: all of the group's registries).
+    """
+    ring = PodKeyring()
+    account = service_account or "default"
+    static = [t for t in resolved.targets_for(cluster) if t.namespace == namespace]
+    selector_notes: list[str] = []
+    groups = [g for g in resolved.kyverno_targets_for(cluster)
+              if _kyverno_selects(g.names, g.excludes, namespace, g.selector is not None, selector_notes, g.group)]
+    ring.static_groups = [t.group for t in static]
+    ring.kyverno_groups = [g.group for g in groups]
+    listed = [name for name in pod_secrets or () if name]
+    if pod_secrets is None:
+        _explain_static(ring, resolved, static, account)
+    else:
+        _pod_level(ring, resolved, namespace, listed, _known_secrets(static, groups))
+        _service_account(ring, resolved, static, account, listed)
+    ring.notes += selector_notes
+    for group in groups:
+        _kyverno(ring, resolved, namespace, group, images, listed)
     for target in static:
-        account = service_account or "default"
+        _node_sources(ring, resolved, target.registries, assumed=False)
+    for group in groups:
+        _node_sources(ring, resolved, group.registries, assumed=group.selector is not None)
+    return ring
+
+
+def _explain_static(ring: PodKeyring, resolved: Resolved, static: list[NamespaceTarget], account: str) -> None:
+    """Explain's view: the Secrets reach the Pod through the patched ServiceAccount, else the Helm values."""
+    for target in static:
         for secret in pull_secrets(target):
-            entries = {resolved.server_keys[r.name]: Entry(_username(resolved, r.name), "")
-                       for r in secret.registries}
-            how = "ServiceAccount " + account if account in target.service_accounts else "Helm values"
-            secrets.append((f"Secret {namespace}/{secret.name} (attached by {how})", entries))
+            patched = account in target.service_accounts
+            how = "ServiceAccount " + account if patched else "Helm values"
+            ring.add(f"Secret {target.namespace}/{secret.name} (attached by {how})",
+                     _entries(resolved, secret.registries), SERVICE_ACCOUNT if patched else HELM_VALUES)
         if account not in target.service_accounts:
-            notes.append(f"ServiceAccount {account!r} is not patched by group {target.group!r}: only Pods whose "
-                         "chart sets the Helm values get these Secrets")
-        notes.append("ServiceAccount secrets are copied into a Pod only if the Pod lists none of its own, "
-                     "and only when the Pod is created")
-        extra += _node_sources(resolved, target.registries)
-    for group in resolved.kyverno_targets_for(name):
-        if _kyverno_selects(group.names, group.excludes, namespace, group.selector is not None, notes, group.group):
-            for registry in group.registries:
-                if registry.credentials.node is not None:
-                    continue
-                key = resolved.server_keys[registry.name]
-                secrets.append((f"Secret {namespace}/{registry.effective_secret_name} (added by Kyverno group "
-                                f"{group.group!r})", {key: Entry(_username(resolved, registry.name), "")}))
-            extra += _node_sources(resolved, group.registries)
-    if not static and not any(s for s in secrets):
-        notes.append(f"namespace {namespace!r} gets no pull Secret from this spec on cluster {name!r}")
-    result = explain(secrets, image, extra)
-    result.notes = notes + result.notes
-    return result
+            ring.notes.append(f"ServiceAccount {account!r} is not patched by group {target.group!r}: only Pods "
+                              "whose chart sets the Helm values get these Secrets")
+        ring.notes.append("ServiceAccount secrets are copied into a Pod only if the Pod lists none of its own, "
+                          "and only when the Pod is created")
 
 
-def _node_sources(resolved: Resolved, registries: tuple[Registry, ...]) -> list[tuple[str, str, str]]:
-    found = []
+def _known_secrets(static: list[NamespaceTarget],
+                   groups: list[KyvernoTarget]) -> dict[str, tuple[tuple[Registry, ...], bool]]:
+    """Secret name -> (registries, exists only if a label selector matches) for what the spec puts there."""
+    known: dict[str, tuple[tuple[Registry, ...], bool]] = {}
+    for target in static:
+        known.update({s.name: (s.registries, False) for s in pull_secrets(target)})
+    for group in groups:
+        for registry in group.registries:
+            if registry.credentials.node is None:
+                known.setdefault(registry.effective_secret_name, ((registry,), group.selector is not None))
+    return known
+
+
+def _pod_level(ring: PodKeyring, resolved: Resolved, namespace: str, listed: list[str],
+               known: dict[str, tuple[tuple[Registry, ...], bool]]) -> None:
+    """The Pod's own imagePullSecrets, in order; names the spec does not render are unknown content."""
+    for name in listed:
+        if name not in known:
+            ring.unknown.append(name)
+            ring.notes.append(unknown_secret_note(namespace, name))
+            continue
+        registries, assumed = known[name]
+        ring.add(f"Secret {namespace}/{name} (listed by the Pod: Helm values)", _entries(resolved, registries),
+                 POD, assumed=assumed)
+
+
+def unknown_secret_note(namespace: str, name: str) -> str:
+    return (f"Secret {namespace}/{name} is listed by the Pod but not rendered by the spec in this namespace: "
+            "its content is unknown and not counted")
+
+
+def _service_account(ring: PodKeyring, resolved: Resolved, static: list[NamespaceTarget], account: str,
+                     listed: list[str]) -> None:
+    """The ServiceAccount admission plugin copies the account's list only into a Pod that lists none."""
+    for target in static:
+        secrets = pull_secrets(target)
+        if not secrets:
+            continue
+        patched = account in target.service_accounts
+        if listed and patched:
+            ring.notes.append(f"the Pod lists its own imagePullSecrets, so the Secrets of ServiceAccount "
+                              f"{account!r} ({', '.join(s.name for s in secrets)}) are not copied into it")
+        elif not listed and not patched:
+            ring.notes.append(f"ServiceAccount {account!r} is not patched by group {target.group!r} and the Pod "
+                              "lists no imagePullSecrets: add the account to `serviceAccounts` or set the "
+                              "chart's Helm values")
+        elif not listed:
+            for secret in secrets:
+                ring.add(f"Secret {target.namespace}/{secret.name} (attached by ServiceAccount {account})",
+                         _entries(resolved, secret.registries), SERVICE_ACCOUNT)
+
+
+def _kyverno(ring: PodKeyring, resolved: Resolved, namespace: str, group: KyvernoTarget,
+             images: Sequence[str] | None, listed: list[str]) -> None:
+    """Kyverno's Pod mutation appends the missing Secrets of the registries the Pod's images come from."""
+    for registry in group.registries:
+        key = resolved.server_keys[registry.name]
+        if registry.credentials.node is not None or registry.effective_secret_name in listed:
+            continue
+        if images is not None and not _any_image_from(key, images):
+            continue
+        ring.add(f"Secret {namespace}/{registry.effective_secret_name} (added by Kyverno group {group.group!r})",
+                 {key: Entry(_username(resolved, registry.name), "")}, KYVERNO, assumed=group.selector is not None)
+
+
+def _any_image_from(key: str, images: Sequence[str]) -> bool:
+    for image in images:
+        try:
+            if urls_match(key, normalize_image(image).lookup_key):
+                return True
+        except InvalidImage:
+            continue
+    return False
+
+
+def _node_sources(ring: PodKeyring, resolved: Resolved, registries: tuple[Registry, ...], *, assumed: bool) -> None:
     for registry in registries:
         node = registry.credentials.node
         if node is not None:
-            found.append((resolved.server_keys[registry.name], "", f"node credential provider {node.provider}"))
-    return found
+            ring.add_node(resolved.server_keys[registry.name], f"node credential provider {node.provider}",
+                          assumed=assumed)
+
+
+def explain_spec(resolved: Resolved, image: str, namespace: str, service_account: str | None,
+                 cluster: str | None) -> Explanation:
+    """What a new Pod in `namespace` (using `service_account`) would get from the spec."""
+    name = check_cluster(resolved, cluster)
+    ring = pod_keyring(resolved, name, namespace, service_account)
+    notes = list(ring.notes)
+    if not ring.static_groups and not ring.secrets:
+        notes.append(f"namespace {namespace!r} gets no pull Secret from this spec on cluster {name!r}")
+    result = explain(ring.secrets, image, ring.extra)
+    result.notes = notes + result.notes
+    return result
 
 
 def _kyverno_selects(names: tuple[str, ...], excludes: tuple[str, ...], namespace: str, has_selector: bool,
@@ -236,4 +415,3 @@ def _kyverno_selects(names: tuple[str, ...], excludes: tuple[str, ...], namespac
         notes.append(f"Kyverno group {group!r} selects namespaces by label: assumed to match {namespace!r} "
                      "(labels cannot be known offline)")
     return True
-

@@ -72,6 +72,30 @@ def test_dockerconfig_cli_json_never_shows_passwords(tmp_path: Path) -> None:
     assert "Very-Secret-Pass-1" not in result.output and "Other-Secret-Pass-2" not in result.output
 
 
+def _pull_secret(name: str, auths: dict[str, dict[str, str]]) -> dict[str, object]:
+    body = base64.b64encode(json.dumps({"auths": auths}).encode()).decode()
+    return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+            "metadata": {"name": name, "namespace": "apps"}, "data": {".dockerconfigjson": body}}
+
+
+def test_dockerconfig_reads_kubectl_lists_and_multi_document_files(tmp_path: Path) -> None:
+    opaque = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": {"name": "tls"}, "data": {}}
+    listed = {"apiVersion": "v1", "kind": "List", "items": [
+        _pull_secret("first", {"ghcr.io": {"username": "one", "password": "p1"}}), opaque,
+        _pull_secret("second", {"ghcr.io/org": {"username": "two", "password": "p2"}})]}
+    (tmp_path / "list.yaml").write_text(json.dumps(listed))
+    (tmp_path / "multi.yaml").write_text("---\n".join(json.dumps(d) + "\n" for d in listed["items"]))
+    for name in ("list.yaml", "multi.yaml"):
+        result = run_cli("explain", "ghcr.io/org/app", "--dockerconfig", tmp_path / name, "--format", "json")
+        assert result.code == 0, result.output
+        attempts = json.loads(result.stdout)["attempts"]
+        assert [(a["username"], a["source"]) for a in attempts] == [
+            ("two", f"{tmp_path / name} (Secret apps/second)"), ("one", f"{tmp_path / name} (Secret apps/first)")]
+    (tmp_path / "none.yaml").write_text(json.dumps(opaque))
+    refused = run_cli("explain", "ghcr.io/x", "--dockerconfig", tmp_path / "none.yaml")
+    assert refused.code == 2 and "no Secret of type kubernetes.io/dockerconfigjson" in refused.stderr
+
+
 def test_spec_static_namespace_and_service_account_rule() -> None:
     resolved = load_spec(ROOT / "examples/quickstart/spec.yaml")
     result = explain_spec(resolved, "harbor.example.com:8443/team-a/api:2", "team-a", "builder", "prod")

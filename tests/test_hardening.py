@@ -171,3 +171,12 @@ def test_full_disk_during_an_update_keeps_the_old_output(tmp_path: Path) -> None
     after = {p: p.read_bytes() for p in sorted(tmp_path.rglob("*")) if p.is_file()}
     assert after == before, "the old output is untouched and no temporary file or folder is left"
     assert sorted(tmp_path.iterdir()) == sorted({*before, out} - {p for p in before if p.parent != tmp_path})
+
+
+@pytest.mark.parametrize("value", ['"a\\0b"', '"out\\x01"', '"line\\nbreak"'])
+def test_paths_with_nul_or_control_characters_are_spec_errors(tmp_path: Path, value: str) -> None:
+    spec = write_spec(tmp_path, PLAIN_SPEC.replace("outputDir: out", f"outputDir: {value}"))
+    result = run_cli("render", spec, env={"REG_USER": "u", "REG_PASS": "p" * 8})
+    assert result.code == 3, result.output
+    assert "spec.yaml:3:12: outputDir: invalid path: must be non-empty, without NUL or control characters" in \
+        result.stderr

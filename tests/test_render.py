@@ -283,14 +283,15 @@ def test_helm_values_config_map_for_flux_value_from(tmp_path: Path, plain_env: d
     (tmp_path / "hub-password.txt").write_text(HUB_PASSWORD)
     spec = write_spec(tmp_path, PLAIN_SPEC.replace("    serviceAccounts: [default, builder]\n", (
         "    serviceAccounts: [default, builder]\n"
-        "    helmValues: {configMap: pull-values, keys: [imagePullSecrets, {path: global.pullSecrets, format: names}]}\n")))
+        "    helmValues: {configMap: pull-values,\n"
+        "                 keys: [imagePullSecrets, {path: global.pullSecrets, format: names}]}\n")))
     result = do_render(spec, plain_env)
     config_map = next(d for d in docs(result, "prod/namespaces/alpha.yaml") if d["kind"] == "ConfigMap")
     assert config_map["metadata"]["name"] == "pull-values" and config_map["metadata"]["namespace"] == "alpha"
     values = yaml.safe_load(config_map["data"]["values.yaml"])
     assert values == {"imagePullSecrets": [{"name": "ghcr-pull"}, {"name": "hub-pull"}],
                       "global": {"pullSecrets": ["ghcr-pull", "hub-pull"]}}
-    on_disk = yaml.safe_load((result.bundle.files["prod/helm-values/alpha.yaml"].content()))
+    on_disk = yaml.safe_load(result.bundle.files["prod/helm-values/alpha.yaml"].content())
     assert on_disk == values, "the ConfigMap holds exactly the values file"
 
 

@@ -363,12 +363,11 @@ def _values_config_map(ctx: RenderContext, target: NamespaceTarget, names: list[
     """The namespace's Helm values in a ConfigMap (`values.yaml`), for a Flux HelmRelease `valuesFrom`."""
     assert target.helm_values.config_map is not None
     values = yaml.safe_dump(_checked_helm_values(ctx, target, sorted(names)), sort_keys=True)
-    config_map = {"apiVersion": "v1", "kind": "ConfigMap",
-                  "metadata": {"name": target.helm_values.config_map, "namespace": target.namespace,
-                               "labels": metadata.labels(ctx.resolved.spec)},
-                  "data": {"values.yaml": values}}
+    meta: dict[str, Any] = {"name": target.helm_values.config_map, "namespace": target.namespace,
+                            "labels": metadata.labels(ctx.resolved.spec)}
     if ctx.resolved.spec.common_annotations:
-        config_map["metadata"]["annotations"] = dict(sorted(ctx.resolved.spec.common_annotations.items()))
+        meta["annotations"] = dict(sorted(ctx.resolved.spec.common_annotations.items()))
+    config_map = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"values.yaml": values}}
     return _document(ctx, "object.yaml.j2", {"object": config_map})
 
 

@@ -52,11 +52,12 @@ def cli() -> None:
               help="Folder or file of CRD YAML to validate custom resources against (repeatable).")
 @click.option("--templates", "template_dirs", multiple=True, type=click.Path(path_type=Path, file_okay=False),
               help="Template folder searched before the built-ins (repeatable).")
+@click.option("--no-cache", is_flag=True, help="Always render in full (skip the no-change fast path).")
 @FORMAT_OPTION
 def render_command(spec: Path, output: Path | None, check: bool, show_diff: bool, crds: tuple[Path, ...],
-                   template_dirs: tuple[Path, ...], fmt: Format) -> None:
+                   template_dirs: tuple[Path, ...], no_cache: bool, fmt: Format) -> None:
     """Render SPEC into per-cluster folders that kubectl kustomize, Argo CD and Flux apply."""
-    options = RenderOptions(spec, output, list(crds), list(template_dirs), check=check)
+    options = RenderOptions(spec, output, list(crds), list(template_dirs), check=check, cache=not no_cache)
     try:
         with _progress() as tick:
             options.progress = tick
@@ -73,7 +74,8 @@ def render_command(spec: Path, output: Path | None, check: bool, show_diff: bool
             return
         writer.apply(plan)
         result.after_write()
-        _echo(f"genpolicy: {result.objects} objects validated; {plan.root}: {plan.summary()}", err=True)
+        how = "unchanged inputs and output, render skipped; " if result.cached else ""
+        _echo(f"genpolicy: {how}{result.objects} objects validated; {plan.root}: {plan.summary()}", err=True)
     except GenpolicyError as exc:
         _fail(exc, fmt)
 

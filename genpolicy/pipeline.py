@@ -5,20 +5,22 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from genpolicy import writer
+from genpolicy.cache import Inputs, RenderCache
 from genpolicy.credentials import CredentialReader
 from genpolicy.errors import ExitCode, GenpolicyError, OutputValidationError, Problem, SpecError
 from genpolicy.lint import lint
 from genpolicy.render import Bundle, RenderContext, encrypted, finalize_bundle, render_bundle
 from genpolicy.render.documents import Document, OutputFile
 from genpolicy.render.encrypted import FingerprintKey
+from genpolicy.secrets import Credential
 from genpolicy.spec import Resolved, load_spec
 from genpolicy.spec.checks import backend_for
 from genpolicy.spec.model import Registry
-from genpolicy.templating import Templates
+from genpolicy.templating import Templates, builtin_template_dir
 from genpolicy.validate import CrdSchemas, Outcome, Validator, kubernetes_schemas
 
 
@@ -31,6 +33,7 @@ class RenderOptions:
     environ: Mapping[str, str] | None = None
     progress: Callable[[int], None] | None = None
     check: bool = False  # `render --check`: encrypted Secrets may be reused without credentials
+    cache: bool = False  # the no-change fast path (genpolicy.cache); the CLI turns it on
 
 
 @dataclass
@@ -41,11 +44,21 @@ class RenderResult:
     warnings: list[Problem]
     objects: int
     fingerprint: FingerprintKey | None = None
+    cache: RenderCache | None = None
+    cache_digest: str = ""
+    cached: bool = False  # the no-change fast path answered
+    cached_warnings: list[Problem] = field(default_factory=list)
 
     def after_write(self) -> None:
-        """Keep a newly generated fingerprint key (next renders then reuse encrypted files)."""
+        """Keep a newly generated fingerprint key; remember this render for the no-change fast path."""
         if self.fingerprint is not None:
             self.fingerprint.save()
+        if self.cache is not None and not self.cached and not self.plan.conflicts:
+            try:
+                owned = (self.plan.root / writer.OWNED_FILE).read_bytes()
+            except OSError:
+                return
+            self.cache.store(self.cache_digest, owned, self.objects, [asdict(w) for w in self.cached_warnings])
 
 
 def output_root(options: RenderOptions, resolved: Resolved) -> Path:
@@ -67,10 +80,19 @@ def render(options: RenderOptions) -> RenderResult:
     if findings.errors:
         raise SpecError("the spec has lint errors (see `genpolicy lint`)", findings.errors)
     encryption = None
+    fingerprint: FingerprintKey | None = None
     if _encrypts_anywhere(resolved):
         fingerprint = FingerprintKey.load(options.spec.parent, environ, create=not options.check)
         existing = encrypted.ExistingOutput(lambda rel: _read_existing(root, rel))
         encryption = encrypted.EncryptionContext(fingerprint, existing, options.spec.parent, check_only=options.check)
+    lint_warnings = [p for p in findings.problems if p.severity == "warning"]
+    cache = RenderCache.open(root, environ) if options.cache else None
+    digest = ""
+    if cache is not None:
+        digest = cache.digest(_cache_inputs(options, resolved, root, credentials, fingerprint))
+        hit = _cached_result(cache, digest, resolved, root, lint_warnings)
+        if hit is not None:
+            return hit
     ctx = RenderContext(resolved, Templates(options.templates), credentials, options.spec.name, options.progress,
                         encryption)
     validator = BundleValidator(resolved, CrdSchemas.from_paths(options.crds))
@@ -78,11 +100,49 @@ def render(options: RenderOptions) -> RenderResult:
     workers = _worker_count(resolved)
     bundle = _render_parallel(ctx, validator, workers) if workers > 1 else render_bundle(ctx)
     warnings, objects = validator.finish()
-    warnings += [p for p in findings.problems if p.severity == "warning"]
-    warnings += _backend_warnings(encryption)
+    cacheable = list(warnings)  # "not validated" warnings: facts of the output, replayed on a cache hit
+    warnings += lint_warnings + _backend_warnings(encryption)
     wanted = {path: writer.Planned(f.content(), f.sensitive) for path, f in bundle.files.items()}
-    return RenderResult(resolved, bundle, writer.plan(root, wanted), warnings, objects,
-                        encryption.fingerprint if encryption else None)
+    fingerprint_key = encryption.fingerprint if encryption else None
+    return RenderResult(resolved, bundle, writer.plan(root, wanted), warnings, objects, fingerprint_key, cache,
+                        digest, cached_warnings=cacheable)
+
+
+def _cache_inputs(options: RenderOptions, resolved: Resolved, root: Path, credentials: Mapping[str, Credential],
+                  fingerprint: FingerprintKey | None) -> Inputs:
+    inputs = Inputs()
+    inputs.add_code_stamp(builtin_template_dir())
+    inputs.add("root", str(root.resolve()))
+    inputs.add_files("spec", [options.spec])
+    inputs.add_files("crds", options.crds)
+    inputs.add_files("templates", options.templates)
+    for name in sorted(credentials):
+        credential = credentials[name]
+        inputs.add(f"credential:{name}", f"{credential.username}\0{credential.password.reveal()}")
+    for cluster in resolved.spec.clusters:
+        if cluster.sealed_secrets is not None:
+            inputs.add_files(f"certificate:{cluster.name}", [options.spec.parent / cluster.sealed_secrets.certificate])
+    inputs.add("fingerprint", (fingerprint.key or b"") if fingerprint is not None else b"")
+    inputs.add("check", str(options.check))
+    return inputs
+
+
+def _cached_result(cache: RenderCache, digest: str, resolved: Resolved, root: Path,
+                   lint_warnings: list[Problem]) -> RenderResult | None:
+    """The no-change answer, when the inputs and every output file are as the last render left them."""
+    try:
+        owned = (root / writer.OWNED_FILE).read_bytes()
+    except OSError:
+        return None
+    record = cache.lookup(digest, owned)
+    if record is None:
+        return None
+    plan = writer.verified_unchanged(root)
+    if plan is None:
+        return None
+    warnings = [Problem(**w) for w in record.get("warnings", []) if isinstance(w, dict)]
+    return RenderResult(resolved, Bundle(), plan, warnings + lint_warnings, int(record.get("objects", 0)),
+                        cached=True)
 
 
 def _worker_count(resolved: Resolved) -> int:

@@ -151,6 +151,23 @@ def plan(root: Path, wanted: Mapping[str, Planned]) -> Plan:
     return result
 
 
+def verified_unchanged(root: Path) -> Plan | None:
+    """A no-change plan when every file of the owned-files record is on disk exactly as recorded, else None."""
+    owned = read_owned(root)
+    if not owned:
+        return None
+    result = Plan(root, owned=dict(owned))
+    safe_dirs: set[str] = set()
+    for rel in sorted(owned):
+        if _outside(root, rel, safe_dirs):
+            return None
+        current = _read(root / rel)
+        if current is None or sha256(current) != owned[rel]:
+            return None
+        result.unchanged.append(rel)
+    return result
+
+
 @contextlib.contextmanager
 def locked(root: Path) -> Iterator[None]:
     """An exclusive lock on the output folder, so two renders never interleave."""

@@ -134,7 +134,7 @@ def _render_limited(spec: Path, *, unprivileged: bool = False, max_file_bytes: i
             signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes then fail with EFBIG, like a full disk
             resource.setrlimit(resource.RLIMIT_FSIZE, (max_file_bytes, max_file_bytes))
 
-    env = {**os.environ, "REG_USER": "u", "REG_PASS": "p" * 8, "HOME": str(spec.parent)}
+    env = {**os.environ, "REG_USER": "u", "REG_PASS": "p" * 8, "GENPOLICY_NO_CACHE": "1"}
     proc = subprocess.run([sys.executable, "-m", "genpolicy", "render", str(spec)], capture_output=True, text=True,
                           env=env, cwd=ROOT, preexec_fn=limit, check=False, timeout=300)
     return Run(proc.returncode, proc.stdout, proc.stderr)

@@ -1,0 +1,144 @@
+"""The no-change fast path: skip rendering when every input and every output file is as last time.
+
+A render's inputs (genpolicy's own code and templates, library versions, the spec, the CRDs and
+user templates it reads, the credentials, certificates and fingerprint key, the day) are folded
+into an HMAC under a random key kept in the user's cache folder, never in the repository: the
+record holds no credential and no plain hash of one. A hit also needs the output folder's
+owned-files record to be byte-identical to the one written then, and every recorded file to
+still have its recorded SHA-256 (checked by `writer.verified_unchanged`). Anything else is a
+miss, and the full render runs. `GENPOLICY_NO_CACHE=1` or `render --no-cache` turns it off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import importlib.metadata
+import json
+import os
+import secrets
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from genpolicy import __version__
+
+CACHE_FORMAT = 1
+_LIBRARIES = ("kubernetes-validate", "jsonschema-rs", "jinja2", "pyyaml", "pydantic", "cryptography", "pyrage")
+_PACKAGE = Path(__file__).resolve().parent
+
+
+def cache_folder(environ: Mapping[str, str]) -> Path:
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "genpolicy"
+
+
+@dataclass
+class Inputs:
+    """Everything a render's output depends on, fed to an HMAC in a fixed order."""
+
+    parts: list[bytes] = field(default_factory=list)
+
+    def add(self, label: str, value: bytes | str) -> None:
+        data = value.encode("utf-8") if isinstance(value, str) else value
+        self.parts.append(label.encode() + b"\0" + str(len(data)).encode() + b"\0" + data)
+
+    def add_files(self, label: str, roots: Iterable[Path]) -> None:
+        for root in roots:
+            files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
+            for path in files:
+                self.add(f"{label}:{path}", _read(path))
+
+    def add_code_stamp(self, template_dir: Path) -> None:
+        """genpolicy's own modules and built-in templates (size and mtime: an edited checkout invalidates)."""
+        for root in (_PACKAGE, template_dir):
+            for path in sorted(root.rglob("*")):
+                if path.is_file() and "__pycache__" not in path.parts:
+                    stat = path.stat()
+                    self.add(f"code:{path}", f"{stat.st_size}:{stat.st_mtime_ns}")
+        self.add("version", f"{__version__} {sys.version}")
+        for name in _LIBRARIES:
+            try:
+                self.add(f"lib:{name}", importlib.metadata.version(name))
+            except importlib.metadata.PackageNotFoundError:
+                self.add(f"lib:{name}", "-")
+        self.add("day", datetime.now(UTC).date().isoformat())  # certificates expire; nothing is trusted for long
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        return f"unreadable:{exc.errno}".encode()
+
+
+@dataclass
+class RenderCache:
+    """One record per output folder, in the user's cache folder."""
+
+    record_path: Path
+    key: bytes
+
+    @classmethod
+    def open(cls, root: Path, environ: Mapping[str, str]) -> RenderCache | None:
+        """The cache for an output root, or None when disabled or the cache folder is unusable."""
+        if environ.get("GENPOLICY_NO_CACHE") == "1":
+            return None
+        folder = cache_folder(environ)
+        try:
+            folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            key = _load_or_create_key(folder / "key")
+        except OSError:
+            return None
+        name = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:32]
+        return cls(folder / f"{name}.json", key)
+
+    def digest(self, inputs: Inputs) -> str:
+        mac = hmac.new(self.key, digestmod=hashlib.sha256)
+        for part in inputs.parts:
+            mac.update(hashlib.sha256(part).digest())
+        return mac.hexdigest()
+
+    def lookup(self, digest: str, owned_record: bytes | None) -> dict[str, Any] | None:
+        """The stored facts of the last render, if its inputs and owned-files record are these."""
+        if owned_record is None:
+            return None
+        try:
+            record = json.loads(self.record_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(record, dict) or record.get("format") != CACHE_FORMAT:
+            return None
+        if not hmac.compare_digest(str(record.get("inputs")), digest):
+            return None
+        if record.get("owned") != hashlib.sha256(owned_record).hexdigest():
+            return None
+        return record
+
+    def store(self, digest: str, owned_record: bytes, objects: int, warnings: list[dict[str, Any]]) -> None:
+        """Remember this render; a cache that cannot be written is simply not used."""
+        record = {"format": CACHE_FORMAT, "inputs": digest, "owned": hashlib.sha256(owned_record).hexdigest(),
+                  "objects": objects, "warnings": warnings}
+        tmp = self.record_path.with_suffix(f".{os.getpid()}.tmp")
+        try:
+            tmp.write_text(json.dumps(record), encoding="utf-8")
+            os.replace(tmp, self.record_path)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+
+
+def _load_or_create_key(path: Path) -> bytes:
+    try:
+        key = path.read_bytes()
+        if len(key) >= 32:
+            return key
+    except FileNotFoundError:
+        pass
+    key = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(key)
+    return key

@@ -1,0 +1,93 @@
+"""The no-change fast path: it answers only when every input and every output file is as last time,
+and it keeps no credential (nor a plain hash of one) anywhere."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from conftest import HUB_PASSWORD, PASSWORD, Run, run_cli
+
+SKIPPED = "unchanged inputs and output, render skipped"
+
+
+@pytest.fixture
+def env(tmp_path: Path, plain_env: dict[str, str]) -> dict[str, str]:
+    return {**plain_env, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+
+def render(spec: Path, env: dict[str, str], *args: str) -> Run:
+    result = run_cli("render", spec, *args, env=env)
+    assert result.code == 0, result.output
+    return result
+
+
+def snapshot(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+
+
+def test_second_render_is_answered_from_the_cache(plain_spec: Path, env: dict[str, str]) -> None:
+    first = render(plain_spec, env)
+    assert SKIPPED not in first.stderr
+    before = snapshot(plain_spec.parent / "out")
+    second = render(plain_spec, env)
+    assert SKIPPED in second.stderr and "0 created, 0 updated, 0 deleted" in second.stderr
+    assert "objects validated" in second.stderr
+    assert snapshot(plain_spec.parent / "out") == before
+    check = run_cli("render", plain_spec, "--check", env=env)
+    assert check.code == 0 and "up to date" in check.stderr
+
+
+@pytest.mark.parametrize("change", ["credential", "spec", "hand-edit", "deleted-file", "template", "crds",
+                                    "no-cache-flag", "no-cache-env"])
+def test_anything_changed_means_a_full_render(plain_spec: Path, env: dict[str, str], tmp_path: Path,
+                                              change: str) -> None:
+    render(plain_spec, env)
+    out = plain_spec.parent / "out"
+    args: list[str] = []
+    expected_code = 0
+    if change == "credential":
+        env = {**env, "REG_PASS": PASSWORD + "-rotated"}
+    elif change == "spec":
+        plain_spec.write_text(plain_spec.read_text().replace("[alpha, beta]", "[alpha, beta, gamma]"))
+    elif change == "hand-edit":
+        (out / "prod/namespaces/alpha.yaml").write_text("# edited\n")
+        expected_code = 6
+    elif change == "deleted-file":
+        (out / "prod/namespaces/alpha.yaml").unlink()
+    elif change == "template":
+        (tmp_path / "tpl").mkdir()
+        args = ["--templates", str(tmp_path / "tpl")]
+        render(plain_spec, env, *args)
+        (tmp_path / "tpl" / "header.yaml.j2").write_text("# custom header {{ spec_name }}\n")
+    elif change == "crds":
+        (tmp_path / "crds").mkdir()
+        args = ["--crds", str(tmp_path / "crds")]
+        render(plain_spec, env, *args)
+        (tmp_path / "crds" / "note.yaml").write_text("{}\n")
+    elif change == "no-cache-flag":
+        args = ["--no-cache"]
+    else:
+        env = {**env, "GENPOLICY_NO_CACHE": "1"}
+    result = run_cli("render", plain_spec, *args, env=env)
+    assert result.code == expected_code, result.output
+    assert SKIPPED not in result.stderr
+    if change in ("credential", "spec", "deleted-file", "template"):
+        assert "0 created, 0 updated, 0 deleted" not in result.stderr
+
+
+def test_the_cache_holds_no_credential_nor_a_plain_hash(plain_spec: Path, env: dict[str, str],
+                                                        tmp_path: Path) -> None:
+    render(plain_spec, env)
+    render(plain_spec, env)
+    cache_files = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert {p.name for p in cache_files} >= {"key"} and len(cache_files) == 2
+    assert (tmp_path / "cache" / "genpolicy" / "key").stat().st_mode & 0o077 == 0
+    record = next(p for p in cache_files if p.suffix == ".json").read_text()
+    for secret in (PASSWORD, HUB_PASSWORD):
+        forms = [secret, base64.b64encode(secret.encode()).decode(), hashlib.sha256(secret.encode()).hexdigest()]
+        assert not any(form in record for form in forms)
+    assert not list((plain_spec.parent / "out").glob(".genpolicy-cache*")), "nothing is added to the repository"

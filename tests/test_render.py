@@ -187,22 +187,25 @@ def test_cluster_external_secret_fans_out_to_the_group(tmp_path: Path) -> None:
     assert checked.code == 0 and "not validated" not in checked.stderr, checked.output
 
 
-def test_cluster_external_secret_is_for_static_groups() -> None:
+@pytest.mark.parametrize(("setting", "path", "col"), [
+    ("externalSecretKind: ClusterExternalSecret", "namespaceGroups[0].externalSecretKind", 92),
+    ("helmValues: {configMap: values}", "namespaceGroups[0].helmValues.configMap", 96),
+])
+def test_per_namespace_fan_out_settings_are_for_static_groups(setting: str, path: str, col: int) -> None:
     from genpolicy.errors import SpecError
     from genpolicy.spec import parse_spec
 
-    text = """\
+    text = f"""\
 apiVersion: genpolicy/v1alpha1
 kind: PullSecretSpec
-registries: [{name: h, server: h.io, credentials: {externalSecret: {store: {name: v}, remoteKey: k}}}]
-clusters: [{name: prod, kubernetesVersion: "1.33", kyverno: {version: "1.13"}}]
+registries: [{{name: h, server: h.io, credentials: {{externalSecret: {{store: {{name: v}}, remoteKey: k}}}}}}]
+clusters: [{{name: prod, kubernetesVersion: "1.33", kyverno: {{version: "1.13"}}}}]
 namespaceGroups:
-  - {name: g, namespaces: [a], registries: [h], distribution: kyverno, externalSecretKind: ClusterExternalSecret}
+  - {{name: g, namespaces: [a], registries: [h], distribution: kyverno, {setting}}}
 """
     with pytest.raises(SpecError) as info:
         parse_spec(text, "spec.yaml")
-    (problem,) = info.value.problems
-    assert (problem.line, problem.col, problem.path) == (6, 92, "namespaceGroups[0].externalSecretKind")
+    assert [(p.line, p.col, p.path) for p in info.value.problems] == [(6, col, path)]
 
 
 def _eval_eso_template(body: str, data: dict[str, str]) -> Any:
@@ -293,20 +296,3 @@ def test_helm_values_config_map_for_flux_value_from(tmp_path: Path, plain_env: d
                       "global": {"pullSecrets": ["ghcr-pull", "hub-pull"]}}
     on_disk = yaml.safe_load(result.bundle.files["prod/helm-values/alpha.yaml"].content())
     assert on_disk == values, "the ConfigMap holds exactly the values file"
-
-
-def test_helm_values_config_map_is_for_static_groups() -> None:
-    from genpolicy.errors import SpecError
-    from genpolicy.spec import parse_spec
-
-    text = """\
-apiVersion: genpolicy/v1alpha1
-kind: PullSecretSpec
-registries: [{name: h, server: h.io, credentials: {externalSecret: {store: {name: v}, remoteKey: k}}}]
-clusters: [{name: prod, kubernetesVersion: "1.33", kyverno: {version: "1.13"}}]
-namespaceGroups:
-  - {name: g, namespaces: [a], registries: [h], distribution: kyverno, helmValues: {configMap: values}}
-"""
-    with pytest.raises(SpecError) as info:
-        parse_spec(text, "spec.yaml")
-    assert [(p.line, p.path) for p in info.value.problems] == [(6, "namespaceGroups[0].helmValues.configMap")]

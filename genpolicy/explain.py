@@ -287,10 +287,9 @@ def pod_keyring(resolved: Resolved, cluster: str, namespace: str, service_accoun
     ring.notes += selector_notes
     for group in groups:
         _kyverno(ring, resolved, namespace, group, images, listed)
-    for target in static:
-        _node_sources(ring, resolved, target.registries, assumed=False)
-    for group in groups:
-        _node_sources(ring, resolved, group.registries, assumed=group.selector is not None)
+    # a kubelet credential provider runs on the nodes: it serves every namespace of the cluster
+    node_served = tuple(r for c, r in resolved.registry_uses() if c.name == cluster and r.credentials.node)
+    _node_sources(ring, resolved, node_served, assumed=False)
     return ring
 
 

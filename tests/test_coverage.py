@@ -152,6 +152,8 @@ CASES: list[tuple[str, dict[str, Any], tuple[str, ...], dict[str, tuple[str, lis
      pod("other", {"a": "quay.io/team/app"}), (), {"a": ("uncovered", [])}, {"a": "not managed by the spec"}),
     ("node credential provider",
      pod("apps", {"a": "europe-docker.pkg.dev/p/r/app:1"}), (), {"a": ("covered", ["node"])}, {}),
+    ("a node provider serves every namespace of the cluster, managed or not",
+     pod("unmanaged", {"a": "europe-docker.pkg.dev/p/r/app:1"}), (), {"a": ("covered", ["node"])}, {}),
     ("node provider of a Kyverno group, with unknown pod-level secrets",
      pod("team-x", {"a": "europe-docker.pkg.dev/p/r/app:1"}, secrets=["mystery"]), (),
      {"a": ("covered", ["node"])}, {}),

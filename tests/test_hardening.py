@@ -180,3 +180,18 @@ def test_paths_with_nul_or_control_characters_are_spec_errors(tmp_path: Path, va
     assert result.code == 3, result.output
     assert "spec.yaml:3:12: outputDir: invalid path: must be non-empty, without NUL or control characters" in \
         result.stderr
+
+
+def test_alias_bomb_in_workloads_is_harmless(tmp_path: Path) -> None:
+    (tmp_path / "hub-password.txt").write_text("x" * 8)
+    spec = write_spec(tmp_path, PLAIN_SPEC)
+    levels = ["a0: &a0 [\"ghcr.io/x\", \"ghcr.io/y\"]"]
+    levels += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 10)]
+    bomb = "apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: alpha}\n" + "\n".join(levels) + \
+        "\nspec:\n  containers: *a9\n  initContainers: [{name: i, image: ghcr.io/x}]\n"
+    (tmp_path / "bomb.yaml").write_text(bomb)
+    (tmp_path / "list.yaml").write_text("\n".join(levels) + "\napiVersion: v1\nkind: List\nitems: *a9\n")
+    start = time.monotonic()
+    result = run_cli("coverage", spec, "--workloads", tmp_path / "bomb.yaml", "--workloads", tmp_path / "list.yaml")
+    assert time.monotonic() - start < 60 and "Traceback" not in result.output
+    assert result.code in (0, 1) and "ghcr.io/x" in result.stdout

@@ -47,9 +47,9 @@ class Inputs:
         self.parts.append(label.encode() + b"\0" + str(len(data)).encode() + b"\0" + data)
 
     def add_files(self, label: str, roots: Iterable[Path]) -> None:
+        """Every file under each root, following symlinked folders (as Jinja's loader does)."""
         for root in roots:
-            files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else [root]
-            for path in files:
+            for path in _walk(root):
                 self.add(f"{label}:{path}", _read(path))
 
     def add_code_stamp(self, template_dir: Path) -> None:
@@ -66,6 +66,15 @@ class Inputs:
             except importlib.metadata.PackageNotFoundError:
                 self.add(f"lib:{name}", "-")
         self.add("day", datetime.now(UTC).date().isoformat())  # certificates expire; nothing is trusted for long
+
+
+def _walk(root: Path) -> list[Path]:
+    if not root.is_dir():
+        return [root]
+    found = []
+    for folder, _, names in os.walk(root, followlinks=True):
+        found += [Path(folder) / name for name in names]
+    return sorted(found)
 
 
 def _read(path: Path) -> bytes:
@@ -119,7 +128,7 @@ class RenderCache:
         return record
 
     def store(self, digest: str, owned_record: bytes, objects: int, warnings: list[dict[str, Any]]) -> None:
-        """Remember this render; a cache that cannot be written is simply not used."""
+        """Remember this render (`owned_record`: the owned-files record this render wrote, as bytes)."""
         record = {"format": CACHE_FORMAT, "inputs": digest, "owned": hashlib.sha256(owned_record).hexdigest(),
                   "objects": objects, "warnings": warnings}
         tmp = self.record_path.with_suffix(f".{os.getpid()}.tmp")

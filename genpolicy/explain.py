@@ -156,10 +156,7 @@ def load_pull_secrets(path: Path) -> list[tuple[str, Mapping[str, Entry]]]:
         raw = path.read_bytes()
     except OSError as exc:
         raise UsageError("cannot read", [Problem(str(path), message=f"cannot read: {exc.strerror}")]) from None
-    try:
-        documents = [d for d in yaml.safe_load_all(raw) if d is not None]
-    except yaml.YAMLError:
-        documents = []
+    documents = _documents(raw)
     try:
         secrets = [d for d in _flatten_lists(documents) if d.get("kind") == "Secret"]
         if secrets:
@@ -172,10 +169,22 @@ def load_pull_secrets(path: Path) -> list[tuple[str, Mapping[str, Entry]]]:
         raise UsageError("invalid pull secret", [Problem(str(path), message=str(exc))]) from None
 
 
+def _documents(raw: bytes) -> list[Any]:
+    """JSON first (docker's own config.json is tab-indented, which YAML refuses), then YAML documents."""
+    try:
+        return [json.loads(raw)]
+    except ValueError:
+        pass
+    try:
+        return [d for d in yaml.safe_load_all(raw) if d is not None]
+    except yaml.YAMLError:
+        return []
+
+
 def _flatten_lists(documents: list[Any]) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     for doc in documents:
-        if isinstance(doc, dict) and doc.get("kind") == "List" and isinstance(doc.get("items"), list):
+        if isinstance(doc, dict) and str(doc.get("kind", "")).endswith("List") and isinstance(doc.get("items"), list):
             found += [item for item in doc["items"] if isinstance(item, dict)]
         elif isinstance(doc, dict):
             found.append(doc)
@@ -185,15 +194,16 @@ def _flatten_lists(documents: list[Any]) -> list[dict[str, Any]]:
 def _from_secrets(path: Path, secrets: list[dict[str, Any]]) -> list[tuple[str, Mapping[str, Entry]]]:
     """Pull secrets among Secret manifests (other Secret types are not pull secrets and are skipped)."""
     found: list[tuple[str, Mapping[str, Entry]]] = []
-    for secret in secrets:
+    for index, secret in enumerate(secrets, start=1):
         data = {str(k): base64.b64decode(str(v)) for k, v in (secret.get("data") or {}).items()}
+        data.update({str(k): str(v).encode() for k, v in (secret.get("stringData") or {}).items()})
         entries = entries_from_secret(str(secret.get("type")), data)
         if entries is None:
             continue
         meta = secret.get("metadata")
         meta = meta if isinstance(meta, dict) else {}
-        name = "/".join(str(p) for p in (meta.get("namespace"), meta.get("name")) if p)
-        found.append((f"{path} (Secret {name})" if len(secrets) > 1 and name else str(path), entries))
+        name = "/".join(str(p) for p in (meta.get("namespace"), meta.get("name")) if p) or f"#{index}"
+        found.append((f"{path} (Secret {name})" if len(secrets) > 1 else str(path), entries))
     if not found:
         raise ValueError("no Secret of type kubernetes.io/dockerconfigjson or kubernetes.io/dockercfg in the file")
     return found

@@ -163,15 +163,19 @@ def _overlapping_keys(ctx: _Context) -> Iterator[Finding]:
 
 
 def _loose_path_prefix(ctx: _Context) -> Iterator[Finding]:
-    registries = [r for r in ctx.resolved.spec.registries if r.name in ctx.resolved.server_keys]
-    for a, b in itertools.combinations(registries, 2):
-        key_a, key_b = ctx.key(a), ctx.key(b)
-        if prefix_overlaps(key_a, key_b):
+    reported: set[tuple[str, str]] = set()
+    for group, registries in ctx.groups().items():
+        for a, b in itertools.combinations(registries, 2):
+            key_a, key_b = ctx.key(a), ctx.key(b)
+            pair = (min(a.name, b.name), max(a.name, b.name))
+            if pair in reported or not prefix_overlaps(key_a, key_b):
+                continue
+            reported.add(pair)
             short, long = (a, b) if len(key_a) < len(key_b) else (b, a)
             yield Finding("GP002", ctx.server_path(short), (
                 f"key {ctx.key(short)} also matches {ctx.key(long)}'s images (the kubelet compares repository "
                 f"paths as plain string prefixes, so /{ctx.key(short).partition('/')[2]} matches "
-                f"/{ctx.key(long).partition('/')[2]}): Pods pulling from {ctx.key(long)} with both Secrets try "
+                f"/{ctx.key(long).partition('/')[2]}): in group {group!r}, Pods pulling from {ctx.key(long)} try "
                 f"{long.name!r}'s credential first, then {short.name!r}'s"))
 
 
@@ -195,7 +199,9 @@ def _cloud_static_credentials(ctx: _Context) -> Iterator[Finding]:
         for cloud, pattern, generator, lifetime in _CLOUD:
             if not pattern.search(host):
                 continue
-            if generator == "GCRAccessToken" and (creds.username or "") in _LONG_LIVED_GCP_USERS:
+            read = (ctx.credentials or {}).get(registry.name)
+            username = creds.username or (read.username if read is not None else "")
+            if generator == "GCRAccessToken" and username in _LONG_LIVED_GCP_USERS:
                 continue  # a service account JSON key does not expire (workload identity is still better)
             yield Finding("GP003", ("registries", ctx.resolved.spec.registries.index(registry), "credentials"), (
                 f"registry {registry.name!r} is {cloud} with static credentials: {lifetime}; use "
@@ -227,7 +233,8 @@ def _docker_hub(ctx: _Context) -> Iterator[Finding]:
 def _pod_level_secrets(ctx: _Context) -> Iterator[Finding]:
     seen: set[str] = set()
     for target in ctx.resolved.targets:
-        if target.group in seen or target.helm_values.enabled or not pull_secrets(target):
+        if (target.group in seen or target.helm_values.enabled or not target.service_accounts
+                or not pull_secrets(target)):
             continue
         seen.add(target.group)
         accounts = ", ".join(target.service_accounts)

@@ -54,11 +54,9 @@ class RenderResult:
         if self.fingerprint is not None:
             self.fingerprint.save()
         if self.cache is not None and not self.cached and not self.plan.conflicts:
-            try:
-                owned = (self.plan.root / writer.OWNED_FILE).read_bytes()
-            except OSError:
-                return
-            self.cache.store(self.cache_digest, owned, self.objects, [asdict(w) for w in self.cached_warnings])
+            # the record this render wrote (not the file re-read: another render may have replaced it since)
+            self.cache.store(self.cache_digest, writer.owned_record(self.plan.owned), self.objects,
+                             [asdict(w) for w in self.cached_warnings])
 
 
 def output_root(options: RenderOptions, resolved: Resolved) -> Path:
@@ -113,7 +111,7 @@ def _cache_inputs(options: RenderOptions, resolved: Resolved, root: Path, creden
     inputs = Inputs()
     inputs.add_code_stamp(builtin_template_dir())
     inputs.add("root", str(root.resolve()))
-    inputs.add_files("spec", [options.spec])
+    inputs.add("spec", resolved.loaded.text)  # the very text that was parsed
     inputs.add_files("crds", options.crds)
     inputs.add_files("templates", options.templates)
     for name in sorted(credentials):
@@ -123,7 +121,6 @@ def _cache_inputs(options: RenderOptions, resolved: Resolved, root: Path, creden
         if cluster.sealed_secrets is not None:
             inputs.add_files(f"certificate:{cluster.name}", [options.spec.parent / cluster.sealed_secrets.certificate])
     inputs.add("fingerprint", (fingerprint.key or b"") if fingerprint is not None else b"")
-    inputs.add("check", str(options.check))
     return inputs
 
 
@@ -140,9 +137,12 @@ def _cached_result(cache: RenderCache, digest: str, resolved: Resolved, root: Pa
     plan = writer.verified_unchanged(root)
     if plan is None:
         return None
-    warnings = [Problem(**w) for w in record.get("warnings", []) if isinstance(w, dict)]
-    return RenderResult(resolved, Bundle(), plan, warnings + lint_warnings, int(record.get("objects", 0)),
-                        cached=True)
+    try:
+        warnings = [Problem(**w) for w in record.get("warnings", [])]
+        objects = int(record.get("objects", 0))
+    except (TypeError, ValueError):
+        return None  # a damaged record is a miss
+    return RenderResult(resolved, Bundle(), plan, warnings + lint_warnings, objects, cached=True)
 
 
 def _worker_count(resolved: Resolved) -> int:

@@ -107,7 +107,9 @@ _YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"}
 
 
 def _literal_ok(value: Any) -> bool:
-    """Multi-line text that a `|-` block scalar carries exactly."""
+    """Multi-line text that a `|-` block scalar (or `|`, with exactly one final newline) carries exactly."""
+    if isinstance(value, str) and value.endswith("\n") and not value.endswith("\n\n"):
+        value = value[:-1]
     if not isinstance(value, str) or "\n" not in value or value.endswith("\n") or value.startswith((" ", "\n")):
         return False
     lines = value.split("\n")
@@ -117,7 +119,11 @@ def _literal_ok(value: Any) -> bool:
 
 
 def _literal(value: str, indent: int) -> list[str]:
-    return [(" " * indent + line) if line else "" for line in value.split("\n")]
+    return [(" " * indent + line) if line else "" for line in value.removesuffix("\n").split("\n")]
+
+
+def _chomp(value: str) -> str:
+    return "|" if value.endswith("\n") else "|-"
 
 
 def _block(value: Any, indent: int) -> list[str]:
@@ -131,7 +137,7 @@ def _block(value: Any, indent: int) -> list[str]:
                 lines.append(f"{pad}{_key(key)}:")
                 lines.extend(_block(item, indent + 2 if isinstance(item, Mapping) else indent))
             elif _literal_ok(item):
-                lines.append(f"{pad}{_key(key)}: |-")
+                lines.append(f"{pad}{_key(key)}: {_chomp(item)}")
                 lines.extend(_literal(item, indent + 2))
             else:
                 lines.append(f"{pad}{_key(key)}: {_inline(item)}")
@@ -144,7 +150,7 @@ def _block(value: Any, indent: int) -> list[str]:
             if _is_collection(item) and item:
                 sub = _block(item, indent + 2)
             elif _literal_ok(item):
-                sub = [pad + "  |-", *_literal(item, indent + 4)]
+                sub = [pad + "  " + _chomp(item), *_literal(item, indent + 4)]
             else:
                 sub = [pad + "  " + _inline(item)]
             lines.append(pad + "- " + sub[0][indent + 2 :])

@@ -194,7 +194,7 @@ def apply(result: Plan) -> None:
     renamed, and a failure restores the old files.
     """
     root = result.root
-    if not result.changed and (root / OWNED_FILE).exists():
+    if not result.changed and _read(root / OWNED_FILE) == owned_record(result.owned):
         return
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -345,9 +345,14 @@ def _remove_empty_parents(root: Path, rel: str) -> None:
         parent = parent.parent
 
 
-def _write_owned(root: Path, owned: dict[str, str]) -> None:
+def owned_record(owned: Mapping[str, str]) -> bytes:
+    """The bytes of `.genpolicy-owned.json` for an owned-files map."""
     record = {"format": OWNED_FORMAT, "generator": "genpolicy", "files": dict(sorted(owned.items()))}
-    data = (json.dumps(record, indent=2) + "\n").encode()
+    return (json.dumps(record, indent=2) + "\n").encode()
+
+
+def _write_owned(root: Path, owned: dict[str, str]) -> None:
+    data = owned_record(owned)
     target = root / OWNED_FILE
     if _read(target) == data:
         return

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -91,3 +92,44 @@ def test_the_cache_holds_no_credential_nor_a_plain_hash(plain_spec: Path, env: d
         forms = [secret, base64.b64encode(secret.encode()).decode(), hashlib.sha256(secret.encode()).hexdigest()]
         assert not any(form in record for form in forms)
     assert not list((plain_spec.parent / "out").glob(".genpolicy-cache*")), "nothing is added to the repository"
+
+
+def test_symlinked_template_folders_are_part_of_the_inputs(plain_spec: Path, env: dict[str, str],
+                                                           tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "header.yaml.j2").write_text("# header one {{ spec_name }}\n")
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "linked").symlink_to(real)
+    (tmp_path / "tpl" / "header.yaml.j2").write_text('{% include "linked/header.yaml.j2" %}')
+    render(plain_spec, env, "--templates", str(tmp_path / "tpl"))
+    assert SKIPPED in render(plain_spec, env, "--templates", str(tmp_path / "tpl")).stderr
+    (real / "header.yaml.j2").write_text("# header two {{ spec_name }}\n")
+    changed = render(plain_spec, env, "--templates", str(tmp_path / "tpl"))
+    assert SKIPPED not in changed.stderr and "0 updated" not in changed.stderr
+
+
+def test_a_record_replaced_by_another_render_is_a_miss(plain_spec: Path, env: dict[str, str]) -> None:
+    """Render A stores its own owned-files record, not whatever is on disk when it finishes."""
+    from genpolicy.pipeline import RenderOptions
+    from genpolicy.pipeline import render as render_job
+    from genpolicy.writer import apply
+
+    rotated = {**env, "REG_PASS": PASSWORD + "-new"}
+    a = render_job(RenderOptions(plain_spec, environ=rotated, cache=True))
+    apply(a.plan)
+    render(plain_spec, env)  # render B (old password) writes and stores in between
+    a.after_write()  # A remembers itself only now
+    again = run_cli("render", plain_spec, env=rotated)
+    assert again.code == 0 and SKIPPED not in again.stderr and "0 updated" not in again.stderr
+
+
+def test_a_damaged_record_is_a_miss(plain_spec: Path, env: dict[str, str], tmp_path: Path) -> None:
+    render(plain_spec, env)
+    (record,) = [p for p in (tmp_path / "cache" / "genpolicy").glob("*.json")]
+    data = json.loads(record.read_text())
+    data["warnings"] = [{"unexpected": 1}]
+    data["objects"] = "many"
+    record.write_text(json.dumps(data))
+    result = render(plain_spec, env)
+    assert SKIPPED not in result.stderr and "internal error" not in result.stderr

@@ -96,6 +96,24 @@ def test_dockerconfig_reads_kubectl_lists_and_multi_document_files(tmp_path: Pat
     assert refused.code == 2 and "no Secret of type kubernetes.io/dockerconfigjson" in refused.stderr
 
 
+def test_dockerconfig_reads_docker_config_json_string_data_and_typed_lists(tmp_path: Path) -> None:
+    auth = base64.b64encode(b"tabbed:pw").decode()
+    tabbed = json.dumps({"auths": {"ghcr.io": {"auth": auth}}}, indent="\t")  # as docker writes config.json
+    (tmp_path / "config.json").write_text(tabbed)
+    string_data = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+                   "metadata": {"name": "s"},
+                   "stringData": {".dockerconfigjson": json.dumps({"auths": {"ghcr.io/org": {"auth": base64.b64encode(
+                       b"plain:pw").decode()}}})}}
+    (tmp_path / "string.yaml").write_text(json.dumps(string_data))
+    (tmp_path / "list.yaml").write_text(json.dumps({"apiVersion": "v1", "kind": "SecretList", "items": [
+        _pull_secret("listed", {"ghcr.io/org/app": {"username": "listed", "password": "pw"}})]}))
+    result = run_cli("explain", "ghcr.io/org/app", "--format", "json", "--dockerconfig", tmp_path / "config.json",
+                     "--dockerconfig", tmp_path / "string.yaml", "--dockerconfig", tmp_path / "list.yaml")
+    assert result.code == 0, result.output
+    users = [a["username"] for a in json.loads(result.stdout)["attempts"]]
+    assert users == ["listed", "plain", "tabbed"]
+
+
 def test_spec_static_namespace_and_service_account_rule() -> None:
     resolved = load_spec(ROOT / "examples/quickstart/spec.yaml")
     result = explain_spec(resolved, "harbor.example.com:8443/team-a/api:2", "team-a", "builder", "prod")

@@ -66,9 +66,12 @@ CASES = [
      [group("g", ["all", "one"])], ["7:5 GP003", "10:13 GP001", "11:5 GP003"]),
     ("overlap only counts when attached together", [registry("ghcr", "ghcr.io"), registry("org", "ghcr.io/org")],
      [group("g", ["ghcr"]), group("h", ["org"], namespace="team-b")], []),
-    ("team and teammate", [registry("team", "harbor.example.com/team"),
-                           registry("mate", "harbor.example.com/teammate")],
-     [group("g", ["team"]), group("h", ["mate"], namespace="team-b")], ["6:13 GP002"]),
+    ("team and teammate together", [registry("team", "harbor.example.com/team"),
+                                    registry("mate", "harbor.example.com/teammate")],
+     [group("g", ["team", "mate"])], ["6:13 GP002"]),
+    ("team and teammate never in one namespace", [registry("team", "harbor.example.com/team"),
+                                                  registry("mate", "harbor.example.com/teammate")],
+     [group("g", ["team"]), group("h", ["mate"], namespace="team-b")], []),
     ("team and team/sub is a real folder", [registry("team", "harbor.example.com/team"),
                                             registry("sub", "harbor.example.com/team/sub")],
      [group("g", ["team", "sub"])], ["10:13 GP001"]),
@@ -90,6 +93,8 @@ CASES = [
     ("Docker Hub web host", [registry("hub", "hub.docker.com")], [group("g", ["hub"])], ["6:13 GP005"]),
     ("no Helm values", [registry("ghcr", "ghcr.io")], [group("g", ["ghcr"], "helmValues: {enabled: false}\n")],
      ["17:5 GP006"]),
+    ("no Helm values and no ServiceAccount patched", [registry("ghcr", "ghcr.io")],
+     [group("g", ["ghcr"], "helmValues: {enabled: false}\nserviceAccounts: []\n")], []),
     ("no Helm values but Kyverno mutates Pods", [registry("ghcr", "ghcr.io")],
      [group("g", ["ghcr"], "helmValues: {enabled: false}\ndistribution: kyverno\n")], []),
     ("unused registry", [registry("ghcr", "ghcr.io"), registry("quay", "quay.io")], [group("g", ["ghcr"])],
@@ -105,6 +110,13 @@ def test_rule_findings(name: str, registries: list[str], groups: list[str], expe
 
 
 PLAIN_CLUSTERS = CLUSTERS.replace("backend: sealed-secrets", "backend: plain")
+
+
+def test_cloud_rule_sees_the_username_read_at_render_time() -> None:
+    text = spec_text([registry("gcr", "gcr.io", "dockerConfig: {path: config.json}")], [group("g", ["gcr"])])
+    assert codes(text) == {"GP003"}
+    read = {"gcr": Credential("_json_key", Sensitive("{}"))}
+    assert codes_with(text, read) == set(), "a service-account JSON key does not expire"
 
 
 def test_plaintext_backend_is_reported_at_the_registry() -> None:

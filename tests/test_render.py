@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import HUB_PASSWORD, PASSWORD, USERNAME, require_shared, run_cli, write_spec
+from conftest import HUB_PASSWORD, PASSWORD, ROOT, USERNAME, require_shared, run_cli, write_spec
 from genpolicy.pipeline import RenderOptions, RenderResult, render
 from genpolicy.render import helm_values
 from genpolicy.spec.model import HelmKey
@@ -168,7 +168,7 @@ def test_cluster_external_secret_fans_out_to_the_group(tmp_path: Path) -> None:
     result = do_render(spec, {})
     cluster_wide = docs(result, "prod/external-secrets/many.yaml")
     assert [(d["kind"], d["metadata"]["name"]) for d in cluster_wide] == [
-        ("ClusterExternalSecret", "many-harbor-pull"), ("ClusterExternalSecret", "many-quay-pull")]
+        ("ClusterExternalSecret", "many.harbor-pull"), ("ClusterExternalSecret", "many.quay-pull")]
     harbor = cluster_wide[0]
     assert "namespace" not in harbor["metadata"]
     assert harbor["metadata"]["annotations"] == {"argocd.argoproj.io/sync-wave": "-1",
@@ -185,11 +185,20 @@ def test_cluster_external_secret_fans_out_to_the_group(tmp_path: Path) -> None:
     assert "external-secrets" in docs(result, "prod/kustomization.yaml")[0]["resources"]
     checked = run_cli("render", spec, "--crds", require_shared())
     assert checked.code == 0 and "not validated" not in checked.stderr, checked.output
+    # a user template that varies by namespace cannot be fanned out: a clear error, nothing written
+    (tmp_path / "tpl").mkdir()
+    builtin = (ROOT / "templates" / "externalsecret.yaml.j2").read_text()
+    (tmp_path / "tpl" / "externalsecret.yaml.j2").write_text(builtin.replace("name: {{ store.name }}",
+                                                                             "name: {{ namespace ~ '-store' }}"))
+    varied = run_cli("render", spec, "-o", tmp_path / "varied", "--templates", tmp_path / "tpl")
+    assert varied.code == 5 and "a different spec in namespace 'b' than in 'a'" in varied.stderr, varied.output
+    assert not (tmp_path / "varied").exists()
 
 
 @pytest.mark.parametrize(("setting", "path", "col"), [
     ("externalSecretKind: ClusterExternalSecret", "namespaceGroups[0].externalSecretKind", 92),
     ("helmValues: {configMap: values}", "namespaceGroups[0].helmValues.configMap", 96),
+    ("distribution: static, helmValues: {configMap: values, enabled: false}", "namespaceGroups[0].helmValues", 0),
 ])
 def test_per_namespace_fan_out_settings_are_for_static_groups(setting: str, path: str, col: int) -> None:
     from genpolicy.errors import SpecError
@@ -201,11 +210,13 @@ kind: PullSecretSpec
 registries: [{{name: h, server: h.io, credentials: {{externalSecret: {{store: {{name: v}}, remoteKey: k}}}}}}]
 clusters: [{{name: prod, kubernetesVersion: "1.33", kyverno: {{version: "1.13"}}}}]
 namespaceGroups:
-  - {{name: g, namespaces: [a], registries: [h], distribution: kyverno, {setting}}}
+  - {{name: g, namespaces: [a], registries: [h], {setting if "distribution" in setting else "distribution: kyverno, "
+                                                 + setting}}}
 """
     with pytest.raises(SpecError) as info:
         parse_spec(text, "spec.yaml")
-    assert [(p.line, p.col, p.path) for p in info.value.problems] == [(6, col, path)]
+    found = [(p.line, p.col, p.path) for p in info.value.problems]
+    assert found == [(6, col, path)] if col else [(line, path) for line, _, path in found] == [(6, path)]
 
 
 def _eval_eso_template(body: str, data: dict[str, str]) -> Any:

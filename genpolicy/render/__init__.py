@@ -171,10 +171,9 @@ def _render_cluster_external_secrets(
         objects = []
         for secret in pull_secrets(first):
             if _cluster_wide(first, secret):
-                template, context, _ = secrets.context(first, secret)
-                external = _document(ctx, template, context).obj
+                external = _one_external_secret(ctx, secrets, members, secret)
                 objects.append(cluster_external_secret(ctx.resolved, group, secret.name, external,
-                                                                    sorted(t.namespace for t in members)))
+                                                       sorted(t.namespace for t in members)))
         if objects:
             file = OutputFile(f"{folder}/external-secrets/{group}.yaml", header, cluster=cluster.name)
             file.documents = [_document(ctx, "clusterexternalsecret.yaml.j2", {"object": o}) for o in objects]
@@ -184,6 +183,25 @@ def _render_cluster_external_secrets(
         return []
     _add_kustomization(ctx, bundle, cluster, f"{folder}/external-secrets", files, header)
     return ["external-secrets"]
+
+
+def _one_external_secret(ctx: RenderContext, secrets: PullSecretRenderer, members: list[NamespaceTarget],
+                         secret: PullSecret) -> dict[str, Any]:
+    """The ExternalSecret every namespace of the group would get; they must agree to be fanned out."""
+    rendered: list[tuple[str, dict[str, Any]]] = []
+    template = ""
+    for target in members:
+        template, context, _ = secrets.context(target, secret)
+        obj = _document(ctx, template, context).obj
+        rendered.append((target.namespace, obj if isinstance(obj, dict) else {}))
+    first_namespace, first = rendered[0]
+    for namespace, other in rendered[1:]:
+        if other.get("spec") != first.get("spec"):
+            raise OutputValidationError("ClusterExternalSecret", [Problem(
+                ctx.resolved.loaded.filename, message=f"template {template} gives Secret {secret.name!r} a different "
+                f"spec in namespace {namespace!r} than in {first_namespace!r}; one ClusterExternalSecret needs one "
+                "spec for every namespace (use externalSecretKind: ExternalSecret)")])
+    return first
 
 
 _ENGINE_ANNOTATIONS = ("argocd.argoproj.io/", "kustomize.toolkit.fluxcd.io/")
@@ -198,7 +216,8 @@ def cluster_external_secret(resolved: Resolved, group: str, secret_name: str,
     es_metadata: dict[str, Any] = {"labels": meta.get("labels") or {}}
     if inner:
         es_metadata["annotations"] = inner
-    outer: dict[str, Any] = {"name": f"{group}-{secret_name}", "labels": meta.get("labels") or {}}
+    # a group name is a DNS label (no dot): `<group>.<secret>` cannot collide across groups
+    outer: dict[str, Any] = {"name": f"{group}.{secret_name}", "labels": meta.get("labels") or {}}
     if annotations:
         outer["annotations"] = annotations
     return {
@@ -347,7 +366,7 @@ def _namespace_documents(
         extra += [posixpath.relpath(f, folder) for f in files]
     spec = ctx.resolved.spec
     if target.helm_values.enabled and target.helm_values.config_map is not None:
-        docs.append(_values_config_map(ctx, target, names))
+        docs.append(_values_config_map(ctx, target))
     for account in sorted(target.service_accounts):
         docs.append(_document(ctx, "serviceaccount.yaml.j2", {
             "name": account,
@@ -359,10 +378,10 @@ def _namespace_documents(
     return docs, extra
 
 
-def _values_config_map(ctx: RenderContext, target: NamespaceTarget, names: list[str]) -> Document:
+def _values_config_map(ctx: RenderContext, target: NamespaceTarget) -> Document:
     """The namespace's Helm values in a ConfigMap (`values.yaml`), for a Flux HelmRelease `valuesFrom`."""
     assert target.helm_values.config_map is not None
-    values = yaml.safe_dump(_checked_helm_values(ctx, target, sorted(names)), sort_keys=True)
+    values = _helm_values(ctx, target).text  # the values file exactly (user template and quoting included)
     meta: dict[str, Any] = {"name": target.helm_values.config_map, "namespace": target.namespace,
                             "labels": metadata.labels(ctx.resolved.spec)}
     if ctx.resolved.spec.common_annotations:
@@ -435,7 +454,8 @@ def _memo_render(
 def parse_document(template: str, text: str) -> Any:
     """Parse a rendered document; a template that emits broken YAML is reported by name and line."""
     try:
-        return yaml.load(text, Loader=_YamlLoader)
+        # parsed as written to disk: every document ends with a newline (a final `|` block keeps it)
+        return yaml.load(text if text.endswith("\n") else text + "\n", Loader=_YamlLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         line = mark.line + 1 if mark else 0

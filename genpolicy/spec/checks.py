@@ -330,6 +330,9 @@ def _group_settings(checker: _Checker, gi: int) -> GroupSettings:
         external_secret_kind=group.external_secret_kind or spec.defaults.external_secret_kind,
     )
     _check_secret_names(checker, base, chosen, settings.secret_mode, settings.merged_secret_name)
+    if settings.helm_values.config_map is not None and not settings.helm_values.enabled:
+        where = (*base, "helmValues") if group.helm_values is not None else ("defaults", "helmValues")
+        checker.error(where, "`configMap` holds the Helm values file: it needs `enabled: true`")
     return settings
 
 

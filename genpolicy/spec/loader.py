@@ -78,6 +78,7 @@ class LoadedYaml:
     data: Any
     positions: Positions
     filename: str
+    text: str = ""  # what was parsed (the no-change cache hashes exactly this)
 
 
 def _mark(node: yaml.Node) -> tuple[int, int]:
@@ -173,7 +174,7 @@ def load_yaml(text: str, filename: str) -> LoadedYaml:
     finally:
         loader.dispose()
     if node is None:
-        return LoadedYaml(None, Positions(), filename)
+        return LoadedYaml(None, Positions(), filename, text)
     builder = _Builder(loader, filename)
     try:
         data = builder.build(node, ())
@@ -181,7 +182,7 @@ def load_yaml(text: str, filename: str) -> LoadedYaml:
         raise SpecError("invalid YAML", [_yaml_problem(filename, exc)]) from None
     if builder.problems:
         raise SpecError("invalid YAML", builder.problems)
-    return LoadedYaml(data, builder.positions, filename)
+    return LoadedYaml(data, builder.positions, filename, text)
 
 
 def _yaml_problem(filename: str, exc: yaml.MarkedYAMLError, extra: str = "") -> Problem:

@@ -42,7 +42,7 @@ _GENERIC_NOTE = "the kubelet tries these in order"
 
 
 @dataclass
-class Credential:
+class CredentialTried:
     """One credential the kubelet would try for an image, in order (never a username or password)."""
 
     order: int
@@ -69,7 +69,7 @@ class ImageCoverage:
     image: str
     lookup_key: str = ""
     paths: list[str] = field(default_factory=list)
-    credentials: list[Credential] = field(default_factory=list)
+    credentials: list[CredentialTried] = field(default_factory=list)
     reason: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -182,7 +182,7 @@ def _image(ring: PodKeyring, cluster: str, pod: PodSpec, container: Container,
         row.reason = exc.problems[0].message if exc.problems else exc.message
         return row
     row.lookup_key = result.lookup_key
-    row.credentials = [Credential(a.order, a.key, a.source, ring.paths.get(a.source, ""), a.fallback)
+    row.credentials = [CredentialTried(a.order, a.key, a.source, ring.paths.get(a.source, ""), a.fallback)
                        for a in result.attempts]
     row.paths = list(dict.fromkeys(c.path for c in row.credentials))
     row.notes = [n for n in ring.notes + result.notes if not n.startswith(_GENERIC_NOTE)]

@@ -238,9 +238,9 @@ class PodKeyring:
         self.secrets.append((source, entries))
         self._tag(source, path, assumed)
 
-    def add_node(self, key: str, source: str, *, assumed: bool = False) -> None:
+    def add_node(self, key: str, source: str) -> None:
         self.extra.append((key, "", source))
-        self._tag(source, NODE, assumed)
+        self._tag(source, NODE, False)
 
     def _tag(self, source: str, path: str, assumed: bool) -> None:
         """A source is assumed only if every way it arrives is assumed."""
@@ -299,7 +299,7 @@ def pod_keyring(resolved: Resolved, cluster: str, namespace: str, service_accoun
         _kyverno(ring, resolved, namespace, group, images, listed)
     # a kubelet credential provider runs on the nodes: it serves every namespace of the cluster
     node_served = tuple(r for c, r in resolved.registry_uses() if c.name == cluster and r.credentials.node)
-    _node_sources(ring, resolved, node_served, assumed=False)
+    _node_sources(ring, resolved, node_served)
     return ring
 
 
@@ -380,7 +380,7 @@ def _kyverno(ring: PodKeyring, resolved: Resolved, namespace: str, group: Kyvern
         if images is not None and not _any_image_from(key, images):
             continue
         ring.add(f"Secret {namespace}/{registry.effective_secret_name} (added by Kyverno group {group.group!r})",
-                 {key: Entry(_username(resolved, registry.name), "")}, KYVERNO, assumed=group.selector is not None)
+                 _entries(resolved, (registry,)), KYVERNO, assumed=group.selector is not None)
 
 
 def _any_image_from(key: str, images: Sequence[str]) -> bool:
@@ -393,12 +393,11 @@ def _any_image_from(key: str, images: Sequence[str]) -> bool:
     return False
 
 
-def _node_sources(ring: PodKeyring, resolved: Resolved, registries: tuple[Registry, ...], *, assumed: bool) -> None:
+def _node_sources(ring: PodKeyring, resolved: Resolved, registries: tuple[Registry, ...]) -> None:
     for registry in registries:
         node = registry.credentials.node
         if node is not None:
-            ring.add_node(resolved.server_keys[registry.name], f"node credential provider {node.provider}",
-                          assumed=assumed)
+            ring.add_node(resolved.server_keys[registry.name], f"node credential provider {node.provider}")
 
 
 def explain_spec(resolved: Resolved, image: str, namespace: str, service_account: str | None,

@@ -6,24 +6,23 @@ are used). A rule yields findings; the rule decides the severity, the finding th
 
 from __future__ import annotations
 
-import base64
+import functools
 import itertools
-import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
+from genpolicy.dockerconfig import MAX_SECRET_BYTES, dockerconfigjson
 from genpolicy.errors import Problem
 from genpolicy.registry import prefix_overlaps, urls_match
 from genpolicy.render.pullsecrets import pull_secrets
-from genpolicy.secrets import Credential
+from genpolicy.secrets import Credential, Sensitive
 from genpolicy.spec import Resolved
 from genpolicy.spec.checks import backend_for
 from genpolicy.spec.loader import Path, format_path
 from genpolicy.spec.model import READ_SOURCES, Registry
 
 SEVERITIES = ("error", "warning", "info")
-MAX_SECRET_BYTES = 1024 * 1024
 NEAR_LIMIT_BYTES = 768 * 1024
 ESTIMATED_PASSWORD_BYTES = 2048  # a cloud token is 1-3 KiB; used when the value is not read
 
@@ -103,8 +102,9 @@ def lint(resolved: Resolved, credentials: Mapping[str, Credential] | None = None
                                                       "--list-rules`)", "error", ""))
         else:
             skipped.add(code)
+    context = _Context(resolved, credentials)
     for check in _CHECKS:
-        for finding in check(_Context(resolved, credentials)):
+        for finding in check(context):
             if finding.code not in skipped:
                 rule = RULES[finding.code]
                 problems.append(_problem(resolved, finding.path, finding.message, rule.severity, rule.code))
@@ -132,51 +132,46 @@ class _Context:
         names = [g.name for g in self.resolved.spec.namespace_groups]
         return ("namespaceGroups", names.index(group))
 
-    def groups(self) -> dict[str, tuple[Registry, ...]]:
-        """Each group's registries that are delivered as Secrets (node-served ones have none)."""
-        found: dict[str, tuple[Registry, ...]] = {}
+    @functools.cached_property
+    def attached_pairs(self) -> list[tuple[str, Registry, Registry]]:
+        """(group, a, b) for every two registries a group delivers as Secrets together, each pair once."""
+        groups: dict[str, tuple[Registry, ...]] = {}
         for group, registries in itertools.chain(((t.group, t.registries) for t in self.resolved.targets),
                                                  ((t.group, t.registries) for t in self.resolved.kyverno_targets)):
-            found[group] = tuple(r for r in registries if r.credentials.node is None)
-        return found
+            groups[group] = tuple(r for r in registries if r.credentials.node is None)
+        pairs: dict[tuple[str, str], tuple[str, Registry, Registry]] = {}
+        for group, registries in groups.items():
+            for a, b in itertools.combinations(registries, 2):
+                pairs.setdefault((min(a.name, b.name), max(a.name, b.name)), (group, a, b))
+        return list(pairs.values())
 
 
 # --- rules ---------------------------------------------------------------------------------------
 
 def _overlapping_keys(ctx: _Context) -> Iterator[Finding]:
-    reported: set[tuple[str, str]] = set()
-    for group, registries in ctx.groups().items():
-        for a, b in itertools.combinations(registries, 2):
-            key_a, key_b = ctx.key(a), ctx.key(b)
-            pair = (min(a.name, b.name), max(a.name, b.name))
-            if pair in reported or prefix_overlaps(key_a, key_b):
-                continue  # loose prefixes are GP002's
-            if urls_match(key_a, key_b) or urls_match(key_b, key_a):
-                reported.add(pair)
-                first, second = sorted((key_a, key_b), reverse=True)
-                wider, narrower = (a, b) if urls_match(key_a, key_b) else (b, a)
-                yield Finding("GP001", ctx.server_path(narrower), (
-                    f"registries {a.name!r} ({key_a}) and {b.name!r} ({key_b}) are attached together in group "
-                    f"{group!r} and both match images under {ctx.key(narrower)}: the kubelet tries {first} first, "
-                    f"then {second}; a credential that fails costs a pull attempt (and counts against rate limits)"
-                    f"; {wider.name!r} alone serves the rest of {ctx.key(wider)}"))
+    for group, a, b in ctx.attached_pairs:
+        key_a, key_b = ctx.key(a), ctx.key(b)
+        if prefix_overlaps(key_a, key_b) or not (urls_match(key_a, key_b) or urls_match(key_b, key_a)):
+            continue  # loose prefixes are GP002's
+        first, second = sorted((key_a, key_b), reverse=True)
+        wider, narrower = (a, b) if urls_match(key_a, key_b) else (b, a)
+        yield Finding("GP001", ctx.server_path(narrower), (
+            f"registries {a.name!r} ({key_a}) and {b.name!r} ({key_b}) are attached together in group "
+            f"{group!r} and both match images under {ctx.key(narrower)}: the kubelet tries {first} first, "
+            f"then {second}; a credential that fails costs a pull attempt (and counts against rate limits)"
+            f"; {wider.name!r} alone serves the rest of {ctx.key(wider)}"))
 
 
 def _loose_path_prefix(ctx: _Context) -> Iterator[Finding]:
-    reported: set[tuple[str, str]] = set()
-    for group, registries in ctx.groups().items():
-        for a, b in itertools.combinations(registries, 2):
-            key_a, key_b = ctx.key(a), ctx.key(b)
-            pair = (min(a.name, b.name), max(a.name, b.name))
-            if pair in reported or not prefix_overlaps(key_a, key_b):
-                continue
-            reported.add(pair)
-            short, long = (a, b) if len(key_a) < len(key_b) else (b, a)
-            yield Finding("GP002", ctx.server_path(short), (
-                f"key {ctx.key(short)} also matches {ctx.key(long)}'s images (the kubelet compares repository "
-                f"paths as plain string prefixes, so /{ctx.key(short).partition('/')[2]} matches "
-                f"/{ctx.key(long).partition('/')[2]}): in group {group!r}, Pods pulling from {ctx.key(long)} try "
-                f"{long.name!r}'s credential first, then {short.name!r}'s"))
+    for group, a, b in ctx.attached_pairs:
+        if not prefix_overlaps(ctx.key(a), ctx.key(b)):
+            continue
+        short, long = (a, b) if len(ctx.key(a)) < len(ctx.key(b)) else (b, a)
+        yield Finding("GP002", ctx.server_path(short), (
+            f"key {ctx.key(short)} also matches {ctx.key(long)}'s images (the kubelet compares repository "
+            f"paths as plain string prefixes, so /{ctx.key(short).partition('/')[2]} matches "
+            f"/{ctx.key(long).partition('/')[2]}): in group {group!r}, Pods pulling from {ctx.key(long)} try "
+            f"{long.name!r}'s credential first, then {short.name!r}'s"))
 
 
 _CLOUD = (
@@ -191,7 +186,7 @@ _LONG_LIVED_GCP_USERS = ("_json_key", "_json_key_base64")
 
 
 def _cloud_static_credentials(ctx: _Context) -> Iterator[Finding]:
-    for registry in _used(ctx.resolved):
+    for registry in ctx.resolved.used_registries():
         creds = registry.credentials
         if creds.kind not in (*READ_SOURCES, "external_secret"):
             continue
@@ -215,8 +210,6 @@ _HUB_LOOKALIKE = re.compile(r"(^|\.)docker\.(io|com)$")
 
 def _docker_hub(ctx: _Context) -> Iterator[Finding]:
     for registry in ctx.resolved.spec.registries:
-        if registry.name not in ctx.resolved.server_keys:
-            continue
         key = ctx.key(registry)
         host = key.partition("/")[0]
         if _HUB_FALLBACK_SPELLINGS.match(registry.server):
@@ -288,19 +281,13 @@ def _secret_size(ctx: _Context) -> Iterator[Finding]:
 
 
 def _dockerconfig_size(ctx: _Context, registries: tuple[Registry, ...]) -> tuple[int, bool]:
-    """Bytes of the `.dockerconfigjson` value, from the credentials read or an estimate."""
-    total, estimated = len('{"auths":{}}'), False
-    for registry in registries:
-        credential = (ctx.credentials or {}).get(registry.name)
-        if credential is None:
-            estimated = True
-            user, password = registry.credentials.username or "username", ESTIMATED_PASSWORD_BYTES
-        else:
-            user, password = credential.username, len(credential.password.reveal())
-        auth = len(base64.b64encode(b"x" * (len(user) + 1 + password)))
-        total += len(json.dumps(ctx.key(registry))) + len(json.dumps(user)) + password + auth + 40
-        total += len(json.dumps(registry.email)) + 9 if registry.email else 0
-    return total, estimated
+    """Bytes of the `.dockerconfigjson` the render builds: exact with the credentials read, else estimated
+    with a placeholder password of a typical cloud token's length."""
+    read = ctx.credentials or {}
+    placeholder = Credential("username", Sensitive("x" * ESTIMATED_PASSWORD_BYTES))
+    entries = [(ctx.key(r), read.get(r.name, placeholder), r.email) for r in registries]
+    body = dockerconfigjson(entries)
+    return len(body.encode("utf-8")), any(r.name not in read for r in registries)
 
 
 def _unused_registry(ctx: _Context) -> Iterator[Finding]:
@@ -309,10 +296,6 @@ def _unused_registry(ctx: _Context) -> Iterator[Finding]:
         if registry.name not in used:
             yield Finding("GP010", ("registries", ctx.resolved.spec.registries.index(registry), "name"), (
                 f"registry {registry.name!r} is used by no namespace group on any cluster"))
-
-
-def _used(resolved: Resolved) -> list[Registry]:
-    return list({r.name: r for _, r in resolved.registry_uses()}.values())
 
 
 _CHECKS: tuple[Callable[[_Context], Iterator[Finding]], ...] = (

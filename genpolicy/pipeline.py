@@ -19,7 +19,6 @@ from genpolicy.render.encrypted import FingerprintKey
 from genpolicy.secrets import Credential
 from genpolicy.spec import Resolved, load_spec
 from genpolicy.spec.checks import backend_for
-from genpolicy.spec.model import Registry
 from genpolicy.templating import Templates, builtin_template_dir
 from genpolicy.validate import CrdSchemas, Outcome, Validator, kubernetes_schemas
 
@@ -73,7 +72,7 @@ def render(options: RenderOptions) -> RenderResult:
     backends = _backends(resolved)
     reader = CredentialReader(resolved.spec, resolved.loaded, options.spec.parent, environ)
     optional = set(backends) if options.check else set()
-    credentials = reader.read_all(list(_used_registries(resolved).values()), optional=optional)
+    credentials = reader.read_all(resolved.used_registries(), optional=optional)
     findings = lint(resolved, credentials)
     if findings.errors:
         raise SpecError("the spec has lint errors (see `genpolicy lint`)", findings.errors)
@@ -219,10 +218,6 @@ def _render_parallel(ctx: RenderContext, validator: BundleValidator, workers: in
     bundle.clusters = {name: bundle.clusters[name] for name in names if name in bundle.clusters}
     finalize_bundle(ctx, bundle)
     return bundle
-
-
-def _used_registries(resolved: Resolved) -> dict[str, Registry]:
-    return {r.name: r for _, r in resolved.registry_uses()}
 
 
 def _encrypts_anywhere(resolved: Resolved) -> bool:

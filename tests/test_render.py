@@ -219,6 +219,24 @@ namespaceGroups:
     assert found == [(6, col, path)] if col else [(line, path) for line, _, path in found] == [(6, path)]
 
 
+def test_an_inherited_values_config_map_only_applies_to_static_groups(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, """
+        apiVersion: genpolicy/v1alpha1
+        kind: PullSecretSpec
+        defaults: {helmValues: {configMap: pull-values}}
+        registries: [{name: h, server: h.io, credentials: {externalSecret: {store: {name: v}, remoteKey: k}}}]
+        clusters: [{name: prod, kubernetesVersion: "1.33", kyverno: {version: "1.13"}}]
+        namespaceGroups:
+          - {name: static, namespaces: [a], registries: [h]}
+          - {name: dynamic, namespaces: ["team-*"], registries: [h], distribution: kyverno}
+    """)
+    result = do_render(spec, {})
+    assert [d["kind"] for d in docs(result, "prod/namespaces/a.yaml")] == ["ExternalSecret", "ConfigMap",
+                                                                           "ServiceAccount"]
+    assert not any(d.get("kind") == "ConfigMap" for p in result.bundle.files if p.startswith("prod/kyverno/")
+                   for d in docs(result, p) if isinstance(d, dict))
+
+
 def _eval_eso_template(body: str, data: dict[str, str]) -> Any:
     """A tiny evaluator for the few Go template forms genpolicy emits (not a general engine)."""
     import re

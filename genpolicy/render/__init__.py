@@ -129,16 +129,17 @@ def _render_cluster(
     namespace_files: list[str] = []  # relative to <folder>/namespaces, which has its own kustomization
     targets = sorted(ctx.resolved.targets_for(cluster.name), key=lambda t: t.namespace)
     for target in targets:
+        values_doc = _helm_values(ctx, target) if target.helm_values.enabled else None
         manifest = OutputFile(f"{folder}/namespaces/{target.namespace}.yaml", header, cluster=cluster.name)
-        manifest.documents, extra = _namespace_documents(ctx, bundle, target, secrets, folder)
+        manifest.documents, extra = _namespace_documents(ctx, bundle, target, secrets, folder, values_doc)
         namespace_files += [posixpath.relpath(f, "namespaces") for f in extra]
         if manifest.documents:
             bundle.add(manifest)
             namespace_files.append(f"{target.namespace}.yaml")
-        if target.helm_values.enabled:
+        if values_doc is not None:
             values_path = f"{folder}/helm-values/{target.namespace}.yaml"
             values = OutputFile(values_path, header, is_manifest=False, cluster=cluster.name)
-            values.documents = [_helm_values(ctx, target)]
+            values.documents = [values_doc]
             bundle.add(values)
         if ctx.progress:
             ctx.progress(1)
@@ -172,7 +173,7 @@ def _render_cluster_external_secrets(
         for secret in pull_secrets(first):
             if _cluster_wide(first, secret):
                 external = _one_external_secret(ctx, secrets, members, secret)
-                objects.append(cluster_external_secret(ctx.resolved, group, secret.name, external,
+                objects.append(cluster_external_secret(group, secret.name, external,
                                                        sorted(t.namespace for t in members)))
         if objects:
             file = OutputFile(f"{folder}/external-secrets/{group}.yaml", header, cluster=cluster.name)
@@ -207,8 +208,8 @@ def _one_external_secret(ctx: RenderContext, secrets: PullSecretRenderer, member
 _ENGINE_ANNOTATIONS = ("argocd.argoproj.io/", "kustomize.toolkit.fluxcd.io/")
 
 
-def cluster_external_secret(resolved: Resolved, group: str, secret_name: str,
-                                         external: dict[str, Any], namespaces: list[str]) -> dict[str, Any]:
+def cluster_external_secret(group: str, secret_name: str, external: dict[str, Any],
+                            namespaces: list[str]) -> dict[str, Any]:
     """Wrap a rendered ExternalSecret's spec into a ClusterExternalSecret for the group's namespaces."""
     meta = external["metadata"]
     annotations = meta.get("annotations") or {}
@@ -350,7 +351,8 @@ def _secret_documents(
 
 
 def _namespace_documents(
-    ctx: RenderContext, bundle: Bundle, target: NamespaceTarget, secrets: PullSecretRenderer, folder: str
+    ctx: RenderContext, bundle: Bundle, target: NamespaceTarget, secrets: PullSecretRenderer, folder: str,
+    values_doc: Document | None,
 ) -> tuple[list[Document], list[str]]:
     docs: list[Document] = []
     extra: list[str] = []
@@ -365,8 +367,8 @@ def _namespace_documents(
         docs += secret_docs
         extra += [posixpath.relpath(f, folder) for f in files]
     spec = ctx.resolved.spec
-    if target.helm_values.enabled and target.helm_values.config_map is not None:
-        docs.append(_values_config_map(ctx, target))
+    if values_doc is not None and target.helm_values.config_map is not None:
+        docs.append(_values_config_map(ctx, target, values_doc.text))
     for account in sorted(target.service_accounts):
         docs.append(_document(ctx, "serviceaccount.yaml.j2", {
             "name": account,
@@ -378,10 +380,9 @@ def _namespace_documents(
     return docs, extra
 
 
-def _values_config_map(ctx: RenderContext, target: NamespaceTarget) -> Document:
-    """The namespace's Helm values in a ConfigMap (`values.yaml`), for a Flux HelmRelease `valuesFrom`."""
+def _values_config_map(ctx: RenderContext, target: NamespaceTarget, values: str) -> Document:
+    """The namespace's Helm values file, exactly, in a ConfigMap (`values.yaml`) for a Flux `valuesFrom`."""
     assert target.helm_values.config_map is not None
-    values = _helm_values(ctx, target).text  # the values file exactly (user template and quoting included)
     meta: dict[str, Any] = {"name": target.helm_values.config_map, "namespace": target.namespace,
                             "labels": metadata.labels(ctx.resolved.spec)}
     if ctx.resolved.spec.common_annotations:
@@ -404,16 +405,12 @@ def helm_values(keys: list[HelmKey], secret_names: list[str]) -> dict[str, Any]:
     return values
 
 
-def _checked_helm_values(ctx: RenderContext, target: NamespaceTarget, names: list[str]) -> dict[str, Any]:
-    try:
-        return helm_values(target.helm_values.keys, names)
-    except ValueError as exc:
-        raise OutputValidationError("helm values", [Problem(ctx.resolved.loaded.filename, message=str(exc))]) from None
-
-
 def _helm_values(ctx: RenderContext, target: NamespaceTarget) -> Document:
     names = sorted(s.name for s in pull_secrets(target))
-    values = _checked_helm_values(ctx, target, names)
+    try:
+        values = helm_values(target.helm_values.keys, names)
+    except ValueError as exc:
+        raise OutputValidationError("helm values", [Problem(ctx.resolved.loaded.filename, message=str(exc))]) from None
     context = {"namespace": target.namespace, "cluster": target.cluster.name, "values": values}
     return _document(ctx, "helm-values.yaml.j2", context)
 

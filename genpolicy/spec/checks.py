@@ -63,6 +63,10 @@ class Resolved:
         pairs += [(t.cluster, r) for t in self.kyverno_targets for r in t.registries]
         return list({(c.name, r.name): (c, r) for c, r in pairs}.values())
 
+    def used_registries(self) -> list[Registry]:
+        """Registries some group renders on some cluster, each once, in spec order of first use."""
+        return list({r.name: r for _, r in self.registry_uses()}.values())
+
     def kyverno_targets_for(self, cluster: str) -> list[KyvernoTarget]:
         return [t for t in self.kyverno_targets if t.cluster.name == cluster]
 
@@ -381,9 +385,9 @@ def _resolve_kyverno_group(checker: _Checker, resolved: Resolved, settings: Grou
         checker.error(base, "a kyverno group needs `namespaces` (names or wildcards) or `namespaceSelector`")
     if settings.secret_mode == "merged":
         checker.error((*base, "secretMode"), "`merged` is not supported with `distribution: kyverno` yet")
-    if settings.helm_values.config_map is not None:
-        where = (*base, "helmValues", "configMap") if group.helm_values is not None else ("defaults", "helmValues")
-        checker.error(where, "a values ConfigMap is written into each named namespace: static groups only")
+    if group.helm_values is not None and group.helm_values.config_map is not None:  # inherited: ignored here
+        checker.error((*base, "helmValues", "configMap"), "a values ConfigMap is written into each named "
+                                                           "namespace: static groups only")
     if group.external_secret_kind == "ClusterExternalSecret":
         checker.error((*base, "externalSecretKind"), "a kyverno group clones one source Secret; "
                                                      "ClusterExternalSecret applies to static groups")

@@ -12,6 +12,7 @@ from pydantic_core import ErrorDetails
 
 from genpolicy.errors import Problem
 from genpolicy.spec.loader import LoadedYaml, Path, format_path
+from genpolicy.spec.model import FILE_PATH
 
 
 def problems_from_validation(exc: ValidationError, loaded: LoadedYaml, root: type[BaseModel]) -> list[Problem]:
@@ -37,16 +38,13 @@ def _problem(err: ErrorDetails, loaded: LoadedYaml, root: type[BaseModel]) -> Pr
     return Problem(loaded.filename, line, col, format_path(path), message)
 
 
-FILE_PATH_PATTERN = r"^[^\x00-\x1f\x7f]+$"
-
-
 def _message(err: ErrorDetails) -> str:
     msg = err["msg"]
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, ") :]
     if err["type"] == "string_pattern_mismatch":
         pattern = (err.get("ctx") or {}).get("pattern", "")
-        if pattern == FILE_PATH_PATTERN:
+        if pattern == FILE_PATH:
             return "invalid path: must be non-empty, without NUL or control characters"
         return f"invalid value: must match {pattern}"
     if err["type"] == "literal_error":

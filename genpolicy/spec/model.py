@@ -17,7 +17,7 @@ API_VERSION = "genpolicy/v1alpha1"
 KIND = "PullSecretSpec"
 
 _NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-_FILE_PATH = r"^[^\x00-\x1f\x7f]+$"  # no NUL or control characters: the OS cannot name such a file
+FILE_PATH = r"^[^\x00-\x1f\x7f]+$"  # no NUL or control characters: the OS cannot name such a file
 _ENV_VAR = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _HELM_PATH = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 _DURATION = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"
@@ -48,8 +48,8 @@ class EnvSource(Model):
 class FileSource(Model):
     """Credentials read from files at render time (paths relative to the spec file)."""
 
-    username: str | None = Field(None, pattern=_FILE_PATH, description="File holding the username.")
-    password: str = Field(pattern=_FILE_PATH, description="File holding the password or token.")
+    username: str | None = Field(None, pattern=FILE_PATH, description="File holding the username.")
+    password: str = Field(pattern=FILE_PATH, description="File holding the password or token.")
 
 
 class SecretStoreRef(Model):
@@ -74,7 +74,7 @@ class ExternalSecretSource(Model):
 class DockerConfigSource(Model):
     """Import a credential from an existing docker `config.json` (or `.dockerconfigjson`) at render time."""
 
-    path: str = Field(pattern=_FILE_PATH, description="The file, relative to the spec.")
+    path: str = Field(pattern=FILE_PATH, description="The file, relative to the spec.")
     server: str | None = Field(None, description="The `auths` key to take (default: the registry's server).")
 
 
@@ -160,7 +160,7 @@ class Registry(Model):
 
 
 class SealedSecretsSettings(Model):
-    certificate: str = Field(pattern=_FILE_PATH, description="The controller's certificate (`kubeseal --fetch-cert`), "
+    certificate: str = Field(pattern=FILE_PATH, description="The controller's certificate (`kubeseal --fetch-cert`), "
                                                        "relative to the spec.")
     scope: Literal["strict", "namespace-wide", "cluster-wide"] = "strict"
 
@@ -208,7 +208,7 @@ class Cluster(Model):
     )
     gitops: Literal["argocd", "flux"] = "argocd"
     output_dir: str | None = Field(
-        None, pattern=_FILE_PATH, description="Output folder, relative to the spec's outputDir (default: name)."
+        None, pattern=FILE_PATH, description="Output folder, relative to the spec's outputDir (default: name)."
     )
     kyverno: KyvernoSettings | None = Field(None, description="Required by `distribution: kyverno` groups.")
     backend: Backend | None = Field(
@@ -354,7 +354,7 @@ class LintSettings(Model):
 class Spec(Model):
     api_version: Literal["genpolicy/v1alpha1"] = Field(description="Spec format version.")
     kind: Literal["PullSecretSpec"]
-    output_dir: str = Field("out", pattern=_FILE_PATH, description="Output root, relative to the spec file.")
+    output_dir: str = Field("out", pattern=FILE_PATH, description="Output root, relative to the spec file.")
     allow_plaintext: bool = Field(
         False, description="Opt in to unencrypted credentials in the output (inline sources)."
     )

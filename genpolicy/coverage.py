@@ -166,7 +166,8 @@ def normalize_public(prefix: str) -> str:
 
 def pod_coverage(resolved: Resolved, cluster: str, pod: PodSpec, public: Sequence[str]) -> list[ImageCoverage]:
     """Every container image of one Pod on one cluster."""
-    ring = pod_keyring(resolved, cluster, pod.namespace, pod.service_account, pod.pull_secrets, pod.images)
+    ring = pod_keyring(resolved, cluster, pod.namespace, pod.service_account, pod.pull_secrets,
+                      pod.admission_images)
     return [_image(ring, cluster, pod, container, public) for container in pod.containers]
 
 

@@ -71,6 +71,12 @@ class PodSpec:
     def images(self) -> tuple[str, ...]:
         return tuple(c.image for c in self.containers)
 
+    @property
+    def admission_images(self) -> tuple[str, ...]:
+        """The images a Pod has when it is created: what a Kyverno mutation sees. Ephemeral containers
+        are only ever added later (ephemeralcontainers subresource), so they never trigger one."""
+        return tuple(c.image for c in self.containers if c.field != "ephemeralContainers")
+
 
 @dataclass
 class Workloads:

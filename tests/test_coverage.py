@@ -198,6 +198,19 @@ def test_semantics(spec: Path, tmp_path: Path, pod_doc: dict[str, Any], args: tu
     assert code == (1 if failing else 0)
 
 
+def test_an_ephemeral_container_does_not_trigger_the_kyverno_mutation(spec: Path, tmp_path: Path) -> None:
+    """Ephemeral containers are added after the Pod exists: Kyverno's CREATE-time mutation never saw them,
+    so a debug image from a registry no regular container uses gets no Secret from Kyverno."""
+    doc = pod("team-blue", {"a": "ghcr.io/org/app:1"})
+    doc["spec"]["ephemeralContainers"] = [{"name": "debug", "image": "harbor.example.com:8443/team/debug:1"},
+                                          {"name": "same", "image": "ghcr.io/org/debug:1"}]
+    code, payload = coverage_json(spec, tmp_path, doc)
+    rows = by_container(payload)
+    assert (rows["debug"]["status"], rows["debug"]["paths"]) == ("uncovered", [])
+    assert (rows["same"]["status"], rows["same"]["paths"]) == ("covered", ["kyverno"]), "added for container a"
+    assert code == 1
+
+
 def test_cluster_option_and_namespaces_not_on_a_cluster(spec: Path, tmp_path: Path) -> None:
     doc = pod("web", {"a": "ghcr.io/org/app"})
     _, both = coverage_json(spec, tmp_path, doc, args=())

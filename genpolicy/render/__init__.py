@@ -6,7 +6,7 @@ import base64
 import json
 import posixpath
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -290,29 +290,46 @@ def _render_kyverno_tests(
 ) -> None:
     """`kyverno test <folder>`: sample resources with expected patched Pods and generated Secrets."""
     assert cluster.kyverno is not None
-    uses_cel = cluster.kyverno.uses_cel
-    resources: list[dict[str, Any]] = []
-    results: list[dict[str, Any]] = []
+    suites = []
     for target in targets:
         clone, mutate = kyverno.policy_names(target)
-        suite = build_suite(ctx.resolved, target, clone, mutate, uses_cel)
-        resources += suite.resources
-        results += suite.results
-        for name, objects in suite.files.items():
-            file = OutputFile(f"{folder}/{name}", header, cluster=cluster.name)
-            file.documents = [_document(ctx, "object.yaml.j2", {"object": o}) for o in objects]
-            bundle.add(file)
+        suites.append(build_suite(ctx.resolved, target, clone, mutate))
+    for name, objects in sorted({n: o for s in suites for n, o in s.files.items()}.items()):
+        file = OutputFile(f"{folder}/{name}", header, cluster=cluster.name)
+        file.documents = [_document(ctx, "object.yaml.j2", {"object": o}) for o in objects]
+        bundle.add(file)
     resource_file = OutputFile(f"{folder}/resources.yaml", header, cluster=cluster.name)
-    resource_file.documents = [_document(ctx, "object.yaml.j2", {"object": o}) for o in resources]
+    resource_file.documents = [_document(ctx, "object.yaml.j2", {"object": o})
+                               for o in _unique(r for s in suites for r in s.resources)]
     bundle.add(resource_file)
+    sources = _unique(o for s in suites for o in s.sources)
+    if sources:
+        context = OutputFile(f"{folder}/context.yaml", header, is_manifest=False, cluster=cluster.name)
+        context.documents = [_document(ctx, "object.yaml.j2", {"object": {
+            "apiVersion": "cli.kyverno.io/v1alpha1", "kind": "Context", "metadata": {"name": "sources"},
+            "spec": {"resources": sources}}})]
+        bundle.add(context)
     test = OutputFile(f"{folder}/kyverno-test.yaml", header, is_manifest=False, cluster=cluster.name)
     test.documents = [_document(ctx, "kyverno/kyverno-test.yaml.j2", {
         "name": f"genpolicy-{cluster.name}",
         "policies": [f"../policies/{t.group}.yaml" for t in targets],
         "resources": ["resources.yaml"],
-        "results": results,
+        "context": "context.yaml" if sources else None,
+        "namespace_labels": _unique(n for s in suites for n in s.namespace_labels),
+        "results": [r for s in suites for r in s.results],
     })]
     bundle.add(test)
+
+
+def _unique(items: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Objects in first-seen order, one per kind/namespace/name (groups may share a sample Namespace or a source)."""
+    seen: dict[str, dict[str, Any]] = {}
+    for item in items:
+        meta = item.get("metadata", {})
+        identity = (json.dumps([item.get("kind"), meta.get("namespace"), meta.get("name")]) if meta
+                    else json.dumps(item, sort_keys=True))
+        seen.setdefault(identity, item)
+    return list(seen.values())
 
 
 def _secret_documents(

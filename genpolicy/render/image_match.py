@@ -1,9 +1,8 @@
 """Registry keys as image patterns for Kyverno, mirroring the kubelet's matching.
 
-Two forms, one per policy engine:
-- wildcard patterns over Kyverno's normalised image `reference` (`registry/path:tag`), for
-  ClusterPolicy preconditions (`AnyIn`);
-- an RE2 regular expression over the raw `image` string of a container, for CEL policies.
+One RE2 regular expression over the raw `image` string of a container, used by both policy
+engines: CEL `matches()` and JMESPath `regex_match()` in ClusterPolicy preconditions (raw strings,
+so Kyverno's `defaultRegistry` setting cannot change the answer).
 
 Both follow the kubelet (see registry.py): ports must be equal, `*` in a host label matches one
 label, a key path is a plain string prefix (`/team` also matches `/teammate`), and Docker Hub
@@ -32,19 +31,6 @@ def split_key(key: str) -> tuple[str, str, str]:
     hostport, slash, path = key.partition("/")
     host, _, port = hostport.partition(":")
     return host, port, slash + path if slash else ""
-
-
-def reference_patterns(key: str) -> list[str]:
-    """Kyverno wildcard patterns matching `images.*.reference` for a registry key.
-
-    Kyverno's `*` also crosses '.', so a host glob (`*.azurecr.io`) matches more labels than the
-    kubelet would; that only ever adds a Secret the kubelet then ignores.
-    """
-    if key == DOCKER_HUB:
-        return ["docker.io/*", "index.docker.io/*"]
-    host, port, path = split_key(key)
-    prefix = host + (f":{port}" if port else "")
-    return [f"{prefix}{path}*"] if path else [f"{prefix}/*"]
 
 
 def image_regex(key: str) -> str:

@@ -1,11 +1,16 @@
 """Kyverno distribution: source Secrets, RBAC, clone+sync and Pod-mutation policies per group.
 
-Field sets follow the Kyverno version the cluster runs (see docs/kyverno.md):
+Field sets follow the Kyverno version the cluster runs (see docs/kyverno.md), each checked by that
+version's CRD and by its real CLI (tests/test_kyverno_cli.py):
 - 1.10-1.12: ClusterPolicy, `spec.generateExisting`, `spec.failurePolicy`, RBAC aggregation by
-  `app.kubernetes.io/{component,instance,part-of}` labels;
+  `app.kubernetes.io/{component,instance,part-of}` labels (`spec.admission` from 1.11);
 - 1.13-1.16: ClusterPolicy, `rules[].generate.generateExisting`, `spec.webhookConfiguration`,
-  `rbac.kyverno.io/aggregate-to-*` labels, and read access for the admission controller;
+  `spec.emitWarning`, `rbac.kyverno.io/aggregate-to-*` labels, and read access for the admission
+  controller;
 - 1.17+: GeneratingPolicy + MutatingPolicy (`policies.kyverno.io/v1`) unless `policyKind: ClusterPolicy`.
+  The clones are built from the source's name, type and data only: Kyverno 1.17 and 1.18 copy a
+  source's `ownerReferences` into every clone, and the garbage collector then deletes the clones
+  of a Secret owned by its ExternalSecret or SealedSecret (fixed upstream in 1.19).
 """
 
 from __future__ import annotations
@@ -15,13 +20,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from genpolicy.render import metadata
-from genpolicy.render.image_match import excludes_localhost, image_regex, namespace_regex, reference_patterns
+from genpolicy.render.image_match import excludes_localhost, image_regex, namespace_regex
+from genpolicy.render.kyverno_tests import clone_labels
 from genpolicy.spec import NamespaceTarget, Resolved
 from genpolicy.spec.checks import KyvernoTarget
 from genpolicy.spec.model import Cluster, KyvernoSettings, LabelSelector, Registry, Spec
 
 TARGET_NAMESPACE = "{{request.object.metadata.name}}"
-CONTAINER_KINDS = ("containers", "initContainers", "ephemeralContainers")
+# Ephemeral containers cannot be set when a Pod is created (only through the ephemeralcontainers
+# subresource, which the policies do not match): they never trigger a mutation.
+CONTAINER_KINDS = ("containers", "initContainers")
 
 
 @dataclass(frozen=True)
@@ -147,12 +155,9 @@ def _selector(selector: LabelSelector) -> dict[str, Any]:
 
 def _clone_cluster_policy(resolved: Resolved, target: KyvernoTarget, settings: KyvernoSettings) -> RenderedObject:
     name, _ = policy_names(target)
-    spec: dict[str, Any] = {"admission": True, "background": True}
-    if settings.minor >= 12:
-        spec["emitWarning"] = False
+    spec = _cluster_policy_spec(settings, background=True)
     if settings.minor < 13:
         spec["generateExisting"] = True
-    spec["validationFailureAction"] = "Audit"
     rules = []
     for registry in target.registries:
         secret = registry.effective_secret_name
@@ -177,23 +182,16 @@ def _clone_cluster_policy(resolved: Resolved, target: KyvernoTarget, settings: K
 
 def _mutate_cluster_policy(resolved: Resolved, target: KyvernoTarget, settings: KyvernoSettings) -> RenderedObject:
     _, name = policy_names(target)
-    spec: dict[str, Any] = {"admission": True, "background": False}
-    if settings.minor >= 12:
-        spec["emitWarning"] = False
-    if settings.minor >= 13:
-        spec["webhookConfiguration"] = {"failurePolicy": settings.failure_policy}
-    else:
-        spec["failurePolicy"] = settings.failure_policy
-    spec["validationFailureAction"] = "Audit"
+    spec = _cluster_policy_spec(settings, background=False)
     rules = []
     for registry in target.registries:
-        patterns = reference_patterns(resolved.server_keys[registry.name])
+        key = resolved.server_keys[registry.name]
         rule: dict[str, Any] = {
             "name": f"add-{registry.name}",
             "match": _namespace_filter(target, "Pod"),
             "exclude": _exclude(target, "Pod"),
             "preconditions": {"any": [
-                {"key": f"{{{{ images.{kind}.*.reference || `[]` }}}}", "operator": "AnyIn", "value": patterns}
+                {"key": _matching_images(kind, key), "operator": "GreaterThan", "value": 0}
                 for kind in CONTAINER_KINDS
             ]},
             "mutate": {"patchStrategicMerge": {"spec": {"imagePullSecrets": [
@@ -205,11 +203,46 @@ def _mutate_cluster_policy(resolved: Resolved, target: KyvernoTarget, settings: 
     spec["rules"] = rules
     meta = _policy_meta(
         resolved, target, name, f"genpolicy: imagePullSecrets for group {target.group}",
-        "Adds a registry's pull Secret to a Pod when one of its containers, init containers or ephemeral "
-        "containers uses an image from that registry. Only on CREATE; not auto-generated for controllers.",
-        {"pod-policies.kyverno.io/autogen-controllers": "none"},
+        MUTATION_DESCRIPTION, {"pod-policies.kyverno.io/autogen-controllers": "none"},
     )
     return RenderedObject("kyverno/clusterpolicy.yaml.j2", {**meta, "spec": spec})
+
+
+MUTATION_DESCRIPTION = (
+    "Adds a registry's pull Secret to a Pod when one of its containers or init containers uses an image "
+    "from that registry. Only on CREATE; not auto-generated for controllers."
+)
+
+
+def _cluster_policy_spec(settings: KyvernoSettings, background: bool) -> dict[str, Any]:
+    """The spec-level fields every ClusterPolicy gets, as the declared version's CRD knows them.
+
+    Kyverno defaults `admission` (1.11+) and `emitWarning` (1.13+): emitting them keeps Argo CD in
+    sync; emitting them for an older version would be rejected by that version's CRD.
+    """
+    spec: dict[str, Any] = {"background": background}
+    if settings.minor >= 11:
+        spec["admission"] = True
+    if settings.minor >= 13:
+        spec["emitWarning"] = False
+        spec["webhookConfiguration"] = {"failurePolicy": settings.failure_policy}
+    else:
+        spec["failurePolicy"] = settings.failure_policy
+    spec["validationFailureAction"] = "Audit"
+    return dict(sorted(spec.items()))
+
+
+def _matching_images(kind: str, key: str) -> str:
+    """JMESPath: how many of the Pod's `kind` containers use an image the kubelet matches to `key`.
+
+    It reads the raw `image` strings with the same RE2 regex as the CEL policies, so the answer does
+    not depend on Kyverno's `defaultRegistry` / `enableDefaultRegistryMutation` settings (which
+    rewrite the `images` variable that wildcard patterns would read).
+    """
+    test = f"regex_match('{image_regex(key)}', image)"
+    if excludes_localhost(key):
+        test += " && !starts_with(image, 'localhost/')"
+    return f"{{{{ length((request.object.spec.{kind} || `[]`)[?{test}]) }}}}"
 
 
 def _cel_string(value: str) -> str:
@@ -237,25 +270,48 @@ def _generating_policy(resolved: Resolved, target: KyvernoTarget, settings: Kyve
     # For a Namespace trigger, its own labels select it (objectSelector), and its name is object.metadata.name.
     constraints, conditions = _cel_match(target, "namespaces", ["CREATE", "UPDATE"], "objectSelector",
                                          "object.metadata.name")
-    variables = [{"name": "targetNamespace", "expression": "object.metadata.name"}]
-    sources = []
-    for i, registry in enumerate(target.registries):
-        variables.append({"name": f"source{i}", "expression": (
-            f'resource.Get("v1", "secrets", {_cel_string(settings.source_namespace)}, '
-            f"{_cel_string(registry.effective_secret_name)})")})
-        sources.append(f"variables.source{i}")
     spec = {
         "evaluation": {"generateExisting": {"enabled": True}, "orphanDownstreamOnPolicyDelete": {"enabled": False},
                        "synchronize": {"enabled": True}},
         "matchConstraints": constraints,
         "matchConditions": conditions,
-        "variables": variables,
-        "generate": [{"expression": f"generator.Apply(variables.targetNamespace, [{', '.join(sources)}])"}],
+        "variables": [
+            {"name": "targetNamespace", "expression": "object.metadata.name"},
+            {"name": "sources", "expression": sources_expression(settings, target)},
+        ],
+        "generate": [{"expression": (
+            "generator.Apply(variables.targetNamespace, variables.sources.map(s, "
+            + clone_expression(clone_labels(resolved, settings)) + "))")}],
     }
     meta = _policy_meta(resolved, target, name, f"genpolicy: pull Secrets for group {target.group}",
                         f"Clones and synchronizes the pull Secrets of group {target.group} from namespace "
                         f"{settings.source_namespace} into every matching namespace, existing ones included.")
     return RenderedObject("kyverno/celpolicy.yaml.j2", {**meta, "kind": "GeneratingPolicy", "spec": spec})
+
+
+def sources_expression(settings: KyvernoSettings, target: KyvernoTarget) -> str:
+    """CEL: the group's source Secrets that exist (a missing one is skipped, not fatal for the others).
+
+    `resource.Get` of a missing Secret is an error that aborts every generation of the policy for the
+    namespace; listing the source namespace and filtering by name keeps the others working.
+    """
+    names = ", ".join(_cel_string(r.effective_secret_name) for r in target.registries)
+    return (f"dyn(resource.List(\"v1\", \"secrets\", {_cel_string(settings.source_namespace)}).items)"
+            f".filter(s, s.metadata.name in [{names}])")
+
+
+def clone_expression(labels: dict[str, str]) -> str:
+    """CEL: a clean copy of source Secret `s` (name, type, data and genpolicy's labels only).
+
+    Nothing else of the source is copied: not its ownerReferences (Kyverno 1.17/1.18 would copy
+    them, and the garbage collector deletes a clone whose owner lives in another namespace), not
+    the annotations and labels its controller or the GitOps engine put there (tracking ids).
+    """
+    label_map = ", ".join(f"{_cel_string(k)}: {_cel_string(v)}" for k, v in sorted(labels.items()))
+    # Every value is dyn(): Kyverno 1.18+ compiles CEL with homogeneous aggregate literals.
+    return ('{"apiVersion": dyn("v1"), "kind": dyn("Secret"), "type": dyn(s.type), '
+            f'"metadata": dyn({{"name": dyn(s.metadata.name), "labels": dyn({{{label_map}}})}}), '
+            '"data": dyn(s.data)}')
 
 
 def wanted_secrets_expression(resolved: Resolved, registries: tuple[Registry, ...]) -> str:
@@ -292,7 +348,8 @@ def _mutating_policy(resolved: Resolved, target: KyvernoTarget, settings: Kyvern
     spec: dict[str, Any] = {
         "failurePolicy": settings.failure_policy,
         "autogen": {"podControllers": {"controllers": []}},
-        "evaluation": {"admission": {"enabled": True}},
+        # Pods exist only at admission; background scans of existing Pods would only report.
+        "evaluation": {"admission": {"enabled": True}, "background": {"enabled": False}},
         "matchConstraints": constraints,
         "matchConditions": conditions,
         "variables": variables,
@@ -300,7 +357,6 @@ def _mutating_policy(resolved: Resolved, target: KyvernoTarget, settings: Kyvern
     }
     meta = _policy_meta(
         resolved, target, name, f"genpolicy: imagePullSecrets for group {target.group}",
-        "Adds a registry's pull Secret to a Pod when one of its containers, init containers or ephemeral "
-        "containers uses an image from that registry. Only on CREATE; not auto-generated for controllers.",
+        MUTATION_DESCRIPTION,
     )
     return RenderedObject("kyverno/celpolicy.yaml.j2", {**meta, "kind": "MutatingPolicy", "spec": spec})

@@ -120,6 +120,7 @@ def check_spec(spec: Spec, loaded: LoadedYaml) -> tuple[Resolved, list[Problem]]
     checker.unique((g.name for g in spec.namespace_groups), ("namespaceGroups",), "namespace group")
     _check_registries(checker, resolved)
     _check_clusters(checker)
+    _check_kyverno_settings(checker)
     _check_metadata(checker)
     _resolve_groups(checker, resolved)
     return resolved, sorted(set(checker.problems))
@@ -221,6 +222,23 @@ def _check_backends(checker: _Checker, resolved: Resolved) -> None:
         for ri, recipient in enumerate(cluster.sops.recipients if cluster.sops else []):
             if not re.fullmatch(r"age1[02-9ac-hj-np-z]{58}", recipient):
                 checker.error(("clusters", ci, "sops", "recipients", ri), "not an age recipient (age1 + 58 characters)")
+
+
+SUPPORTED_KYVERNO = (10, 19)  # minors whose policies, CRDs and CLI suites are checked (tests/test_kyverno_cli.py)
+
+
+def _check_kyverno_settings(checker: _Checker) -> None:
+    for i, cluster in enumerate(checker.spec.clusters):
+        settings = cluster.kyverno
+        if settings is None:
+            continue
+        low, high = SUPPORTED_KYVERNO
+        if not low <= settings.minor <= high:
+            checker.error(("clusters", i, "kyverno", "version"),
+                          f"Kyverno {settings.version} is not supported (supported: 1.{low} to 1.{high})")
+        elif settings.policy_kind == "CEL" and settings.minor < 17:
+            checker.error(("clusters", i, "kyverno", "policyKind"),
+                          f"CEL policies (policies.kyverno.io/v1) need Kyverno 1.17 or newer, not {settings.version}")
 
 
 def _check_clusters(checker: _Checker) -> None:

@@ -173,7 +173,8 @@ class SopsSettings(Model):
 class KyvernoSettings(Model):
     """The Kyverno installation a cluster runs (for `distribution: kyverno` groups)."""
 
-    version: str = Field(pattern=r"^1\.(1[0-9]|[2-9][0-9])$", description="Kyverno minor version, e.g. `1.13`.")
+    version: str = Field(pattern=r"^1\.(1[0-9]|[2-9][0-9])$",
+                         description="Kyverno minor version, `1.10` to `1.19` (quote it: `\"1.10\"`).")
     namespace: str = Field("kyverno", pattern=_NAME, description="Where Kyverno runs (always excluded).")
     helm_release: str = Field("kyverno", description="Helm release name (RBAC aggregation labels before 1.13).")
     source_namespace: str = Field(
@@ -184,13 +185,18 @@ class KyvernoSettings(Model):
         "auto", description="`auto`: CEL GeneratingPolicy/MutatingPolicy from 1.17, ClusterPolicy before."
     )
     failure_policy: Literal["Fail", "Ignore"] = Field(
-        "Ignore", description="Webhook failure policy of the Pod mutation (`Fail` blocks Pods while Kyverno is down)."
+        "Ignore", description="Webhook failure policy of both policies (`Fail` blocks every Pod, Namespace and "
+        "source-Secret write while Kyverno is down)."
     )
 
     @field_validator("version", mode="before")
     @classmethod
     def _version_as_string(cls, value: Any) -> Any:
-        return f"{value:.2f}".rstrip("0") if isinstance(value, float) else value
+        if isinstance(value, float):
+            if repr(value) != f"{value:.2f}":  # 1.10 unquoted reads as 1.1
+                raise ValueError(f'a number that reads as {value!r}: quote the version, e.g. "1.10"')
+            return f"{value:.2f}"
+        return value
 
     @property
     def minor(self) -> int:

@@ -96,6 +96,48 @@ def test_1_10_defaults_fields_it_does_not_know(tmp_path: Path) -> None:
     assert all("orphanDownstreamOnPolicyDelete" not in r["generate"] for r in clone["spec"]["rules"])
 
 
+@pytest.mark.parametrize(("version", "admission", "emit_warning"),
+                         [("1.10", False, False), ("1.11", True, False), ("1.12", True, False), ("1.13", True, True)])
+def test_spec_fields_appear_from_the_version_that_has_them(tmp_path: Path, version: str, admission: bool,
+                                                          emit_warning: bool) -> None:
+    """`spec.admission` is in the CRD from 1.11, `spec.emitWarning` from 1.13 (the 1.12 CLI rejects it)."""
+    for policy in objects(render_version(tmp_path, version), "c/kyverno/policies/teams.yaml"):
+        assert ("admission" in policy["spec"]) == admission, policy["metadata"]["name"]
+        assert ("emitWarning" in policy["spec"]) == emit_warning, policy["metadata"]["name"]
+
+
+@pytest.mark.parametrize(("version", "path"), [("1.12", ("failurePolicy",)),
+                                               ("1.13", ("webhookConfiguration", "failurePolicy"))])
+def test_the_clone_policy_does_not_fail_closed(tmp_path: Path, version: str, path: tuple[str, ...]) -> None:
+    """Without a failure policy the clone webhook defaults to Fail: a Kyverno outage would block every
+    Namespace and Secret write in the cluster."""
+    clone, _ = objects(render_version(tmp_path, version), "c/kyverno/policies/teams.yaml")
+    value: Any = clone["spec"]
+    for key in path:
+        value = value[key]
+    assert value == "Ignore"
+
+
+def test_no_policy_matches_ephemeral_containers(tmp_path: Path) -> None:
+    """Ephemeral containers cannot exist at Pod CREATE, the only operation the mutation matches."""
+    for version in ("1.13", "1.19"):
+        (tmp_path / version).mkdir()
+        text = render_version(tmp_path / version, version).bundle.files["c/kyverno/policies/teams.yaml"].content()
+        assert b"ephemeralContainers" not in text.split(b"spec:", 1)[1], version
+
+
+def test_cel_policies_never_copy_the_source_object(tmp_path: Path) -> None:
+    """Kyverno 1.17/1.18 copy a source's ownerReferences into its clones (GC deletes them): the clone is
+    built from name, type and data, and a missing source is filtered out instead of being an error."""
+    generating, mutating = objects(render_version(tmp_path, "1.17"), "c/kyverno/policies/teams.yaml")
+    expression = generating["spec"]["generate"][0]["expression"]
+    assert "variables.sources.map(s, {" in expression and "ownerReferences" not in expression
+    assert "s.data" in expression and "s.metadata.name" in expression and "s.metadata)" not in expression
+    sources = {v["name"]: v["expression"] for v in generating["spec"]["variables"]}["sources"]
+    assert "resource.List(" in sources and "resource.Get(" not in sources
+    assert mutating["spec"]["evaluation"]["background"] == {"enabled": False}
+
+
 def test_cel_policies_from_1_17_and_the_switch_back(tmp_path: Path) -> None:
     kinds = [o["kind"] for o in objects(render_version(tmp_path, "1.17"), "c/kyverno/policies/teams.yaml")]
     assert kinds == ["GeneratingPolicy", "MutatingPolicy"]

@@ -21,7 +21,6 @@ from typing import Any
 
 from genpolicy.render import metadata
 from genpolicy.render.image_match import excludes_localhost, image_regex, namespace_regex
-from genpolicy.render.kyverno_tests import clone_labels
 from genpolicy.spec import NamespaceTarget, Resolved
 from genpolicy.spec.checks import KyvernoTarget
 from genpolicy.spec.model import Cluster, KyvernoSettings, LabelSelector, Registry, Spec
@@ -298,6 +297,18 @@ def sources_expression(settings: KyvernoSettings, target: KyvernoTarget) -> str:
     names = ", ".join(_cel_string(r.effective_secret_name) for r in target.registries)
     return (f"dyn(resource.List(\"v1\", \"secrets\", {_cel_string(settings.source_namespace)}).items)"
             f".filter(s, s.metadata.name in [{names}])")
+
+
+def clone_labels(resolved: Resolved, settings: KyvernoSettings) -> dict[str, str]:
+    """A clone's labels: the source's, with `managed-by` set to Kyverno as the engine does.
+
+    In a cluster every Kyverno version relabels what it generates; the CLIs before 1.13 keep the
+    source's labels as they are, and their test suites must say what they produce.
+    """
+    labels = metadata.labels(resolved.spec)
+    if settings.uses_cel or settings.minor >= 13:
+        labels["app.kubernetes.io/managed-by"] = "kyverno"
+    return labels
 
 
 def clone_expression(labels: dict[str, str]) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 
 from genpolicy.render import metadata
 from genpolicy.render.image_match import DOCKER_HUB, namespace_regex, split_key
+from genpolicy.render.kyverno import clone_labels
 from genpolicy.spec import Resolved
 from genpolicy.spec.checks import KyvernoTarget
 from genpolicy.spec.model import KyvernoSettings, LabelSelector, Registry
@@ -228,18 +229,6 @@ def cel_clone(resolved: Resolved, settings: KyvernoSettings, source: dict[str, A
             "metadata": {"name": source["metadata"]["name"], "namespace": namespace,
                          "labels": clone_labels(resolved, settings)},
             "data": source["data"]}
-
-
-def clone_labels(resolved: Resolved, settings: KyvernoSettings) -> dict[str, str]:
-    """A clone's labels: the source's, with `managed-by` set to Kyverno as the engine does.
-
-    In a cluster every Kyverno version relabels what it generates; the CLIs before 1.13 keep the
-    source's labels as they are, and their test suites must say what they produce.
-    """
-    labels = metadata.labels(resolved.spec)
-    if settings.uses_cel or settings.minor >= 13:
-        labels["app.kubernetes.io/managed-by"] = "kyverno"
-    return labels
 
 
 def _patched(pod: dict[str, Any], secrets: list[str]) -> dict[str, Any]:

@@ -91,3 +91,10 @@ def require_shared() -> Path:
     if not CRDS.is_dir():
         pytest.skip(f"shared CRDs not found at {CRDS} (the project's ../shared folder)")
     return CRDS
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line naming the real tools (tests/realtools.py) that tests ran, with their versions."""
+    import realtools
+
+    terminalreporter.write_line(realtools.summary())

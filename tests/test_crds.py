@@ -186,3 +186,9 @@ def test_render_checks_kyverno_objects_against_the_declared_minor(tmp_path: Path
     assert result.code == code, result.output
     assert ("'useServerSideApply'" in result.stderr) == (code == 5)
     assert "not validated" not in result.stderr
+
+
+def test_validate_command_uses_the_shipped_schemas() -> None:
+    result = run_cli("validate", ROOT / "out/quickstart")
+    assert result.code == 0, result.output
+    assert "0 errors, 0 not validated" in result.stderr

@@ -37,8 +37,9 @@ class Bundle:
     private_key: Path  # the Sealed Secrets private key (PEM)
     cert: Path
 
-    def files(self, pattern: str) -> list[Path]:
-        return sorted(self.out.rglob(pattern))
+    def sops_files(self, out: Path | None = None) -> list[Path]:
+        """Every SOPS-encrypted Secret (not the `.sops.yaml` creation rules)."""
+        return sorted(p for p in (out or self.out).rglob("*.sops.yaml") if p.name != ".sops.yaml")
 
 
 def write_certificate(folder: Path, name: str = "cert") -> tuple[Path, Path]:

@@ -38,7 +38,7 @@ def decrypted(bundle: Bundle, path: Path, key_file: Path | None = None) -> dict[
 
 def test_real_sops_decrypts_every_file_to_the_exact_dockerconfigjson(bundle: Bundle, tmp_path: Path) -> None:
     expected = plain_secrets(tmp_path / "plain")
-    files = bundle.files("*.sops.yaml")
+    files = bundle.sops_files()
     assert len(files) == 5
     for path in files:
         doc = decrypted(bundle, path)
@@ -51,7 +51,7 @@ def test_real_sops_decrypts_every_file_to_the_exact_dockerconfigjson(bundle: Bun
 
 def test_real_sops_refuses_a_wrong_key(bundle: Bundle, tmp_path: Path) -> None:
     _, wrong = write_identity(tmp_path, "wrong")
-    proc = sops(wrong, "--decrypt", bundle.files("*.sops.yaml")[0], cwd=bundle.out)
+    proc = sops(wrong, "--decrypt", bundle.sops_files()[0], cwd=bundle.out)
     assert proc.returncode != 0 and "data key" in proc.stderr.lower() + proc.stdout.lower()
 
 
@@ -59,7 +59,7 @@ def test_updatekeys_with_the_rendered_sops_yaml_adds_a_recipient(bundle: Bundle,
     out = tmp_path / "out"
     shutil.copytree(bundle.out, out)
     second, second_file = write_identity(tmp_path, "second")
-    path = sorted(out.rglob("*.sops.yaml"))[0]
+    path = bundle.sops_files(out)[0]
     assert sops(second_file, "--decrypt", path, cwd=out).returncode != 0
     config = out / ".sops.yaml"
     config.write_text(config.read_text().replace(f'age: "{bundle.identity.to_public()}"',
@@ -74,7 +74,7 @@ def test_updatekeys_with_the_rendered_sops_yaml_adds_a_recipient(bundle: Bundle,
 def test_real_sops_encrypts_with_the_rendered_creation_rules(bundle: Bundle, tmp_path: Path) -> None:
     out = tmp_path / "out"
     shutil.copytree(bundle.out, out)
-    path = sorted(out.rglob("*.sops.yaml"))[0]
+    path = bundle.sops_files(out)[0]
     rel = path.relative_to(out)
     plain = decrypted(bundle, path)
     path.write_text(yaml.safe_dump(plain))
@@ -92,7 +92,7 @@ def test_a_file_real_sops_reencrypted_is_reused_by_genpolicy(bundle: Bundle, tmp
     folder = tmp_path / "copy"
     shutil.copytree(bundle.folder, folder)
     out = folder / "out"
-    path = sorted(out.rglob("*.sops.yaml"))[0]
+    path = bundle.sops_files(out)[0]
     proc = sops(bundle.key_file, "--rotate", "--in-place", path.relative_to(out), cwd=out)
     assert proc.returncode == 0, proc.stderr
     rotated = path.read_bytes()

@@ -26,9 +26,9 @@ def test_missing_tool_fails_when_required(tmp_path: Path, monkeypatch: pytest.Mo
 def test_a_built_tool_is_found_and_listed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GENPOLICY_TOOLS", str(tmp_path))
     monkeypatch.setattr(realtools, "USED", set())
-    binary = tmp_path / "kubeseal-0.40.0" / "kubeseal"
+    binary = tmp_path / "kubeseal-0.36.6" / "kubeseal"
     binary.parent.mkdir()
     binary.write_text("#!/bin/sh\n")
     binary.chmod(0o755)
     assert realtools.require("kubeseal").path == binary
-    assert realtools.summary() == "real tools run: kubeseal 0.40.0"
+    assert realtools.summary() == "real tools run: kubeseal 0.36.6"

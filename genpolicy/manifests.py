@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from genpolicy.crds import shipped_crds
 from genpolicy.errors import Problem, UsageError
 from genpolicy.validate import CrdSchemas, Validator, kubernetes_schemas
 
@@ -47,7 +48,8 @@ def documents(path: Path) -> Iterator[tuple[int, Any]]:
 
 def validate_paths(paths: list[Path], kubernetes_version: str, crd_paths: list[Path]) -> ValidationReport:
     try:
-        validator = Validator(kubernetes_schemas(kubernetes_version), CrdSchemas.from_paths(crd_paths))
+        validator = Validator(kubernetes_schemas(kubernetes_version), CrdSchemas.from_paths(crd_paths),
+                              shipped_crds(None))  # genpolicy's own kinds (Kyverno: the newest shipped minor)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     report = ValidationReport()

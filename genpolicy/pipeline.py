@@ -10,9 +10,11 @@ from pathlib import Path
 
 from genpolicy import writer
 from genpolicy.cache import Inputs, RenderCache
+from genpolicy.crds import shipped_crds
 from genpolicy.credentials import CredentialReader
 from genpolicy.errors import ExitCode, GenpolicyError, OutputValidationError, Problem, SpecError
 from genpolicy.lint import lint
+from genpolicy.origins import spec_problem
 from genpolicy.render import Bundle, RenderContext, encrypted, finalize_bundle, render_bundle
 from genpolicy.render.documents import Document, OutputFile
 from genpolicy.render.encrypted import FingerprintKey
@@ -165,6 +167,7 @@ class _Share:
     count: int = 0
     unvalidated: dict[str, int] = field(default_factory=dict)
     errors: list[Problem] = field(default_factory=list)
+    spec_errors: list[Problem] = field(default_factory=list)
     unverified: int = 0
     failure: tuple[int, str, list[Problem]] | None = None
 
@@ -183,6 +186,7 @@ def _render_share(names: list[str]) -> _Share:
                     f.plaintext_secrets()) for path, f in bundle.files.items()]
     share.clusters = bundle.clusters
     share.count, share.unvalidated, share.errors = validator.count, validator.unvalidated, validator.errors
+    share.spec_errors = validator.spec_errors
     share.unverified = ctx.encryption.unverified if ctx.encryption else 0
     return share
 
@@ -211,6 +215,7 @@ def _render_parallel(ctx: RenderContext, validator: BundleValidator, workers: in
         bundle.clusters.update(share.clusters)
         validator.count += share.count
         validator.errors += share.errors
+        validator.spec_errors += share.spec_errors
         for kind, n in share.unvalidated.items():
             validator.unvalidated[kind] = validator.unvalidated.get(kind, 0) + n
         if ctx.encryption is not None:
@@ -257,9 +262,14 @@ class BundleValidator:
     """Validates rendered files as they come (per cluster) and frees their parsed objects."""
 
     def __init__(self, resolved: Resolved, crds: CrdSchemas) -> None:
-        self.validators = {c.name: Validator(kubernetes_schemas(c.major_minor), crds) for c in resolved.spec.clusters}
-        self.shapes: dict[tuple[str, str], Outcome] = {}
+        self.validators = {c.name: Validator(kubernetes_schemas(c.major_minor), crds,
+                                             shipped_crds(c.kyverno.version if c.kyverno else None))
+                           for c in resolved.spec.clusters}
+        self.shapes: dict[tuple[tuple[str, str], str], Outcome] = {}
         self.errors: list[Problem] = []
+        self.spec_errors: list[Problem] = []  # invalid values the user wrote in the spec
+        self.spec_paths: set[str] = set()
+        self.loaded = resolved.loaded
         self.unvalidated: dict[str, int] = {}
         self.count = 0
 
@@ -273,7 +283,7 @@ class BundleValidator:
     def _validate(self, file: OutputFile, doc: Document) -> None:
         validator = self.validators[file.cluster]
         if doc.shape is not None:  # same shape up to a valid namespace: validate once per cluster version
-            shape_key = (validator.kubernetes.version, doc.shape)
+            shape_key = (validator.key, doc.shape)
             if shape_key not in self.shapes:
                 self.shapes[shape_key] = validator.validate(doc.obj, sensitive=doc.sensitive)
             outcome = self.shapes[shape_key]
@@ -281,6 +291,12 @@ class BundleValidator:
             outcome = validator.validate(doc.obj, sensitive=doc.sensitive)
         self.count += 1
         for finding in outcome.findings:
+            in_spec = spec_problem(self.loaded, doc, finding, file.path)
+            if in_spec is not None:
+                if in_spec.path not in self.spec_paths:  # once per spec value, not once per namespace
+                    self.spec_paths.add(in_spec.path)
+                    self.spec_errors.append(in_spec)
+                continue
             self.errors.append(Problem(file.path, 0, 0, f"{doc.describe()}: {finding.path or '(root)'}",
                                        f"{finding.message} (template {doc.template})"))
         if not outcome.validated:
@@ -289,11 +305,18 @@ class BundleValidator:
 
     def finish(self) -> tuple[list[Problem], int]:
         """Raise on errors; return "not validated" warnings and the number of objects checked."""
+        if self.spec_errors:
+            raise SpecError("values in the spec make generated documents invalid", self._spec_errors())
         if self.errors:
             raise OutputValidationError("generated documents are invalid", self.errors)
         warnings = [Problem("<render>", message=f"{n} {kind} not validated: no CRD schema (pass --crds DIR)",
                             severity="warning") for kind, n in sorted(self.unvalidated.items())]
         return warnings, self.count
+
+
+    def _spec_errors(self) -> list[Problem]:
+        """One problem per spec value (workers may each report it), then any others."""
+        return sorted({p.path: p for p in self.spec_errors}.values()) + self.errors
 
 
 def validate_bundle(resolved: Resolved, bundle: Bundle, crds: CrdSchemas) -> tuple[list[Problem], int]:

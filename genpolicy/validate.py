@@ -4,7 +4,8 @@ Built-in kinds use kubernetes-validate's strict schemas (unknown fields are erro
 shared definitions file is loaded once per Kubernetes version and each kind's validator is
 compiled once (jsonschema-rs) and reused, instead of kubernetes-validate's per-call reload.
 Custom resources use the openAPIV3Schema of CRDs the user points at, converted the way the
-API server treats them (unknown fields rejected, nullable, int-or-string, defaults).
+API server treats them (unknown fields rejected, nullable, int-or-string, defaults), and else the
+schemas shipped in genpolicy.crds (converted the same way, per Kyverno minor).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import jsonschema_rs
 import kubernetes_validate
 import yaml
 
+from genpolicy.crds import ShippedCrds
 from genpolicy.spec.checks import DNS1123_LABEL, DNS1123_SUBDOMAIN
 
 _SCHEMA_ROOT = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
@@ -40,6 +42,8 @@ class Finding:
 
     path: str
     message: str
+    parts: tuple[str | int, ...] = ()  # the same path, as keys and indexes
+    unexpected: tuple[str, ...] = ()  # unknown field names reported at `path`
 
 
 @dataclass
@@ -196,11 +200,24 @@ def _convert(node: dict[str, Any]) -> dict[str, Any]:
 
 
 class Validator:
-    """Validates objects for one Kubernetes version plus a CRD catalog."""
+    """Validates objects for one Kubernetes version plus a CRD catalog (user CRDs, then the shipped ones)."""
 
-    def __init__(self, kubernetes: KubernetesSchemas, crds: CrdSchemas) -> None:
+    def __init__(self, kubernetes: KubernetesSchemas, crds: CrdSchemas, shipped: ShippedCrds | None = None) -> None:
         self.kubernetes = kubernetes
         self.crds = crds
+        self.shipped = shipped
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """What decides an outcome besides the object: the Kubernetes version and the shipped Kyverno minor."""
+        return self.kubernetes.version, self.shipped.kyverno if self.shipped else ""
+
+    def _custom(self, api_version: str, kind: str) -> tuple[Any | None, str]:
+        validator = self.crds.validator(api_version, kind)
+        if validator is not None or self.shipped is None:
+            return validator, f"CRD {kind}.{api_version}"
+        origin = self.shipped.origin(api_version, kind)
+        return self.shipped.validator(api_version, kind), f"CRD {kind}.{api_version} (shipped, {origin})"
 
     def validate(self, obj: Any, *, sensitive: bool = False) -> Outcome:
         if not isinstance(obj, dict):
@@ -213,8 +230,7 @@ class Validator:
         validator = self.kubernetes.validator(api_version, kind) if "/" not in api_version or builtin else None
         schema = f"kubernetes {self.kubernetes.version}"
         if validator is None:
-            validator = self.crds.validator(api_version, kind)
-            schema = f"CRD {kind}.{api_version}"
+            validator, schema = self._custom(api_version, kind)
         if validator is None:
             return Outcome(findings, validated=False, schema="")
         findings.extend(_schema_findings(validator, _jsonable(obj), sensitive))
@@ -227,7 +243,10 @@ def _schema_findings(validator: Any, obj: Any, sensitive: bool) -> Iterator[Find
         message = error.message
         if sensitive and path.startswith(("data", "stringData")):
             message = f"invalid value ({type(error.kind).__name__.lower()} check failed)"
-        yield Finding(path, message)
+        unexpected = tuple(str(u) for u in getattr(error.kind, "unexpected", None) or ())
+        if unexpected:  # the library's message abbreviates long lists of names
+            message = f"unknown field{'s' if len(unexpected) > 1 else ''} {', '.join(map(repr, unexpected))}"
+        yield Finding(path, message, tuple(error.instance_path), unexpected)
 
 
 def _json_path(parts: Iterable[str | int]) -> str:

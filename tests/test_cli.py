@@ -117,7 +117,7 @@ def test_invalid_custom_template_exits_5(plain_spec: Path, plain_env: dict[str, 
     (templates / "serviceaccount.yaml.j2").write_text(builtin.replace("imagePullSecrets:", "imagePullSecret:"))
     result = run_cli("render", plain_spec, "--templates", templates, env=plain_env)
     assert result.code == 5, result.output
-    assert "prod/namespaces/alpha.yaml: ServiceAccount alpha/builder: (root): Additional properties" in result.stderr
+    assert "prod/namespaces/alpha.yaml: ServiceAccount alpha/builder: (root): unknown field" in result.stderr
     assert "template serviceaccount.yaml.j2" in result.stderr
     assert not (plain_spec.parent / "out").exists()
 
@@ -167,4 +167,4 @@ def test_render_with_crds_validates_external_secrets(tmp_path: Path) -> None:
     assert result.code == 0, result.output
     assert "not validated" not in result.stderr
     without = run_cli("render", ROOT / "examples/quickstart/spec.yaml", "-o", tmp_path / "other")
-    assert "ExternalSecret (external-secrets.io/v1) not validated: no CRD schema" in without.stderr
+    assert without.code == 0 and "not validated" not in without.stderr  # the shipped schemas cover it

@@ -15,7 +15,7 @@ import yaml
 from genpolicy.crypto.sops import render_sops_config
 from genpolicy.errors import OutputValidationError, Problem
 from genpolicy.render import encrypted, kyverno, metadata, wiring
-from genpolicy.render.documents import Document, OutputFile
+from genpolicy.render.documents import Document, OutputFile, SpecPath
 from genpolicy.render.kyverno_tests import build_suite
 from genpolicy.render.pullsecrets import PullSecret, PullSecretRenderer, encrypted_missing, pull_secrets
 from genpolicy.secrets import Credential
@@ -340,7 +340,9 @@ def _secret_documents(
     backend = backend_for(ctx.resolved.spec, target.cluster, secret.registries[0])
     if backend == "generator":
         objects = secrets.generator_objects(target, secret, annotations)
-        return [_document(ctx, template, {"object": obj}) for template, obj in objects], []
+        documents = [_document(ctx, template, {"object": obj}) for template, obj in objects]
+        documents[0].origins = {"spec": (*_registry_path(ctx, secret), "credentials", "generator", "spec")}
+        return documents, []
     template, context, sensitive = secrets.context(target, secret)
     if annotations is not None:
         context["annotations"] = annotations
@@ -434,6 +436,11 @@ def _helm_values(ctx: RenderContext, target: NamespaceTarget) -> Document:
 
 NAMESPACE_SENTINEL = "zz-genpolicy-namespace-sentinel-zz"
 _MEMO_TEMPLATES = {"secret.yaml.j2", "externalsecret.yaml.j2", "serviceaccount.yaml.j2", "helm-values.yaml.j2"}
+
+
+def _registry_path(ctx: RenderContext, secret: PullSecret) -> SpecPath:
+    names = [r.name for r in ctx.resolved.spec.registries]
+    return ("registries", names.index(secret.registries[0].name))
 
 
 def _document(ctx: RenderContext, template: str, context: dict[str, Any], *, sensitive: bool = False) -> Document:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+SpecPath = tuple[str | int, ...]
+
 
 @dataclass
 class Document:
@@ -15,6 +17,7 @@ class Document:
     obj: Any = None
     sensitive: bool = False  # holds credential material in clear (plain backend)
     shape: str | None = None  # same shape => same object up to the (valid) namespace: validated once
+    origins: dict[str, SpecPath] = field(default_factory=dict)  # object key -> the spec path its value came from
 
     def describe(self) -> str:
         if isinstance(self.obj, dict):

@@ -63,6 +63,8 @@ RULES = {rule.code: rule for rule in (
          "A pull Secret near the 1 MiB limit of a Kubernetes Secret."),
     Rule("GP010", "unused-registry", "warning",
          "A registry no namespace group uses."),
+    Rule("GP011", "open-path-prefix", "warning",
+         "A key with a path but no trailing '/' also reaches a sibling project's images (/platform, /platformx)."),
 )}
 _BY_NAME = {rule.name: rule.code for rule in RULES.values()}
 
@@ -171,7 +173,28 @@ def _loose_path_prefix(ctx: _Context) -> Iterator[Finding]:
             f"key {ctx.key(short)} also matches {ctx.key(long)}'s images (the kubelet compares repository "
             f"paths as plain string prefixes, so /{ctx.key(short).partition('/')[2]} matches "
             f"/{ctx.key(long).partition('/')[2]}): in group {group!r}, Pods pulling from {ctx.key(long)} try "
-            f"{long.name!r}'s credential first, then {short.name!r}'s"))
+            f"{long.name!r}'s credential first, then {short.name!r}'s; end {short.name!r}'s server with '/' "
+            "to keep it to its own project"))
+
+
+def _open_path_prefix(ctx: _Context) -> Iterator[Finding]:
+    """A secret-bearing key without a trailing '/' that is a loose prefix of another registry's key."""
+    attached = {frozenset((a.name, b.name)) for _, a, b in ctx.attached_pairs}
+    registries = [r for r in ctx.resolved.spec.registries if r.name in ctx.resolved.server_keys]
+    for short, long in itertools.permutations(registries, 2):
+        if short.credentials.node is not None or frozenset((short.name, long.name)) in attached:
+            continue  # node credentials are not in a Secret; pairs in one group are GP002's
+        if not _loose_prefix_of(ctx.key(short), ctx.key(long)):
+            continue
+        yield Finding("GP011", ctx.server_path(short), (
+            f"key {ctx.key(short)} has no trailing '/', so the kubelet also sends {short.name!r}'s credential "
+            f"for {ctx.key(long)} images (registry {long.name!r}): repository paths are compared as plain "
+            f"string prefixes; write the server as {ctx.key(short)}/ to keep it to its own project"))
+
+
+def _loose_prefix_of(short: str, long: str) -> bool:
+    """`short` (a key with a path) is a loose prefix of `long` (see registry.prefix_overlaps)."""
+    return "/" in short and len(short) < len(long) and prefix_overlaps(short, long)
 
 
 _CLOUD = (
@@ -300,5 +323,5 @@ def _unused_registry(ctx: _Context) -> Iterator[Finding]:
 
 _CHECKS: tuple[Callable[[_Context], Iterator[Finding]], ...] = (
     _overlapping_keys, _loose_path_prefix, _cloud_static_credentials, _docker_hub, _pod_level_secrets,
-    _no_registry, _plaintext, _secret_size, _unused_registry,
+    _no_registry, _plaintext, _secret_size, _unused_registry, _open_path_prefix,
 )

@@ -30,13 +30,11 @@ def argocd_application(resolved: Resolved, cluster: Cluster, folder: str) -> dic
     assert wiring is not None
     uses_kyverno = bool(resolved.kyverno_targets_for(cluster.name))
     options = ["ServerSideApply=true"] + (["SkipDryRunOnMissingResource=true"] if uses_kyverno else [])
-    destination = ({"name": cluster.destination_name} if cluster.destination_name
-                   else {"server": cluster.destination_server or "https://kubernetes.default.svc"})
     spec: dict[str, Any] = {
-        "project": wiring.argocd.project,
+        "project": cluster.argocd.project or wiring.argocd.project,
         "source": {"repoURL": wiring.repo_url, "targetRevision": wiring.target_revision,
                    "path": _path(wiring, folder)},
-        "destination": destination,
+        "destination": cluster.argocd.destination(),
         "syncPolicy": {"automated": {"prune": wiring.argocd.prune, "selfHeal": wiring.argocd.self_heal},
                        "syncOptions": options},
     }
@@ -47,7 +45,7 @@ def argocd_application(resolved: Resolved, cluster: Cluster, folder: str) -> dic
     return {
         "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
         "metadata": {
-            "name": f"genpolicy-{cluster.name}", "namespace": wiring.argocd.namespace,
+            "name": f"genpolicy-{cluster.name}", "namespace": cluster.argocd.namespace or wiring.argocd.namespace,
             "labels": metadata.labels(resolved.spec),
             # No resources-finalizer: deleting the Application must never cascade to the `default`
             # ServiceAccounts (their patches also carry Delete=false).

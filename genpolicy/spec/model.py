@@ -201,6 +201,37 @@ class KyvernoSettings(Model):
         return self.policy_kind == "CEL" or (self.policy_kind == "auto" and self.minor >= 17)
 
 
+IN_CLUSTER_SERVER = "https://kubernetes.default.svc"
+IN_CLUSTER_NAME = "in-cluster"
+
+
+class ClusterArgoCD(Model):
+    """Where this cluster's Argo CD Application deploys to, and where the Application itself lives."""
+
+    server: str | None = Field(None, min_length=1, pattern=r"^https?://[^\s]+$",
+                               description="Destination API server URL as registered in Argo CD.")
+    name: str | None = Field(None, min_length=1, description="Destination cluster name as registered in Argo CD.")
+    namespace: str | None = Field(None, pattern=_NAME,
+                                  description="Argo CD namespace of the Application (default: gitops.argocd).")
+    project: str | None = Field(None, min_length=1, description="AppProject (default: gitops.argocd.project).")
+
+    @model_validator(mode="after")
+    def _server_or_name(self) -> ClusterArgoCD:
+        if self.server is not None and self.name is not None:
+            raise ValueError("set either server or name, not both (Argo CD accepts one destination)")
+        return self
+
+    def destination(self) -> dict[str, str]:
+        """The Application's `spec.destination`; the in-cluster server when neither is set."""
+        return {"name": self.name} if self.name is not None else {"server": self.server or IN_CLUSTER_SERVER}
+
+    def target(self) -> str:
+        """What identifies the destination cluster (`in-cluster` is the in-cluster server)."""
+        if self.name is not None:
+            return IN_CLUSTER_SERVER if self.name == IN_CLUSTER_NAME else f"name {self.name}"
+        return (self.server or IN_CLUSTER_SERVER).rstrip("/")
+
+
 class Cluster(Model):
     name: Identifier
     kubernetes_version: str = Field(
@@ -216,10 +247,9 @@ class Cluster(Model):
     )
     sealed_secrets: SealedSecretsSettings | None = None
     sops: SopsSettings | None = None
-    destination_server: str | None = Field(
-        None, description="Argo CD: the cluster's API server URL (default: the in-cluster server)."
-    )
-    destination_name: str | None = Field(None, description="Argo CD: the cluster's name in Argo CD.")
+    argocd: ClusterArgoCD = Field(
+        default_factory=lambda: ClusterArgoCD(),
+        description="Argo CD clusters: the Application's destination, Argo CD namespace and project.")
 
     @field_validator("kubernetes_version", mode="before")
     @classmethod

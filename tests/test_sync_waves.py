@@ -16,10 +16,10 @@ from typing import Any
 import pyrage
 import pytest
 import yaml
+from test_backends import make_certificate
 
 from conftest import write_spec
 from genpolicy.pipeline import RenderOptions, render
-from test_backends import make_certificate
 
 SPEC = """
 apiVersion: genpolicy/v1alpha1

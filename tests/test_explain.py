@@ -79,7 +79,8 @@ def test_near_misses_name_the_real_difference() -> None:
 
 def _secret_manifest(body: dict[str, object], kind: str = "kubernetes.io/dockerconfigjson") -> str:
     key = ".dockerconfigjson" if kind.endswith("json") else ".dockercfg"
-    return json.dumps({"apiVersion": "v1", "kind": "Secret", "type": kind, "metadata": {"name": "reg", "namespace": "a"},
+    return json.dumps({"apiVersion": "v1", "kind": "Secret", "type": kind,
+                       "metadata": {"name": "reg", "namespace": "a"},
                        "data": {key: base64.b64encode(json.dumps(body).encode()).decode()}})
 
 

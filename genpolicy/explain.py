@@ -251,10 +251,11 @@ def _from_secrets(path: Path, secrets: list[dict[str, Any]]) -> list[tuple[str, 
     for index, secret in enumerate(secrets, start=1):
         data = {str(k): base64.b64decode(str(v)) for k, v in (secret.get("data") or {}).items()}
         data.update({str(k): str(v).encode() for k, v in (secret.get("stringData") or {}).items()})
-        entries = entries_from_secret(str(secret.get("type")), data)
-        if entries is None:
+        read = entries_from_secret(str(secret.get("type")), data)
+        if read is None:
             continue
-        if not entries and secret.get("type") == "kubernetes.io/dockerconfigjson":
+        entries: Mapping[str, Entry] = read
+        if not read and secret.get("type") == "kubernetes.io/dockerconfigjson":
             entries = _dockerconfigjson(data[".dockerconfigjson"], "its .dockerconfigjson")
         meta = secret.get("metadata")
         meta = meta if isinstance(meta, dict) else {}

@@ -130,9 +130,11 @@ def validate_command(paths: tuple[Path, ...], kubernetes_version: str, crds: tup
         _fail(exc, fmt)
     problems = report.problems + ([] if not strict_crds else [
         Problem(p.file, p.line, p.col, p.path, p.message) for p in report.unvalidated])
-    shown = problems + ([] if strict_crds else report.unvalidated)
+    shown = problems + ([] if strict_crds else report.unvalidated_by_kind())
     if shown:
         _echo(format_problems(shown, fmt), err=fmt != "json")
+    for reason, count in sorted(report.skip_reasons.items()):
+        _echo(f"genpolicy: skipped {count} document(s): {reason}", err=True)
     skipped = f", {report.skipped} non-Kubernetes documents skipped" if report.skipped else ""
     _echo(f"genpolicy: {report.checked} objects checked, {len(problems)} errors, "
           f"{len(report.unvalidated)} not validated{skipped}", err=True)

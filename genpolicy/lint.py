@@ -203,9 +203,20 @@ _CLOUD = (
     ("Artifact Registry / GCR", re.compile(r"(^|\.)(gcr\.io|[a-z0-9*-]+-docker\.pkg\.dev)$"), "GCRAccessToken",
      "access tokens expire after about 1 hour"),
     ("ACR", re.compile(r"\.azurecr\.(io|cn|us)$"), "ACRAccessToken",
-     "Entra ID refresh tokens expire after 3 hours and service principal secrets are rotated outside git"),
+     "an Entra ID token (username 00000000-0000-0000-0000-000000000000, as `az acr login --expose-token` "
+     "prints it) expires after 3 hours"),
 )
 _LONG_LIVED_GCP_USERS = ("_json_key", "_json_key_base64")
+ACR_TOKEN_USER = "00000000-0000-0000-0000-000000000000"  # service principals and repository tokens are static
+
+
+def _expires(generator: str, username: str) -> bool:
+    """Whether a static credential of this cloud with this username is a short-lived token."""
+    if generator == "GCRAccessToken":
+        return username not in _LONG_LIVED_GCP_USERS  # a service account JSON key does not expire
+    if generator == "ACRAccessToken":
+        return username == ACR_TOKEN_USER
+    return True  # an ECR password is always a 12-hour authorization token
 
 
 def _cloud_static_credentials(ctx: _Context) -> Iterator[Finding]:
@@ -219,8 +230,8 @@ def _cloud_static_credentials(ctx: _Context) -> Iterator[Finding]:
                 continue
             read = (ctx.credentials or {}).get(registry.name)
             username = creds.username or (read.username if read is not None else "")
-            if generator == "GCRAccessToken" and username in _LONG_LIVED_GCP_USERS:
-                continue  # a service account JSON key does not expire (workload identity is still better)
+            if not _expires(generator, username):
+                continue  # long-lived by design (workload identity is still better)
             yield Finding("GP003", ("registries", ctx.resolved.spec.registries.index(registry), "credentials"), (
                 f"registry {registry.name!r} is {cloud} with static credentials: {lifetime}; use "
                 f"`credentials.generator` (kind {generator}) so External Secrets refreshes the token, or a node "

@@ -90,8 +90,8 @@ CASES = [
     ("GCR JSON key does not expire", [registry("gcr", "gcr.io", "{username: _json_key, fromFile: {password: k}}")],
      [group("g", ["gcr"])], []),
     ("ACR service principal via ESO is static", [registry("acr", "myreg.azurecr.io")], [group("g", ["acr"])], []),
-    ("ACR service principal from env", [registry("acr", "myreg.azurecr.io",
-                                                 "{username: 8f2e6a3c-1b7d-4c1e-9a55-0d3b2f6e7a10, fromEnv: {password: P}}")],
+    ("ACR service principal from env", [registry(
+        "acr", "myreg.azurecr.io", "{username: 8f2e6a3c-1b7d-4c1e-9a55-0d3b2f6e7a10, fromEnv: {password: P}}")],
      [group("g", ["acr"])], []),
     ("ACR Entra ID token", [registry("acr", "myreg.azurecr.io",
                                      "{username: 00000000-0000-0000-0000-000000000000, fromEnv: {password: P}}")],

@@ -232,7 +232,9 @@ def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point: one top-level handler, documented exit codes, never a traceback for user mistakes."""
     try:
         code = cli.main(args=argv, prog_name="genpolicy", standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+            raise KeyboardInterrupt from None  # genpolicy.entry reports it
         _echo("genpolicy: aborted", err=True)
         sys.exit(int(ExitCode.USAGE))
     except click.ClickException as exc:
@@ -240,9 +242,6 @@ def main(argv: list[str] | None = None) -> NoReturn:
         sys.exit(int(ExitCode.USAGE))
     except SystemExit:
         raise
-    except KeyboardInterrupt:
-        _echo("genpolicy: interrupted; nothing was written unless a render had finished", err=True)
-        sys.exit(130)
     except Exception as exc:
         _internal_error(exc)
     sys.exit(int(code or 0) if isinstance(code, int) else 0)

@@ -32,6 +32,16 @@ def check_username(value: str | None) -> str | None:
     return value
 
 
+def quoted_version(value: Any) -> Any:
+    """A version must be a string: YAML reads `1.30` as the number 1.3 (and `1.10` as 1.1)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    text = repr(value)
+    major, _, minor = text.partition(".")
+    guess = f"{major}.{minor}0" if len(minor) == 1 else text
+    raise ValueError(f"{text} is a YAML number, not a version (trailing zeros are lost): quote it: \"{guess}\"")
+
+
 class Model(BaseModel):
     model_config = ConfigDict(
         extra="forbid", alias_generator=to_camel, populate_by_name=False, frozen=True, hide_input_in_errors=True
@@ -187,10 +197,7 @@ class KyvernoSettings(Model):
         "Ignore", description="Webhook failure policy of the Pod mutation (`Fail` blocks Pods while Kyverno is down)."
     )
 
-    @field_validator("version", mode="before")
-    @classmethod
-    def _version_as_string(cls, value: Any) -> Any:
-        return f"{value:.2f}".rstrip("0") if isinstance(value, float) else value
+    _version_as_string = field_validator("version", mode="before")(classmethod(lambda cls, v: quoted_version(v)))
 
     @property
     def minor(self) -> int:
@@ -251,10 +258,8 @@ class Cluster(Model):
         default_factory=lambda: ClusterArgoCD(),
         description="Argo CD clusters: the Application's destination, Argo CD namespace and project.")
 
-    @field_validator("kubernetes_version", mode="before")
-    @classmethod
-    def _version_as_string(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, float | int) else value
+    _version_as_string = field_validator("kubernetes_version", mode="before")(
+        classmethod(lambda cls, v: quoted_version(v)))
 
     @property
     def major_minor(self) -> str:
@@ -386,8 +391,17 @@ class Spec(Model):
     kind: Literal["PullSecretSpec"]
     output_dir: str = Field("out", pattern=FILE_PATH, description="Output root, relative to the spec file.")
     allow_plaintext: bool = Field(
-        False, description="Opt in to unencrypted credentials in the output (inline sources)."
+        False, description="Opt in to unencrypted credentials in the output (inline sources): only the boolean "
+                           "`true` (not `yes` or `\"true\"`)."
     )
+
+    @field_validator("allow_plaintext", mode="before")
+    @classmethod
+    def _real_boolean(cls, value: Any) -> Any:
+        if not isinstance(value, bool):
+            raise ValueError(f"must be the boolean true or false (unquoted), not {value!r}: a security switch "
+                             "accepts no other spelling")
+        return value
     gitops: GitOpsWiring | None = Field(None, description="Render Argo CD / Flux objects that deploy the bundle.")
     common_labels: dict[str, str] = Field(default_factory=dict)
     common_annotations: dict[str, str] = Field(default_factory=dict)

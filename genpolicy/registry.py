@@ -1,6 +1,7 @@
 """Registry keys, image names and credential matching exactly as the kubelet does it.
 
-Reference: ../shared/docs/kubelet-keyring.md. The kubelet derives a match key from every
+Reference: the kubelet's pkg/credentialprovider (keyring.go, config.go) in kubernetes/kubernetes.
+The kubelet derives a match key from every
 `.dockerconfigjson` key (`BasicDockerKeyring.Add`), turns the image into a lookup key
 (`distribution/reference`), matches with `URLsMatch` (Go `net/url`, `net.SplitHostPort`,
 `path/filepath.Match`) and orders by key in descending byte order. The private helpers below

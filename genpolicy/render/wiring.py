@@ -4,7 +4,9 @@ Argo CD objects go to `<output>/argocd/` (applied to the Argo CD control plane);
 `<output>/flux/<cluster>.yaml` (applied by the cluster's own Flux, e.g. from flux-system). Flux
 gets one Kustomization per part so `dependsOn` orders them: the Kyverno source Secrets and RBAC,
 then the policies (after Kyverno itself when `flux.kyvernoDependency` is set), and the static
-namespaces. Facts: ../shared/docs/gitops-facts.md sections 2-3.
+namespaces. Sources: the Argo CD Application spec and sync-wave docs
+(https://argo-cd.readthedocs.io/en/stable/user-guide/sync-waves/) and the Flux Kustomization API
+(https://fluxcd.io/flux/components/kustomize/kustomizations/).
 """
 
 from __future__ import annotations

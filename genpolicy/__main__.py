@@ -1,3 +1,3 @@
-from genpolicy.cli import main
+from genpolicy.entry import main
 
 main()

@@ -130,9 +130,11 @@ def validate_command(paths: tuple[Path, ...], kubernetes_version: str, crds: tup
         _fail(exc, fmt)
     problems = report.problems + ([] if not strict_crds else [
         Problem(p.file, p.line, p.col, p.path, p.message) for p in report.unvalidated])
-    shown = problems + ([] if strict_crds else report.unvalidated)
+    shown = problems + ([] if strict_crds else report.unvalidated_by_kind())
     if shown:
         _echo(format_problems(shown, fmt), err=fmt != "json")
+    for reason, count in sorted(report.skip_reasons.items()):
+        _echo(f"genpolicy: skipped {count} document(s): {reason}", err=True)
     skipped = f", {report.skipped} non-Kubernetes documents skipped" if report.skipped else ""
     _echo(f"genpolicy: {report.checked} objects checked, {len(problems)} errors, "
           f"{len(report.unvalidated)} not validated{skipped}", err=True)
@@ -230,7 +232,9 @@ def main(argv: list[str] | None = None) -> NoReturn:
     """Entry point: one top-level handler, documented exit codes, never a traceback for user mistakes."""
     try:
         code = cli.main(args=argv, prog_name="genpolicy", standalone_mode=False)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+            raise KeyboardInterrupt from None  # genpolicy.entry reports it
         _echo("genpolicy: aborted", err=True)
         sys.exit(int(ExitCode.USAGE))
     except click.ClickException as exc:
@@ -238,9 +242,6 @@ def main(argv: list[str] | None = None) -> NoReturn:
         sys.exit(int(ExitCode.USAGE))
     except SystemExit:
         raise
-    except KeyboardInterrupt:
-        _echo("genpolicy: interrupted; nothing was written unless a render had finished", err=True)
-        sys.exit(130)
     except Exception as exc:
         _internal_error(exc)
     sys.exit(int(code or 0) if isinstance(code, int) else 0)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from genpolicy.errors import CredentialError, Problem
@@ -59,14 +59,16 @@ class CredentialReader:
             return Credential(creds.inline.username, Sensitive(creds.inline.password.get_secret_value()), "inline")
         if creds.from_env is not None:
             env = creds.from_env
-            password = self._env(registry, "fromEnv.password", env.password)
-            username = creds.username or self._env(registry, "fromEnv.username", env.username or "")
+            username, password = _both(
+                lambda: creds.username or self._env(registry, "fromEnv.username", env.username or ""),
+                lambda: self._env(registry, "fromEnv.password", env.password))
             self._check_username(registry, "fromEnv.username", username)
             return Credential(username, Sensitive(password), f"env {env.password}")
         if creds.from_file is not None:
             files = creds.from_file
-            password = self._file(registry, "fromFile.password", files.password)
-            username = creds.username or self._file(registry, "fromFile.username", files.username or "")
+            username, password = _both(
+                lambda: creds.username or self._file(registry, "fromFile.username", files.username or ""),
+                lambda: self._file(registry, "fromFile.password", files.password))
             self._check_username(registry, "fromFile.username", username)
             return Credential(username, Sensitive(password), f"file {files.password}")
         if creds.docker_config is not None:
@@ -136,3 +138,18 @@ class CredentialReader:
         if not value:
             raise self._problem(registry, field, f"registry {registry.name!r}: {path} is empty")
         return value
+
+
+def _both(username: Callable[[], str], password: Callable[[], str]) -> tuple[str, str]:
+    """Read the username and the password; when either fails, report both failures at once."""
+    values: list[str] = []
+    problems: list[Problem] = []
+    for read in (username, password):
+        try:
+            values.append(read())
+        except CredentialError as exc:
+            problems.extend(exc.problems)
+            values.append("")
+    if problems:
+        raise CredentialError(problems[0].message, problems)
+    return values[0], values[1]

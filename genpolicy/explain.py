@@ -26,6 +26,7 @@ from genpolicy.registry import (
     SourcedEntry,
     credentials_for_image,
     entries_from_secret,
+    filepath_match,
     is_default_registry_match,
     make_docker_keyring,
     normalize_image,
@@ -86,18 +87,42 @@ class Explanation:
 
 
 def why_not(key: str, lookup_key: str) -> str:
-    """A human reason why a registry key does not match an image's lookup key."""
+    """A human reason why a registry key does not match an image's lookup key: the first part that differs."""
     k_host, _, k_path = key.partition("/")
     i_host, _, i_path = lookup_key.partition("/")
-    k_name, _, k_port = k_host.partition(":")
-    i_name, _, i_port = i_host.partition(":")
+    (k_name, k_port), (i_name, i_port) = _host_port(k_host), _host_port(i_host)
+    host = _host_difference(k_name, i_name)
+    if host:
+        return host
     if k_port != i_port:
         return f"port {k_port or '(none)'} differs from the image's {i_port or '(none)'}"
-    if k_name.count(".") != i_name.count("."):
-        return "the host has a different number of DNS labels (a `*` matches exactly one label)"
     if k_path and not i_path.startswith(k_path):
         return f"the image path does not start with /{k_path}"
     return "the host does not match"
+
+
+def _host_port(hostport: str) -> tuple[str, str]:
+    """`host[:port]` or `[v6][:port]` -> (host, port)."""
+    if hostport.startswith("["):
+        end = hostport.find("]")
+        return hostport[: end + 1], hostport[end + 2 :] if hostport[end + 1 : end + 2] == ":" else ""
+    name, _, port = hostport.partition(":")
+    return name, port
+
+
+def _host_difference(key_host: str, image_host: str) -> str | None:
+    """Why the hosts differ, in wildcard terms only when the key has a glob; None when they match."""
+    if key_host.startswith("[") or not set("*?[") & set(key_host):  # an IPv6 literal has no glob
+        return None if key_host == image_host else f"host {key_host} differs from the image's {image_host}"
+    key_labels, image_labels = key_host.split("."), image_host.split(".")
+    if len(key_labels) != len(image_labels):
+        return (f"host pattern {key_host} has {len(key_labels)} DNS labels and the image's host {image_host} "
+                f"{len(image_labels)} (a `*` matches exactly one label)")
+    try:
+        matched = all(filepath_match(k, i) for k, i in zip(key_labels, image_labels, strict=True))
+    except ValueError:
+        matched = False
+    return None if matched else f"host pattern {key_host} does not match the image's host {image_host}"
 
 
 def explain(keyring_secrets: list[tuple[str, Mapping[str, Entry]]], image: str,
@@ -125,6 +150,8 @@ def explain(keyring_secrets: list[tuple[str, Mapping[str, Entry]]], image: str,
                 if key == "index.docker.io" and is_default_registry_match(lookup_key):
                     reason = "index.docker.io only applies as a fallback, and another key already matched"
                 result.near_misses.append(NearMiss(key, source, reason))
+    result.notes += [f"{source}: {entries.reason}" for source, entries in keyring_secrets
+                     if isinstance(entries, NoCredentials)]
     for key, username, source in extra or []:
         if urls_match(key, lookup_key):
             result.attempts.append(Attempt(len(result.attempts) + 1, key, username, source))
@@ -161,12 +188,39 @@ def load_pull_secrets(path: Path) -> list[tuple[str, Mapping[str, Entry]]]:
         secrets = [d for d in _flatten_lists(documents) if d.get("kind") == "Secret"]
         if secrets:
             return _from_secrets(path, secrets)
-        if len(documents) == 1 and isinstance(documents[0], dict) and any(
-                str(k).lower() == "auths" for k in documents[0]):
-            return [(str(path), parse_dockerconfigjson(raw))]
-        return [(str(path), parse_dockercfg(raw))]
+        if path.name.endswith(".dockercfg"):
+            return [(str(path), parse_dockercfg(raw))]
+        return [(str(path), _dockerconfigjson(raw, f"{path.name} (read as a .dockerconfigjson)"))]
     except (InvalidDockerConfig, ValueError) as exc:
         raise UsageError("invalid pull secret", [Problem(str(path), message=str(exc))]) from None
+
+
+class NoCredentials(dict[str, Entry]):
+    """A pull secret the kubelet reads no credential from; `reason` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__()
+        self.reason = reason
+
+
+def _dockerconfigjson(raw: bytes, what: str) -> Mapping[str, Entry]:
+    """A `.dockerconfigjson` body as the kubelet reads it; one without `auths` yields nothing, and says so."""
+    entries = parse_dockerconfigjson(raw)
+    if entries or _has_auths(raw):
+        return entries
+    return NoCredentials(
+        f"{what} has no `auths` object: the kubelet reads no credential from it (only a .dockercfg, "
+        "Secret type kubernetes.io/dockercfg, is the bare {registry: entry} map); wrap the entries in "
+        '{"auths": {...}}, or name a raw .dockercfg body *.dockercfg')
+
+
+def _has_auths(raw: bytes) -> bool:
+    """Whether the top-level JSON object has an `auths` member (Go matches it case-insensitively)."""
+    try:
+        document = json.loads(raw)
+    except ValueError:
+        return False
+    return isinstance(document, dict) and any(str(k).lower() == "auths" for k in document)
 
 
 def _documents(raw: bytes) -> list[Any]:
@@ -197,9 +251,12 @@ def _from_secrets(path: Path, secrets: list[dict[str, Any]]) -> list[tuple[str, 
     for index, secret in enumerate(secrets, start=1):
         data = {str(k): base64.b64decode(str(v)) for k, v in (secret.get("data") or {}).items()}
         data.update({str(k): str(v).encode() for k, v in (secret.get("stringData") or {}).items()})
-        entries = entries_from_secret(str(secret.get("type")), data)
-        if entries is None:
+        read = entries_from_secret(str(secret.get("type")), data)
+        if read is None:
             continue
+        entries: Mapping[str, Entry] = read
+        if not read and secret.get("type") == "kubernetes.io/dockerconfigjson":
+            entries = _dockerconfigjson(data[".dockerconfigjson"], "its .dockerconfigjson")
         meta = secret.get("metadata")
         meta = meta if isinstance(meta, dict) else {}
         name = "/".join(str(p) for p in (meta.get("namespace"), meta.get("name")) if p) or f"#{index}"

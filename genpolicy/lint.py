@@ -63,6 +63,8 @@ RULES = {rule.code: rule for rule in (
          "A pull Secret near the 1 MiB limit of a Kubernetes Secret."),
     Rule("GP010", "unused-registry", "warning",
          "A registry no namespace group uses."),
+    Rule("GP011", "open-path-prefix", "warning",
+         "A key with a path but no trailing '/' also reaches a sibling project's images (/platform, /platformx)."),
 )}
 _BY_NAME = {rule.name: rule.code for rule in RULES.values()}
 
@@ -171,7 +173,28 @@ def _loose_path_prefix(ctx: _Context) -> Iterator[Finding]:
             f"key {ctx.key(short)} also matches {ctx.key(long)}'s images (the kubelet compares repository "
             f"paths as plain string prefixes, so /{ctx.key(short).partition('/')[2]} matches "
             f"/{ctx.key(long).partition('/')[2]}): in group {group!r}, Pods pulling from {ctx.key(long)} try "
-            f"{long.name!r}'s credential first, then {short.name!r}'s"))
+            f"{long.name!r}'s credential first, then {short.name!r}'s; end {short.name!r}'s server with '/' "
+            "to keep it to its own project"))
+
+
+def _open_path_prefix(ctx: _Context) -> Iterator[Finding]:
+    """A secret-bearing key without a trailing '/' that is a loose prefix of another registry's key."""
+    attached = {frozenset((a.name, b.name)) for _, a, b in ctx.attached_pairs}
+    registries = [r for r in ctx.resolved.spec.registries if r.name in ctx.resolved.server_keys]
+    for short, long in itertools.permutations(registries, 2):
+        if short.credentials.node is not None or frozenset((short.name, long.name)) in attached:
+            continue  # node credentials are not in a Secret; pairs in one group are GP002's
+        if not _loose_prefix_of(ctx.key(short), ctx.key(long)):
+            continue
+        yield Finding("GP011", ctx.server_path(short), (
+            f"key {ctx.key(short)} has no trailing '/', so the kubelet also sends {short.name!r}'s credential "
+            f"for {ctx.key(long)} images (registry {long.name!r}): repository paths are compared as plain "
+            f"string prefixes; write the server as {ctx.key(short)}/ to keep it to its own project"))
+
+
+def _loose_prefix_of(short: str, long: str) -> bool:
+    """`short` (a key with a path) is a loose prefix of `long` (see registry.prefix_overlaps)."""
+    return "/" in short and len(short) < len(long) and prefix_overlaps(short, long)
 
 
 _CLOUD = (
@@ -180,9 +203,20 @@ _CLOUD = (
     ("Artifact Registry / GCR", re.compile(r"(^|\.)(gcr\.io|[a-z0-9*-]+-docker\.pkg\.dev)$"), "GCRAccessToken",
      "access tokens expire after about 1 hour"),
     ("ACR", re.compile(r"\.azurecr\.(io|cn|us)$"), "ACRAccessToken",
-     "Entra ID refresh tokens expire after 3 hours and service principal secrets are rotated outside git"),
+     "an Entra ID token (username 00000000-0000-0000-0000-000000000000, as `az acr login --expose-token` "
+     "prints it) expires after 3 hours"),
 )
 _LONG_LIVED_GCP_USERS = ("_json_key", "_json_key_base64")
+ACR_TOKEN_USER = "00000000-0000-0000-0000-000000000000"  # service principals and repository tokens are static
+
+
+def _expires(generator: str, username: str) -> bool:
+    """Whether a static credential of this cloud with this username is a short-lived token."""
+    if generator == "GCRAccessToken":
+        return username not in _LONG_LIVED_GCP_USERS  # a service account JSON key does not expire
+    if generator == "ACRAccessToken":
+        return username == ACR_TOKEN_USER
+    return True  # an ECR password is always a 12-hour authorization token
 
 
 def _cloud_static_credentials(ctx: _Context) -> Iterator[Finding]:
@@ -196,8 +230,8 @@ def _cloud_static_credentials(ctx: _Context) -> Iterator[Finding]:
                 continue
             read = (ctx.credentials or {}).get(registry.name)
             username = creds.username or (read.username if read is not None else "")
-            if generator == "GCRAccessToken" and username in _LONG_LIVED_GCP_USERS:
-                continue  # a service account JSON key does not expire (workload identity is still better)
+            if not _expires(generator, username):
+                continue  # long-lived by design (workload identity is still better)
             yield Finding("GP003", ("registries", ctx.resolved.spec.registries.index(registry), "credentials"), (
                 f"registry {registry.name!r} is {cloud} with static credentials: {lifetime}; use "
                 f"`credentials.generator` (kind {generator}) so External Secrets refreshes the token, or a node "
@@ -300,5 +334,5 @@ def _unused_registry(ctx: _Context) -> Iterator[Finding]:
 
 _CHECKS: tuple[Callable[[_Context], Iterator[Finding]], ...] = (
     _overlapping_keys, _loose_path_prefix, _cloud_static_credentials, _docker_hub, _pod_level_secrets,
-    _no_registry, _plaintext, _secret_size, _unused_registry,
+    _no_registry, _plaintext, _secret_size, _unused_registry, _open_path_prefix,
 )

@@ -22,6 +22,25 @@ class ValidationReport:
     skipped: int = 0  # documents that are not Kubernetes objects (Helm values files, say)
     problems: list[Problem] = field(default_factory=list)
     unvalidated: list[Problem] = field(default_factory=list)
+    skip_reasons: dict[str, int] = field(default_factory=dict)  # why documents were skipped -> how many
+
+    def skip(self, reason: str) -> None:
+        self.skipped += 1
+        self.skip_reasons[reason] = self.skip_reasons.get(reason, 0) + 1
+
+    def unvalidated_by_kind(self) -> list[Problem]:
+        """One warning per kind, as `render` prints them, at the first object of that kind."""
+        groups: dict[str, list[Problem]] = {}
+        for problem in self.unvalidated:
+            groups.setdefault(problem.path.partition("/")[0], []).append(problem)
+        return [Problem(first.file, first.line, first.col, kind, f"{len(group)} {kind} not validated: no schema for "
+                        f"this kind (pass --crds DIR){' (first here)' if len(group) > 1 else ''}", severity="warning")
+                for kind, group in sorted(groups.items()) for first in group[:1]]
+
+
+NOT_KUBERNETES = "not a Kubernetes object (no apiVersion or kind)"
+KYVERNO_CLI = ("Kyverno CLI files (cli.kyverno.io): `kyverno test` reads them, they are never applied to a "
+               "cluster")
 
 
 def manifest_files(paths: list[Path]) -> Iterator[Path]:
@@ -69,7 +88,14 @@ def _validate_one(report: ValidationReport, validator: Validator, file: str, lin
                        and str(obj.get("apiVersion", "")).startswith("kustomize.config.k8s.io")):
         return
     if isinstance(obj, dict) and "apiVersion" not in obj and "kind" not in obj:
-        report.skipped += 1
+        report.skip(NOT_KUBERNETES)
+        return
+    if isinstance(obj, dict) and str(obj.get("apiVersion", "")).startswith("cli.kyverno.io/"):
+        report.skip(KYVERNO_CLI)
+        return
+    if _is_list(obj):
+        for item in obj["items"]:
+            _validate_one(report, validator, file, line, item)
         return
     report.checked += 1
     outcome = validator.validate(_without_sops_metadata(obj))
@@ -79,6 +105,13 @@ def _validate_one(report: ValidationReport, validator: Validator, file: str, lin
     if not outcome.validated:
         report.unvalidated.append(Problem(file, line, 1, name, "not validated: no schema for this kind "
                                                                  "(pass --crds DIR)", severity="warning"))
+
+
+def _is_list(obj: Any) -> bool:
+    """`kind: List` (or `SecretList`...) as `kubectl get -o yaml` writes it: a wrapper, not an object; its
+    items are validated one by one and the wrapper needs no metadata."""
+    return (isinstance(obj, dict) and str(obj.get("kind", "")).endswith("List") and obj.get("apiVersion") == "v1"
+            and isinstance(obj.get("items"), list))
 
 
 def _without_sops_metadata(obj: Any) -> Any:

@@ -12,7 +12,7 @@ from genpolicy import writer
 from genpolicy.cache import Inputs, RenderCache
 from genpolicy.crds import shipped_crds
 from genpolicy.credentials import CredentialReader
-from genpolicy.errors import ExitCode, GenpolicyError, OutputValidationError, Problem, SpecError
+from genpolicy.errors import ExitCode, GenpolicyError, OutputValidationError, Problem, SpecError, WriteError
 from genpolicy.lint import lint
 from genpolicy.origins import spec_problem
 from genpolicy.render import Bundle, RenderContext, encrypted, finalize_bundle, render_bundle
@@ -61,9 +61,20 @@ class RenderResult:
 
 
 def output_root(options: RenderOptions, resolved: Resolved) -> Path:
-    if options.output is not None:
-        return options.output
-    return Path(os.path.normpath(options.spec.parent / resolved.spec.output_dir))
+    root = options.output if options.output is not None else Path(
+        os.path.normpath(options.spec.parent / resolved.spec.output_dir))
+    check_output_root(root)
+    return root
+
+
+def check_output_root(root: Path) -> None:
+    """The output root, or the nearest of its parents that exists, must be a folder (exit 6 naming it)."""
+    for path in (root, *root.parents):
+        if path.is_dir():
+            return
+        if path.exists() or path.is_symlink():
+            raise WriteError("cannot write the output", [Problem(
+                str(path), message="is not a folder" + ("" if path == root else f" (the output is {root})"))])
 
 
 def render(options: RenderOptions) -> RenderResult:

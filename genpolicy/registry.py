@@ -1,6 +1,7 @@
 """Registry keys, image names and credential matching exactly as the kubelet does it.
 
-Reference: ../shared/docs/kubelet-keyring.md. The kubelet derives a match key from every
+Reference: the kubelet's pkg/credentialprovider (keyring.go, config.go) in kubernetes/kubernetes.
+The kubelet derives a match key from every
 `.dockerconfigjson` key (`BasicDockerKeyring.Add`), turns the image into a lookup key
 (`distribution/reference`), matches with `URLsMatch` (Go `net/url`, `net.SplitHostPort`,
 `path/filepath.Match`) and orders by key in descending byte order. The private helpers below
@@ -653,7 +654,8 @@ _GLOB_CHARS = frozenset("*?[]")
 def normalize_server(server: str) -> str:
     """Turn a registry server as users write it into the bare `.dockerconfigjson` key to emit.
 
-    Drops `https://`/`http://`, a leading `/v1/` or `/v2/` (as the kubelet does) and one trailing `/`;
+    Drops `https://`/`http://` and a leading `/v1/` or `/v2/` (as the kubelet does); a bare `/` after the
+    host is dropped, a trailing `/` after a path is kept (`host/team/` must not match `host/teammate`);
     lowercases the host; keeps ports, paths and host globs; every Docker Hub spelling becomes
     `docker.io`. The result is a fixed point of `parse_key`, so the kubelet reads exactly this key.
     """
@@ -780,7 +782,10 @@ def _normalize_ipv6(authority: str, shown: str) -> str:
 
 
 def _normalize_path(path: str, shown: str, *, hub: bool) -> str:
-    """Strip `/v1/`|`/v2/` once and one trailing '/', then validate what remains.
+    """Strip `/v1/`|`/v2/` once, drop a path that is only '/', then validate what remains.
+
+    A trailing '/' after a path is kept exactly as the kubelet keeps it: `host/team/` matches
+    `host/team/app` but not `host/teammate/app`, while `host/team` matches both.
 
     A remaining path of exactly `/v1` or `/v2` is the registry root on Docker Hub (whose namespaces
     have at least 4 characters) and ambiguous anywhere else; one that still starts with `/v1/` or
@@ -788,11 +793,9 @@ def _normalize_path(path: str, shown: str, *, hub: bool) -> str:
     """
     if path.startswith(("/v1/", "/v2/")):
         path = path[3:]
-    if path.endswith("/"):
-        path = path[:-1]
-    if not path:
+    if path in ("", "/"):
         return ""
-    if path in ("/v1", "/v2"):
+    if path in ("/v1", "/v2", "/v1/", "/v2/"):
         if hub:
             return ""
         raise InvalidServer(
@@ -816,7 +819,7 @@ def _check_path(path: str, shown: str) -> None:
         raise _bad(shown, ": ':' in the path (a port must directly follow the host)")
     if "%" in path:
         raise _bad(shown, ": percent-encoding in the path (the kubelet decodes it)")
-    if "" in path[1:].split("/"):
+    if "" in path[1:].removesuffix("/").split("/"):
         raise _bad(shown, "has an empty path segment ('//')")
     if path.lower() != path:
         raise InvalidServer(

@@ -7,6 +7,7 @@ then are the files copied into the target, which must be empty unless `--force`.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import sys
@@ -21,6 +22,7 @@ import yaml
 
 import genpolicy
 from genpolicy.errors import GenpolicyError, OutputValidationError, Problem, UsageError, WriteError
+from genpolicy.install_source import installed_source
 from genpolicy.spec.checks import SUPPORTED_KUBERNETES
 
 SPEC_FILE = "genpolicy.yaml"
@@ -49,13 +51,14 @@ class Answers:
     registry_name: str = ""
     secret_store: str = "vault"
     namespace: str = "default"
+    genpolicy_package: str = ""  # pip requirement CI installs genpolicy with; "" = how this one was installed
 
     def context(self, repo_dir: str, ci_workdir: str) -> dict[str, str]:
         """The cookiecutter `extra_context`."""
         values = asdict(self)
         values["registry_name"] = self.registry_name or derive_registry_name(self.registry_server)
         return {**values, "repo_dir": repo_dir, "ci_workdir": ci_workdir,
-                "genpolicy_package": f"genpolicy=={genpolicy.__version__}",
+                "genpolicy_package": self.genpolicy_package or installed_source().requirement,
                 "_genpolicy_version": genpolicy.__version__}
 
 
@@ -180,6 +183,12 @@ class Result:
 
     written: list[Path]
     replaced: list[Path]
+    package: str = ""  # the pip requirement CI installs genpolicy with
+
+    @property
+    def local_install(self) -> bool:
+        """CI would install genpolicy from a path on this machine."""
+        return " @ file:" in self.package
 
 
 def scaffold(target: Path, answers: Answers, *, force: bool = False) -> Result:
@@ -187,9 +196,11 @@ def scaffold(target: Path, answers: Answers, *, force: bool = False) -> Result:
     check_target(target, force)
     repo_dir = target.resolve().name or "genpolicy"
     with tempfile.TemporaryDirectory(prefix="genpolicy-init-") as tmp:
-        project = _run_cookiecutter(answers.context(repo_dir, ci_workdir(target)), Path(tmp))
+        context = answers.context(repo_dir, ci_workdir(target))
+        project = _run_cookiecutter(context, Path(tmp))
         _check_spec(project / SPEC_FILE, target / SPEC_FILE)
-        return _install(project, target)
+        written = _install(project, target)
+        return dataclasses.replace(written, package=context["genpolicy_package"])
 
 
 def _run_cookiecutter(context: dict[str, str], workdir: Path) -> Path:
@@ -287,7 +298,7 @@ def collect_answers(given: dict[str, str | None], *, interactive: bool) -> Answe
         given_value = given.get(key)
         values[key] = given_value if given_value is not None else (
             _ask(text, default, kind) if interactive else default)
-    return Answers(**values)
+    return Answers(**values, genpolicy_package=given.get("genpolicy_package") or "")
 
 
 def exit_with(exc: GenpolicyError) -> NoReturn:
@@ -303,6 +314,9 @@ def _report(target: Path, result: Result) -> None:
     if result.replaced:
         names = ", ".join(str(p) for p in result.replaced)
         click.echo(f"genpolicy: replaced {len(result.replaced)} existing file(s): {names}", err=True)
+    if result.local_install:
+        click.echo(f"genpolicy: warning: CI installs genpolicy from {result.package!r}, a path on this machine; "
+                   "pass --genpolicy-package (e.g. a git URL) for CI runners that do not have it", err=True)
     spec = target / SPEC_FILE
     click.echo(f"genpolicy: scaffolded {target} ({len(result.written)} files). Next:\n"
                f"  genpolicy render {spec}          # writes {target / 'out'}\n"
@@ -320,6 +334,9 @@ def _report(target: Path, result: Result) -> None:
 @click.option("--registry-name", type=LABEL, help="Short name for the registry.  [default: from the server]")
 @click.option("--secret-store", type=SUBDOMAIN, help="ClusterSecretStore holding the credential.  [default: vault]")
 @click.option("--namespace", type=LABEL, help="First namespace to give pull credentials.  [default: default]")
+@click.option("--genpolicy-package", metavar="REQUIREMENT",
+              help="pip requirement CI installs genpolicy with (`genpolicy @ git+https://...@v0.1.0`).  "
+                   "[default: how this genpolicy was installed]")
 @click.option("--force", is_flag=True, help="Write into a non-empty folder, replacing files with the same names.")
 def init_command(directory: Path, no_input: bool, force: bool, **given: str | None) -> None:
     """Scaffold a GitOps repository (or a folder in one) for genpolicy in DIRECTORY (default: here).

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+SHARED = Path(os.environ.get("GENPOLICY_SHARED") or ROOT.parent / "shared")  # see README "Running the tests"
 CRDS = SHARED / "crds"
 
 
@@ -89,7 +89,8 @@ def plain_env() -> dict[str, str]:
 
 def require_shared() -> Path:
     if not CRDS.is_dir():
-        pytest.skip(f"shared CRDs not found at {CRDS} (the project's ../shared folder)")
+        pytest.skip(f"upstream CRDs not found at {CRDS}: set GENPOLICY_SHARED (README: Running the tests on a "
+                    "fresh clone)")
     return CRDS
 
 

@@ -168,3 +168,47 @@ def test_render_with_crds_validates_external_secrets(tmp_path: Path) -> None:
     assert "not validated" not in result.stderr
     without = run_cli("render", ROOT / "examples/quickstart/spec.yaml", "-o", tmp_path / "other")
     assert without.code == 0 and "not validated" not in without.stderr  # the shipped schemas cover it
+
+
+def test_output_pointing_at_a_file_exits_6_with_the_path(plain_spec: Path, plain_env: dict[str, str]) -> None:
+    blocker = plain_spec.parent / "not-a-folder"
+    blocker.write_text("mine\n")
+    for output in (blocker, blocker / "sub"):
+        result = run_cli("render", plain_spec, "-o", output, env=plain_env)
+        assert result.code == 6, result.output
+        assert f"{blocker}: is not a folder" in result.stderr and "internal error" not in result.output
+    assert blocker.read_text() == "mine\n"
+
+
+def test_every_missing_credential_is_reported_at_once(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, PLAIN_SPEC)
+    result = run_cli("render", spec, env={})
+    assert result.code == 4, result.output
+    for variable in ("REG_USER", "REG_PASS"):
+        assert f"registry 'ghcr': environment variable {variable} is not set" in result.stderr
+    assert "hub-password.txt" in result.stderr and "(3 problems)" in result.stderr
+
+
+def _interrupt_after(delay: float, args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    import os
+    import signal
+    import sys
+    import time
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("GHCR_", "REG_"))}
+    proc = subprocess.Popen([sys.executable, "-m", "genpolicy", *args], cwd=cwd, env=env, text=True,
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+@pytest.mark.parametrize("delay", [0.15, 0.3, 0.6, 1.2, 4.0])
+def test_ctrl_c_exits_130_with_one_line_and_no_traceback(plain_spec: Path, delay: float) -> None:
+    """A real SIGINT, during the imports or while `coverage -w -` waits on its standard input."""
+    run = _interrupt_after(delay, ["coverage", str(plain_spec), "-w", "-"], plain_spec.parent)
+    assert "Traceback" not in run.stderr, run.stderr
+    assert run.returncode == 130, (run.returncode, run.stderr)
+    assert [line for line in run.stderr.splitlines() if line.strip()] == [
+        "genpolicy: interrupted; nothing was written unless a render had finished"]

@@ -24,6 +24,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from conftest import SHARED
 from genpolicy.crypto.sops import (
     SopsError,
     decrypt_document,
@@ -32,7 +33,6 @@ from genpolicy.crypto.sops import (
 )
 
 HERE = Path(__file__).resolve().parent
-SHARED = Path(__file__).parents[1].parent / "shared"
 FIXTURES = SHARED / "fixtures" / "sops"
 FLUX = FIXTURES / "fluxcd-kustomize-controller"
 HUMPHD = FIXTURES / "humphd-sops-age"

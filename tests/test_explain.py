@@ -51,9 +51,63 @@ def test_near_misses_say_why() -> None:
     reasons = {m.key: m.reason for m in explain(configs, "reg.io/team/app").near_misses}
     assert reasons == {
         "reg.io:5000": "port 5000 differs from the image's (none)",
-        "a.b.reg.io": "the host has a different number of DNS labels (a `*` matches exactly one label)",
+        "a.b.reg.io": "host a.b.reg.io differs from the image's reg.io",
         "reg.io/other": "the image path does not start with /other",
     }
+
+
+def test_near_misses_name_the_real_difference() -> None:
+    """Host before port; wildcard wording only for keys with a `*` (issue 13 item 5)."""
+    configs = [("s", {"harbor.corp.example:8443": Entry("a", "x"), "*.reg.io": Entry("b", "y"),
+                      "x*.other.io": Entry("c", "z"), "[::1]:5000": Entry("d", "w"),
+                      "reg.io:8443/platform/": Entry("e", "v")})]
+    reasons = {m.key: m.reason for m in explain(configs, "reg.io:8443/platformx/app").near_misses}
+    assert reasons == {
+        "harbor.corp.example:8443": "host harbor.corp.example differs from the image's reg.io",
+        "*.reg.io": "host pattern *.reg.io has 3 DNS labels and the image's host reg.io 2 "
+                    "(a `*` matches exactly one label)",
+        "x*.other.io": "host pattern x*.other.io has 3 DNS labels and the image's host reg.io 2 "
+                       "(a `*` matches exactly one label)",
+        "[::1]:5000": "host [::1] differs from the image's reg.io",
+        "reg.io:8443/platform/": "the image path does not start with /platform/",
+    }
+    pattern = {m.key: m.reason for m in explain([("s", {"x*.reg.io": Entry("a", "x")})], "ab.reg.io/a").near_misses}
+    assert pattern == {"x*.reg.io": "host pattern x*.reg.io does not match the image's host ab.reg.io"}
+    port = {m.key: m.reason for m in explain([("s", {"*.reg.io:5000": Entry("a", "x")})], "a.reg.io/a").near_misses}
+    assert port == {"*.reg.io:5000": "port 5000 differs from the image's (none)"}
+
+
+def _secret_manifest(body: dict[str, object], kind: str = "kubernetes.io/dockerconfigjson") -> str:
+    key = ".dockerconfigjson" if kind.endswith("json") else ".dockercfg"
+    return json.dumps({"apiVersion": "v1", "kind": "Secret", "type": kind,
+                       "metadata": {"name": "reg", "namespace": "a"},
+                       "data": {key: base64.b64encode(json.dumps(body).encode()).decode()}})
+
+
+BARE = {"ghcr.io": {"auth": base64.b64encode(b"octo:Bare-Secret-9").decode()}}
+
+
+@pytest.mark.parametrize(("name", "content"), [
+    ("secret.yaml", _secret_manifest(BARE)),
+    (".dockerconfigjson", json.dumps(BARE)),
+    ("config.json", json.dumps(BARE)),
+])
+def test_a_dockerconfigjson_without_auths_yields_nothing_and_says_why(tmp_path: Path, name: str,
+                                                                        content: str) -> None:
+    (tmp_path / name).write_text(content)
+    result = run_cli("explain", "ghcr.io/org/app", "--dockerconfig", tmp_path / name)
+    assert result.code == 0, result.output
+    assert "no credential matches" in result.stdout
+    assert "has no `auths` object: the kubelet reads no credential from it" in result.stdout
+    assert "Bare-Secret-9" not in result.output
+
+
+def test_a_dockercfg_is_the_bare_map(tmp_path: Path) -> None:
+    (tmp_path / "s.yaml").write_text(_secret_manifest(BARE, "kubernetes.io/dockercfg"))
+    (tmp_path / ".dockercfg").write_text(json.dumps(BARE))
+    for path in (tmp_path / "s.yaml", tmp_path / ".dockercfg"):
+        result = run_cli("explain", "ghcr.io/org/app", "--dockerconfig", path)
+        assert result.code == 0 and "1. ghcr.io  user octo" in result.stdout, result.output
 
 
 def test_dockerconfig_cli_json_never_shows_passwords(tmp_path: Path) -> None:

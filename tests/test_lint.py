@@ -63,7 +63,7 @@ CASES = [
     ("host covers path", [registry("ghcr", "ghcr.io"), registry("org", "ghcr.io/org")],
      [group("g", ["ghcr", "org"])], ["10:13 GP001"]),
     ("host glob covers host", [registry("all", "*.azurecr.io"), registry("one", "one.azurecr.io")],
-     [group("g", ["all", "one"])], ["7:5 GP003", "10:13 GP001", "11:5 GP003"]),
+     [group("g", ["all", "one"])], ["10:13 GP001"]),
     ("overlap only counts when attached together", [registry("ghcr", "ghcr.io"), registry("org", "ghcr.io/org")],
      [group("g", ["ghcr"]), group("h", ["org"], namespace="team-b")], []),
     ("team and teammate together", [registry("team", "harbor.example.com/team"),
@@ -71,7 +71,13 @@ CASES = [
      [group("g", ["team", "mate"])], ["6:13 GP002"]),
     ("team and teammate never in one namespace", [registry("team", "harbor.example.com/team"),
                                                   registry("mate", "harbor.example.com/teammate")],
+     [group("g", ["team"]), group("h", ["mate"], namespace="team-b")], ["6:13 GP011"]),
+    ("team/ with a trailing slash stops at its project", [registry("team", "harbor.example.com/team/"),
+                                                          registry("mate", "harbor.example.com/teammate")],
      [group("g", ["team"]), group("h", ["mate"], namespace="team-b")], []),
+    ("platform/ and platformx together", [registry("p", "https://harbor.corp.example:8443/platform/"),
+                                          registry("px", "harbor.corp.example:8443/platformx")],
+     [group("g", ["p", "px"])], []),
     ("team and team/sub is a real folder", [registry("team", "harbor.example.com/team"),
                                             registry("sub", "harbor.example.com/team/sub")],
      [group("g", ["team", "sub"])], ["10:13 GP001"]),
@@ -83,7 +89,13 @@ CASES = [
     ("GAR static token", [registry("gar", "europe-docker.pkg.dev", ENV)], [group("g", ["gar"])], ["7:5 GP003"]),
     ("GCR JSON key does not expire", [registry("gcr", "gcr.io", "{username: _json_key, fromFile: {password: k}}")],
      [group("g", ["gcr"])], []),
-    ("ACR via ESO", [registry("acr", "myreg.azurecr.io")], [group("g", ["acr"])], ["7:5 GP003"]),
+    ("ACR service principal via ESO is static", [registry("acr", "myreg.azurecr.io")], [group("g", ["acr"])], []),
+    ("ACR service principal from env", [registry(
+        "acr", "myreg.azurecr.io", "{username: 8f2e6a3c-1b7d-4c1e-9a55-0d3b2f6e7a10, fromEnv: {password: P}}")],
+     [group("g", ["acr"])], []),
+    ("ACR Entra ID token", [registry("acr", "myreg.azurecr.io",
+                                     "{username: 00000000-0000-0000-0000-000000000000, fromEnv: {password: P}}")],
+     [group("g", ["acr"])], ["7:5 GP003"]),
     ("ACR node provider", [registry("acr", "myreg.azurecr.io", "node: {provider: acr-credential-provider}")],
      [group("g", ["acr"])], []),
     ("Docker Hub fallback spelling", [registry("hub", "https://index.docker.io/v1/")], [group("g", ["hub"])],
@@ -117,6 +129,10 @@ def test_cloud_rule_sees_the_username_read_at_render_time() -> None:
     assert codes(text) == {"GP003"}
     read = {"gcr": Credential("_json_key", Sensitive("{}"))}
     assert codes_with(text, read) == set(), "a service-account JSON key does not expire"
+    acr = spec_text([registry("acr", "myreg.azurecr.io", "dockerConfig: {path: config.json}")], [group("g", ["acr"])])
+    assert codes(acr) == set(), "an ACR service principal or repository token does not expire"
+    token = {"acr": Credential("00000000-0000-0000-0000-000000000000", Sensitive("eyJ"))}
+    assert codes_with(acr, token) == {"GP003"}, "an Entra ID token read at render time expires in 3 hours"
 
 
 def test_plaintext_backend_is_reported_at_the_registry() -> None:

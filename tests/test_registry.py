@@ -130,12 +130,15 @@ def test_parse_key_error_hides_userinfo() -> None:
         ("registry-1.docker.io", "docker.io"),
         ("registry.hub.docker.com", "docker.io"),
         ("docker.io/library", "docker.io/library"),
-        ("index.docker.io/myorg/", "docker.io/myorg"),
+        ("index.docker.io/myorg/", "docker.io/myorg/"),
         ("docker.io:443", "docker.io:443"),
         ("ghcr.io", "ghcr.io"),
         ("https://ghcr.io/", "ghcr.io"),
         ("HTTPS://GHCR.IO", "ghcr.io"),
-        ("https://Harbor.Example.com:8443/team-a/", "harbor.example.com:8443/team-a"),
+        ("https://Harbor.Example.com:8443/team-a/", "harbor.example.com:8443/team-a/"),
+        ("https://harbor.corp.example:8443/platform/", "harbor.corp.example:8443/platform/"),
+        ("harbor.example.com/v2/team/app/", "harbor.example.com/team/app/"),
+        ("harbor.example.com/v2/", "harbor.example.com"),
         ("harbor.example.com:8443/v2/team-a", "harbor.example.com:8443/team-a"),
         ("https://quay.io/v1/", "quay.io"),
         ("quay.io/coreos", "quay.io/coreos"),
@@ -195,7 +198,7 @@ def test_normalize_server(server: str, key: str) -> None:
         ("*", "single name"),
         ("h.example.com/v1", "exactly '/v1' is ambiguous"),
         ("https://h.example.com/v2", "exactly '/v2' is ambiguous"),
-        ("h.example.com/v2/v1/", "exactly '/v1' is ambiguous"),
+        ("h.example.com/v2/v1/", "exactly '/v1/' is ambiguous"),
         ("h.example.com//", "empty path segment"),
         ("h.example.com/v1//", "empty path segment"),
         ("h.example.com/v2/v2/x", "still start with '/v2/'"),
@@ -806,3 +809,17 @@ def test_lookup_order_is_descending_key_order(locs: list[str]) -> None:
     keys = [m.key for m in ring.lookup("quay.io/coreos/etcd")]
     assert keys == sorted(keys, reverse=True)
     assert set(keys) == {loc for loc in locs if urls_match(loc, "quay.io/coreos/etcd")}
+
+
+def test_a_trailing_slash_keeps_a_path_key_to_its_own_project() -> None:
+    """`server: .../platform/` must not reach `.../platformx/app` (issue 13 item 1): the key keeps the
+    slash, exactly as the kubelet reads a `kubectl create secret docker-registry --docker-server` key."""
+    server = "https://harbor.corp.example:8443/platform/"
+    key = normalize_server(server)
+    assert key == parse_key(server) == "harbor.corp.example:8443/platform/"
+    ring = Keyring[str]()
+    ring.add(key, "robot")
+    assert credentials_for_image(ring, "harbor.corp.example:8443/platformx/app:1") == []
+    assert [m.credential for m in credentials_for_image(ring, "harbor.corp.example:8443/platform/app:1")] == ["robot"]
+    assert not urls_match(normalize_server("harbor.corp.example:8443/platform"), "harbor.corp.example:8443/x")
+    assert urls_match(normalize_server("harbor.corp.example:8443/platform"), "harbor.corp.example:8443/platformx/a")

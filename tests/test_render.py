@@ -143,7 +143,7 @@ def test_external_secret_template_builds_a_dockerconfig(tmp_path: Path) -> None:
     assert template["type"] == "kubernetes.io/dockerconfigjson"
     body = template["data"][".dockerconfigjson"]
     # Evaluate the Go template the way ESO would (toJson/b64enc/printf/index) for a sample secret value.
-    assert _eval_eso_template(body, {"harbor-password": 'p"w'}) == {"auths": {"harbor.example.com:8443/team-a": {
+    assert _eval_eso_template(body, {"harbor-password": 'p"w'}) == {"auths": {"harbor.example.com:8443/team-a/": {
         "auth": base64.b64encode(b'robot$team+puller:p"w').decode(), "password": 'p"w',
         "username": "robot$team+puller"}}}
 

@@ -215,3 +215,26 @@ def test_username_with_colon_is_rejected() -> None:
     text = BASE.replace("      externalSecret:\n", "      username: 'a:b'\n      externalSecret:\n")
     assert problems(text) == ["spec.yaml:7:17: registries[0].credentials.username: a registry username may not "
                               "contain ':' or control characters"]
+
+
+@pytest.mark.parametrize(("written", "expected"), [
+    ("1.30", 'spec.yaml:12:24: clusters[0].kubernetesVersion: 1.3 is a YAML number, not a version (trailing zeros '
+             'are lost): quote it: "1.30"'),
+    ("1.33", 'spec.yaml:12:24: clusters[0].kubernetesVersion: 1.33 is a YAML number, not a version (trailing zeros '
+             'are lost): quote it: "1.33"'),
+])
+def test_an_unquoted_kubernetes_version_says_quote_it(written: str, expected: str) -> None:
+    assert problems(BASE.replace('kubernetesVersion: "1.33"', f"kubernetesVersion: {written}")) == [expected]
+
+
+def test_an_unquoted_kyverno_version_says_quote_it() -> None:
+    text = BASE.replace('kubernetesVersion: "1.33"', 'kubernetesVersion: "1.33"\n    kyverno: {version: 1.10}')
+    assert problems(text) == ['spec.yaml:13:24: clusters[0].kyverno.version: 1.1 is a YAML number, not a version '
+                              '(trailing zeros are lost): quote it: "1.10"']
+
+
+@pytest.mark.parametrize("spelling", ["yes", '"true"', "on", "1", '"yes"'])
+def test_allow_plaintext_accepts_only_the_boolean_true(spelling: str) -> None:
+    (problem,) = problems(f"allowPlaintext: {spelling}\n" + BASE)
+    assert problem.startswith("spec.yaml:1:17: allowPlaintext: must be the boolean true or false (unquoted)")
+    assert parse_spec("allowPlaintext: true\n" + BASE, "spec.yaml").spec.allow_plaintext is True

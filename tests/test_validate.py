@@ -108,7 +108,43 @@ def test_validate_command_reports_file_line(tmp_path: Path) -> None:
     result = run_cli("validate", tmp_path, "--crds", require_shared())
     assert result.code == 1
     assert f"{tmp_path / 'm.yaml'}:5:1: ServiceAccount/bad: (root): unknown field" in result.stderr
-    assert "warning: " in result.stderr and "Thing/t: not validated" in result.stderr
+    assert "warning: " in result.stderr and "m.yaml:10:1: Thing: 1 Thing not validated" in result.stderr
     assert "3 objects checked, 1 errors, 1 not validated" in result.stderr
     ok = run_cli("validate", tmp_path / "m.yaml", "--crds", require_shared())
     assert ok.code == 1
+
+
+def test_a_list_without_metadata_is_valid_and_its_items_are_checked(tmp_path: Path) -> None:
+    """kube-prometheus ships `kind: List` without metadata; kubectl applies the items."""
+    (tmp_path / "list.yaml").write_text(
+        "apiVersion: v1\nkind: List\nitems:\n"
+        "  - {apiVersion: v1, kind: ServiceAccount, metadata: {name: a, namespace: x}}\n"
+        "  - {apiVersion: v1, kind: ServiceAccount, metadata: {name: b, namespace: x}}\n")
+    ok = run_cli("validate", tmp_path / "list.yaml")
+    assert ok.code == 0, ok.output
+    assert "2 objects checked, 0 errors" in ok.stderr and "metadata must be a mapping" not in ok.output
+    (tmp_path / "list.yaml").write_text(
+        "apiVersion: v1\nkind: List\nitems:\n  - {apiVersion: v1, kind: ServiceAccount, metadata: {name: B_}}\n")
+    bad = run_cli("validate", tmp_path / "list.yaml")
+    assert bad.code == 1 and "ServiceAccount/B_" in bad.stderr, bad.output
+
+
+def test_unvalidated_warnings_are_grouped_by_kind(tmp_path: Path) -> None:
+    docs = "---\n".join(f"apiVersion: example.com/v1\nkind: Thing\nmetadata: {{name: t{i}}}\n" for i in range(5))
+    (tmp_path / "m.yaml").write_text(docs)
+    result = run_cli("validate", tmp_path)
+    assert result.code == 0
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert warnings == [f"warning: {tmp_path / 'm.yaml'}:1:1: Thing: 5 Thing not validated: no schema for this kind "
+                        "(pass --crds DIR) (first here)"]
+    strict = run_cli("validate", tmp_path, "--strict-crds")
+    assert strict.code == 1 and strict.stderr.count("not validated: no schema") == 5, "errors keep every place"
+
+
+def test_strict_crds_passes_on_genpolicys_own_kyverno_tests(tmp_path: Path) -> None:
+    from conftest import ROOT
+
+    result = run_cli("validate", ROOT / "out/kyverno", "--kubernetes-version", "1.32", "--crds", require_shared(),
+                     "--strict-crds")
+    assert result.code == 0, result.output
+    assert "skipped 3 document(s): Kyverno CLI files (cli.kyverno.io)" in result.stderr

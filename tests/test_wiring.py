@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import ROOT, require_shared
+from conftest import ROOT, require_shared, run_cli
 from genpolicy.pipeline import RenderOptions, RenderResult, render
 
 
@@ -91,3 +91,64 @@ def test_flux_applies_cluster_external_secrets(tmp_path: Path) -> None:
     wired = docs["genpolicy-staging-external-secrets"]["spec"]
     assert wired["path"] == "./out/quickstart/staging/external-secrets" and wired["prune"] is True
     assert [o["kind"] for o in objects(result, "staging/external-secrets/services.yaml")] == ["ClusterExternalSecret"]
+
+
+MULTI_ARGO = """\
+apiVersion: genpolicy/v1alpha1
+kind: PullSecretSpec
+gitops: {{repoURL: https://git.example.com/gitops.git, path: out, argocd: {{project: platform}}}}
+registries:
+  - name: ghcr
+    server: ghcr.io
+    credentials:
+      externalSecret: {{store: {{name: vault}}, remoteKey: ghcr}}
+clusters:
+  - name: eu
+    kubernetesVersion: "1.33"
+{eu}
+  - name: us
+    kubernetesVersion: "1.33"
+{us}
+namespaceGroups:
+  - name: apps
+    namespaces: [apps]
+    registries: [ghcr]
+"""
+
+
+def _multi(tmp_path: Path, eu: str, us: str) -> Path:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(MULTI_ARGO.format(eu=eu, us=us), encoding="utf-8")
+    return spec
+
+
+def test_each_argocd_cluster_deploys_to_its_own_destination(tmp_path: Path) -> None:
+    spec = _multi(tmp_path, "    argocd: {server: 'https://eu.k8s.example:6443', namespace: argocd-eu}",
+                  "    argocd: {name: us-east, project: us-team}")
+    result = render(RenderOptions(spec, output=tmp_path / "out", crds=[require_shared()], environ={}))
+    assert not [w for w in result.warnings if "not validated" in w.message]
+    eu, us = objects(result, "argocd/applications.yaml")
+    assert eu["spec"]["destination"] == {"server": "https://eu.k8s.example:6443"}
+    assert (eu["metadata"]["namespace"], eu["spec"]["project"]) == ("argocd-eu", "platform")
+    assert us["spec"]["destination"] == {"name": "us-east"}
+    assert (us["metadata"]["namespace"], us["spec"]["project"]) == ("argocd", "us-team")
+
+
+@pytest.mark.parametrize(("eu", "us", "where"), [
+    ("", "", "spec.yaml:13:11: clusters[1].name"),
+    ("    argocd: {name: in-cluster}", "", "spec.yaml:13:11: clusters[1].name"),
+    ("    argocd: {server: 'https://k.example:6443'}", "    argocd: {server: 'https://k.example:6443/'}",
+     "spec.yaml:15:22: clusters[1].argocd.server"),
+])
+def test_two_argocd_clusters_on_one_destination_are_a_spec_error(tmp_path: Path, eu: str, us: str,
+                                                                   where: str) -> None:
+    run = run_cli("render", _multi(tmp_path, eu, us), "-o", tmp_path / "out")
+    assert run.code == 3, run.stderr
+    assert where in run.stderr and "'eu' and 'us' both deploy to" in run.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_argocd_destination_takes_server_or_name(tmp_path: Path) -> None:
+    run = run_cli("render", _multi(tmp_path, "    argocd: {server: 'https://a.example', name: a}", ""),
+                  "-o", tmp_path / "out")
+    assert run.code == 3 and "either server or name" in run.stderr

@@ -38,3 +38,12 @@ def service_account_annotations(spec: Spec, target: NamespaceTarget) -> dict[str
     else:
         extra = {FLUX_PRUNE: "disabled"}
     return dict(sorted({**spec.common_annotations, **extra}.items()))
+
+
+def wave_before(spec: Spec, annotations: dict[str, str]) -> dict[str, str]:
+    """Annotations for an object the annotated one needs (an ESO generator before its ExternalSecret):
+    one Argo CD sync wave earlier, since Argo CD waits for a wave to be healthy before the next."""
+    if ARGOCD_SYNC_WAVE not in annotations:
+        return dict(spec.common_annotations)
+    earlier = {ARGOCD_SYNC_WAVE: str(int(annotations[ARGOCD_SYNC_WAVE]) - 1)}
+    return dict(sorted({**spec.common_annotations, **earlier}.items()))

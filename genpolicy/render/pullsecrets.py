@@ -96,8 +96,10 @@ class PullSecretRenderer:
         key = json.dumps(self.resolved.server_keys[registry.name])
         template = (f'{{"auths":{{{key}:{{"auth":{{{{ printf "%s:%s" {user} {password} | b64enc | toJson }}}},'
                     f'"password":{{{{ {password} | toJson }}}},"username":{{{{ {user} | toJson }}}}}}}}}}')
+        gen_notes = metadata.wave_before(spec, notes)
         gen_obj = {"apiVersion": "generators.external-secrets.io/v1alpha1", "kind": generator.kind,
-                   "metadata": {"name": name, "namespace": target.namespace, "labels": labels},
+                   "metadata": {"name": name, "namespace": target.namespace, "labels": labels,
+                                **({"annotations": gen_notes} if gen_notes else {})},
                    "spec": generator.spec}
         external = {
             "apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret",

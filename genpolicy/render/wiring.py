@@ -4,7 +4,9 @@ Argo CD objects go to `<output>/argocd/` (applied to the Argo CD control plane);
 `<output>/flux/<cluster>.yaml` (applied by the cluster's own Flux, e.g. from flux-system). Flux
 gets one Kustomization per part so `dependsOn` orders them: the Kyverno source Secrets and RBAC,
 then the policies (after Kyverno itself when `flux.kyvernoDependency` is set), and the static
-namespaces. Facts: ../shared/docs/gitops-facts.md sections 2-3.
+namespaces. Sources: the Argo CD Application spec and sync-wave docs
+(https://argo-cd.readthedocs.io/en/stable/user-guide/sync-waves/) and the Flux Kustomization API
+(https://fluxcd.io/flux/components/kustomize/kustomizations/).
 """
 
 from __future__ import annotations
@@ -30,13 +32,11 @@ def argocd_application(resolved: Resolved, cluster: Cluster, folder: str) -> dic
     assert wiring is not None
     uses_kyverno = bool(resolved.kyverno_targets_for(cluster.name))
     options = ["ServerSideApply=true"] + (["SkipDryRunOnMissingResource=true"] if uses_kyverno else [])
-    destination = ({"name": cluster.destination_name} if cluster.destination_name
-                   else {"server": cluster.destination_server or "https://kubernetes.default.svc"})
     spec: dict[str, Any] = {
-        "project": wiring.argocd.project,
+        "project": cluster.argocd.project or wiring.argocd.project,
         "source": {"repoURL": wiring.repo_url, "targetRevision": wiring.target_revision,
                    "path": _path(wiring, folder)},
-        "destination": destination,
+        "destination": cluster.argocd.destination(),
         "syncPolicy": {"automated": {"prune": wiring.argocd.prune, "selfHeal": wiring.argocd.self_heal},
                        "syncOptions": options},
     }
@@ -47,7 +47,7 @@ def argocd_application(resolved: Resolved, cluster: Cluster, folder: str) -> dic
     return {
         "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
         "metadata": {
-            "name": f"genpolicy-{cluster.name}", "namespace": wiring.argocd.namespace,
+            "name": f"genpolicy-{cluster.name}", "namespace": cluster.argocd.namespace or wiring.argocd.namespace,
             "labels": metadata.labels(resolved.spec),
             # No resources-finalizer: deleting the Application must never cascade to the `default`
             # ServiceAccounts (their patches also carry Delete=false).

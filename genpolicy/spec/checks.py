@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from genpolicy.errors import Problem
 from genpolicy.registry import InvalidServer, normalize_server
+from genpolicy.spec.destinations import shared_destinations
 from genpolicy.spec.loader import LoadedYaml, Path, format_path
 from genpolicy.spec.model import READ_SOURCES, Cluster, HelmValues, LabelSelector, Registry, SecretMode, Spec
 
@@ -121,6 +122,8 @@ def check_spec(spec: Spec, loaded: LoadedYaml) -> tuple[Resolved, list[Problem]]
     _check_registries(checker, resolved)
     _check_clusters(checker)
     _check_kyverno_settings(checker)
+    for path, message in shared_destinations(spec):
+        checker.error(path, message)
     _check_metadata(checker)
     _resolve_groups(checker, resolved)
     return resolved, sorted(set(checker.problems))

@@ -32,6 +32,16 @@ def check_username(value: str | None) -> str | None:
     return value
 
 
+def quoted_version(value: Any) -> Any:
+    """A version must be a string: YAML reads `1.30` as the number 1.3 (and `1.10` as 1.1)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return value
+    text = repr(value)
+    major, _, minor = text.partition(".")
+    guess = f"{major}.{minor}0" if len(minor) == 1 else text
+    raise ValueError(f"{text} is a YAML number, not a version (trailing zeros are lost): quote it: \"{guess}\"")
+
+
 class Model(BaseModel):
     model_config = ConfigDict(
         extra="forbid", alias_generator=to_camel, populate_by_name=False, frozen=True, hide_input_in_errors=True
@@ -189,14 +199,7 @@ class KyvernoSettings(Model):
         "source-Secret write while Kyverno is down)."
     )
 
-    @field_validator("version", mode="before")
-    @classmethod
-    def _version_as_string(cls, value: Any) -> Any:
-        if isinstance(value, float):
-            if repr(value) != f"{value:.2f}":  # 1.10 unquoted reads as 1.1
-                raise ValueError(f'a number that reads as {value!r}: quote the version, e.g. "1.10"')
-            return f"{value:.2f}"
-        return value
+    _version_as_string = field_validator("version", mode="before")(classmethod(lambda cls, v: quoted_version(v)))
 
     @property
     def minor(self) -> int:
@@ -205,6 +208,37 @@ class KyvernoSettings(Model):
     @property
     def uses_cel(self) -> bool:
         return self.policy_kind == "CEL" or (self.policy_kind == "auto" and self.minor >= 17)
+
+
+IN_CLUSTER_SERVER = "https://kubernetes.default.svc"
+IN_CLUSTER_NAME = "in-cluster"
+
+
+class ClusterArgoCD(Model):
+    """Where this cluster's Argo CD Application deploys to, and where the Application itself lives."""
+
+    server: str | None = Field(None, min_length=1, pattern=r"^https?://[^\s]+$",
+                               description="Destination API server URL as registered in Argo CD.")
+    name: str | None = Field(None, min_length=1, description="Destination cluster name as registered in Argo CD.")
+    namespace: str | None = Field(None, pattern=_NAME,
+                                  description="Argo CD namespace of the Application (default: gitops.argocd).")
+    project: str | None = Field(None, min_length=1, description="AppProject (default: gitops.argocd.project).")
+
+    @model_validator(mode="after")
+    def _server_or_name(self) -> ClusterArgoCD:
+        if self.server is not None and self.name is not None:
+            raise ValueError("set either server or name, not both (Argo CD accepts one destination)")
+        return self
+
+    def destination(self) -> dict[str, str]:
+        """The Application's `spec.destination`; the in-cluster server when neither is set."""
+        return {"name": self.name} if self.name is not None else {"server": self.server or IN_CLUSTER_SERVER}
+
+    def target(self) -> str:
+        """What identifies the destination cluster (`in-cluster` is the in-cluster server)."""
+        if self.name is not None:
+            return IN_CLUSTER_SERVER if self.name == IN_CLUSTER_NAME else f"name {self.name}"
+        return (self.server or IN_CLUSTER_SERVER).rstrip("/")
 
 
 class Cluster(Model):
@@ -222,15 +256,12 @@ class Cluster(Model):
     )
     sealed_secrets: SealedSecretsSettings | None = None
     sops: SopsSettings | None = None
-    destination_server: str | None = Field(
-        None, description="Argo CD: the cluster's API server URL (default: the in-cluster server)."
-    )
-    destination_name: str | None = Field(None, description="Argo CD: the cluster's name in Argo CD.")
+    argocd: ClusterArgoCD = Field(
+        default_factory=lambda: ClusterArgoCD(),
+        description="Argo CD clusters: the Application's destination, Argo CD namespace and project.")
 
-    @field_validator("kubernetes_version", mode="before")
-    @classmethod
-    def _version_as_string(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, float | int) else value
+    _version_as_string = field_validator("kubernetes_version", mode="before")(
+        classmethod(lambda cls, v: quoted_version(v)))
 
     @property
     def major_minor(self) -> str:
@@ -362,8 +393,17 @@ class Spec(Model):
     kind: Literal["PullSecretSpec"]
     output_dir: str = Field("out", pattern=FILE_PATH, description="Output root, relative to the spec file.")
     allow_plaintext: bool = Field(
-        False, description="Opt in to unencrypted credentials in the output (inline sources)."
+        False, description="Opt in to unencrypted credentials in the output (inline sources): only the boolean "
+                           "`true` (not `yes` or `\"true\"`)."
     )
+
+    @field_validator("allow_plaintext", mode="before")
+    @classmethod
+    def _real_boolean(cls, value: Any) -> Any:
+        if not isinstance(value, bool):
+            raise ValueError(f"must be the boolean true or false (unquoted), not {value!r}: a security switch "
+                             "accepts no other spelling")
+        return value
     gitops: GitOpsWiring | None = Field(None, description="Render Argo CD / Flux objects that deploy the bundle.")
     common_labels: dict[str, str] = Field(default_factory=dict)
     common_annotations: dict[str, str] = Field(default_factory=dict)

@@ -1,0 +1,41 @@
+"""The `genpolicy` executable: Ctrl-C is handled before anything heavy is imported.
+
+Importing the CLI (pydantic, jinja2, cryptography, the schemas) takes a noticeable moment; an
+interrupt then, or at any later point, exits 130 with one line and no traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import NoReturn
+
+INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
+MESSAGE = "genpolicy: interrupted; nothing was written unless a render had finished\n"
+
+
+def interrupted() -> NoReturn:
+    """One line on stderr, exit 130; a second Ctrl-C while exiting is ignored.
+
+    Called once the interrupt has unwound the whole stack (every `finally` and cleanup has run).
+    `os._exit`, not SystemExit: CPython remembers a KeyboardInterrupt that passed through a C-level
+    `PyRun_*` call (as some extension imports do) and would then kill the process with SIGINT at exit.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for stream, text in ((sys.stdout, ""), (sys.stderr, MESSAGE)):
+        try:
+            stream.write(text)
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            pass
+    os._exit(INTERRUPTED)
+
+
+def main() -> NoReturn:
+    try:
+        from genpolicy.cli import main as run
+
+        run()
+    except KeyboardInterrupt:
+        interrupted()

@@ -287,7 +287,8 @@ def test_kyverno_apply_patches_pods_like_the_suite_says(tmp_path: Path, minor: i
 
 
 MATCH_KEYS = {"ghcr": "ghcr.io", "harbor": "harbor.example.com:8443/team-a", "hub": "docker.io", "quay": "quay.io/org",
-              "local": "localhost:5000", "plain": "registry.example.com", "deep": "reg.io/a/b", "acr": "*.azurecr.io"}
+              "local": "localhost:5000", "plain": "registry.example.com", "deep": "reg.io/a/b", "acr": "*.azurecr.io",
+              "slash": "corp.example:8443/platform/"}
 MATCH_IMAGES = [
     "nginx", "nginx:1.25", "library/nginx", "user/app:1", "docker.io/user/app", "index.docker.io/user/app",
     "ghcr.io/org/app:1", "ghcr.io/org/app@sha256:" + "a" * 64, "ghcr.io:443/org/app", "ghcr.iox/org/app",
@@ -295,6 +296,7 @@ MATCH_IMAGES = [
     "harbor.example.com:8443/team-b/x", "quay.io/org/app", "quay.io/organisation/app", "quay.io/other/app",
     "localhost:5000/app", "localhost/app", "registry.example.com/a/b/c:2", "sub.registry.example.com/a",
     "reg.io/a/b/c", "reg.io/a/bc", "reg.io/a/c", "team.azurecr.io/app", "a.b.azurecr.io/app", "azurecr.io/app",
+    "corp.example:8443/platform/app", "corp.example:8443/platformx/app", "corp.example:8443/platform",
 ]
 
 

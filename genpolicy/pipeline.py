@@ -47,6 +47,7 @@ class RenderResult:
     cache_digest: str = ""
     cached: bool = False  # the no-change fast path answered
     cached_warnings: list[Problem] = field(default_factory=list)
+    verification: list[tuple[str, str]] = field(default_factory=list)  # (how, object) per encrypted Secret
 
     def after_write(self) -> None:
         """Keep a newly generated fingerprint key; remember this render for the no-change fast path."""
@@ -102,7 +103,8 @@ def render(options: RenderOptions) -> RenderResult:
     wanted = {path: writer.Planned(f.content(), f.sensitive) for path, f in bundle.files.items()}
     fingerprint_key = encryption.fingerprint if encryption else None
     return RenderResult(resolved, bundle, writer.plan(root, wanted), warnings, objects, fingerprint_key, cache,
-                        digest, cached_warnings=cacheable)
+                        digest, cached_warnings=cacheable,
+                        verification=sorted(encryption.verified, key=lambda v: v[1]) if encryption else [])
 
 
 def _cache_inputs(options: RenderOptions, resolved: Resolved, root: Path, credentials: Mapping[str, Credential],
@@ -165,7 +167,7 @@ class _Share:
     count: int = 0
     unvalidated: dict[str, int] = field(default_factory=dict)
     errors: list[Problem] = field(default_factory=list)
-    unverified: int = 0
+    verified: list[tuple[str, str]] = field(default_factory=list)
     failure: tuple[int, str, list[Problem]] | None = None
 
 
@@ -183,7 +185,7 @@ def _render_share(names: list[str]) -> _Share:
                     f.plaintext_secrets()) for path, f in bundle.files.items()]
     share.clusters = bundle.clusters
     share.count, share.unvalidated, share.errors = validator.count, validator.unvalidated, validator.errors
-    share.unverified = ctx.encryption.unverified if ctx.encryption else 0
+    share.verified = ctx.encryption.verified if ctx.encryption else []
     return share
 
 
@@ -214,7 +216,7 @@ def _render_parallel(ctx: RenderContext, validator: BundleValidator, workers: in
         for kind, n in share.unvalidated.items():
             validator.unvalidated[kind] = validator.unvalidated.get(kind, 0) + n
         if ctx.encryption is not None:
-            ctx.encryption.unverified += share.unverified
+            ctx.encryption.verified += share.verified
     bundle.clusters = {name: bundle.clusters[name] for name in names if name in bundle.clusters}
     finalize_bundle(ctx, bundle)
     return bundle
@@ -242,10 +244,10 @@ def _read_existing(root: Path, rel: str) -> bytes | None:
 
 def _backend_warnings(encryption: encrypted.EncryptionContext | None) -> list[Problem]:
     warnings: list[Problem] = []
-    if encryption is not None and encryption.unverified:
+    if encryption is not None and encryption.unverified():
         warnings.append(Problem("<render>", severity="warning", message=(
-            f"{encryption.unverified} encrypted Secrets were not re-verified: credentials or the fingerprint key "
-            "are not available here; their names, namespaces and key material were checked")))
+            f"{encryption.unverified()} encrypted Secrets were not re-verified: the fingerprint key is not "
+            "available here; only their names, namespaces and key material were checked")))
     if encryption is not None and encryption.fingerprint.created:
         warnings.append(Problem("<render>", severity="warning", message=(
             f"new fingerprint key {encryption.fingerprint.path} (keep it, out of git; without it every render "

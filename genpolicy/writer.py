@@ -51,6 +51,7 @@ class Plan:
     conflicts: list[Problem] = field(default_factory=list)
     old: dict[str, bytes] = field(default_factory=dict)  # current bytes of updated/deleted files
     owned: dict[str, str] = field(default_factory=dict)  # the new owned-files record
+    record_before: bytes | None = None  # the owned-files record the plan was made against
 
     @property
     def changed(self) -> bool:
@@ -116,7 +117,7 @@ def _outside(root: Path, rel: str, safe_dirs: set[str] | None = None) -> bool:
 
 def plan(root: Path, wanted: Mapping[str, Planned]) -> Plan:
     """Compare the wanted files with the disk; nothing is written."""
-    result = Plan(root)
+    result = Plan(root, record_before=_read(root / OWNED_FILE))
     owned = read_owned(root)
     safe_dirs: set[str] = set()
     exists = root.exists()
@@ -156,7 +157,7 @@ def verified_unchanged(root: Path) -> Plan | None:
     owned = read_owned(root)
     if not owned:
         return None
-    result = Plan(root, owned=dict(owned))
+    result = Plan(root, owned=dict(owned), record_before=_read(root / OWNED_FILE))
     safe_dirs: set[str] = set()
     for rel in sorted(owned):
         if _outside(root, rel, safe_dirs):
@@ -201,12 +202,31 @@ def apply(result: Plan) -> None:
     except OSError as exc:
         raise _write_error(root, exc) from None
     with locked(root):
+        if not still_current(result):
+            raise WriteError("output changed while rendering", [Problem(str(root), message=(
+                "the output folder changed after this render planned its changes (another render?); "
+                "nothing was written; run the render again"))])
         _clean_leftovers(root)
         if _exchange_supported() and not (root / ".git").exists():
             _apply_by_swap(result)
         else:
             staged = _stage(result)
             _commit(result, staged)
+
+
+def still_current(result: Plan) -> bool:
+    """Is the disk (checked under the lock) still what the plan was made against?"""
+    root = result.root
+    if _read(root / OWNED_FILE) != result.record_before:
+        return False
+    expected: dict[str, str | None] = {rel: None for rel in result.create}
+    expected.update({rel: sha256(result.old[rel]) for rel in (*result.update, *result.delete)})
+    expected.update({rel: result.owned[rel] for rel in result.unchanged if rel in result.owned})
+    for rel, digest in expected.items():
+        current = _read(root / rel)
+        if (None if current is None else sha256(current)) != digest:
+            return False
+    return True
 
 
 _RENAME_EXCHANGE = 2

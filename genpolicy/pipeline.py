@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from genpolicy import writer
+from genpolicy import secrets, writer
 from genpolicy.cache import Inputs, RenderCache
 from genpolicy.credentials import CredentialReader
 from genpolicy.errors import ExitCode, GenpolicyError, OutputValidationError, Problem, SpecError
@@ -168,6 +168,7 @@ class _Share:
     unvalidated: dict[str, int] = field(default_factory=dict)
     errors: list[Problem] = field(default_factory=list)
     verified: list[tuple[str, str]] = field(default_factory=list)
+    derived: list[str] = field(default_factory=list)  # credential-derived values to redact in the parent too
     failure: tuple[int, str, list[Problem]] | None = None
 
 
@@ -181,6 +182,8 @@ def _render_share(names: list[str]) -> _Share:
     except GenpolicyError as exc:
         share.failure = (int(exc.exit_code), exc.message, exc.problems)
         return share
+    finally:
+        share.derived = secrets.drain()
     share.files = [(path, f.content(), f.sensitive, f.cluster, f.is_manifest,
                     f.plaintext_secrets()) for path, f in bundle.files.items()]
     share.clusters = bundle.clusters
@@ -201,6 +204,8 @@ def _render_parallel(ctx: RenderContext, validator: BundleValidator, workers: in
     finally:
         _SHARED = None
     bundle = Bundle()
+    for share in results:
+        secrets.register_all(share.derived)
     for share in results:
         if share.failure is not None:
             code, message, problems = share.failure

@@ -334,6 +334,7 @@ def _secret_documents(
     assert ctx.encryption is not None
     plain = _document(ctx, template, {**context, "dockerconfigjson": context.get("dockerconfigjson") or ""},
                       sensitive=True)
+    encrypted.refuse_clear_credentials(plain.obj, plain.template, backend)
     encoded = context.get("dockerconfigjson")
     if backend == "sealed-secrets":
         body = None if encoded is None else base64.b64decode(str(encoded)).decode("utf-8")

@@ -38,6 +38,7 @@ from genpolicy.render import trust
 from genpolicy.spec.model import Cluster
 
 FINGERPRINT = trust.FINGERPRINT
+refuse_clear_credentials = trust.refuse_clear_credentials
 KEY_ID = trust.KEY_ID
 FINGERPRINT_ENV = "GENPOLICY_FINGERPRINT_KEY"
 FINGERPRINT_FILE = ".genpolicy-fingerprint.key"

@@ -18,11 +18,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from genpolicy.errors import CredentialError, Problem
+from genpolicy.errors import CredentialError, OutputValidationError, Problem
+from genpolicy.secrets import leaks
 
 FINGERPRINT = "genpolicy.dev/fingerprint"
 KEY_ID = "genpolicy.dev/encrypted-for"
@@ -131,3 +132,24 @@ def without_own(obj: Mapping[str, Any]) -> dict[str, Any]:
     notes = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in OWN_ANNOTATIONS}
     meta["annotations"] = notes
     return {**obj, "metadata": meta}
+
+
+def refuse_clear_credentials(obj: Any, template: str, backend: str) -> None:
+    """Only `data` is encrypted: a template must not copy a credential-derived value anywhere else."""
+    fields = {k: v for k, v in obj.items() if k not in ("data", "stringData")} if isinstance(obj, dict) else {}
+    for path, value in _leaves(fields, ""):
+        if leaks(value):
+            raise OutputValidationError("credential outside the encrypted data", [Problem(
+                template, path=path, message=f"the template puts a credential-derived value outside the "
+                f"Secret's data; {backend} encrypts only data, so it would be committed in clear")])
+
+
+def _leaves(node: Any, path: str) -> Iterator[tuple[str, str]]:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _leaves(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _leaves(value, f"{path}[{i}]")
+    else:
+        yield path, str(node)

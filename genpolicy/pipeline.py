@@ -70,6 +70,8 @@ def render(options: RenderOptions) -> RenderResult:
     resolved = load_spec(options.spec)
     environ = os.environ if options.environ is None else options.environ
     root = output_root(options, resolved)
+    if not options.check:
+        writer.recover(root)  # a crashed render's leftovers, before anything reads the output
     backends = _backends(resolved)
     reader = CredentialReader(resolved.spec, resolved.loaded, options.spec.parent, environ)
     optional = set(backends) if options.check else set()

@@ -22,11 +22,12 @@ import shutil
 import stat
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genpolicy import journal
 from genpolicy.errors import Problem, WriteError
 
 OWNED_FILE = ".genpolicy-owned.json"
@@ -210,8 +211,30 @@ def apply(result: Plan) -> None:
         if _exchange_supported() and not (root / ".git").exists():
             _apply_by_swap(result)
         else:
-            staged = _stage(result)
-            _commit(result, staged)
+            _apply_in_place(result)
+
+
+def recover(root: Path) -> None:
+    """Undo what a crashed render left (in-place journal, swap trees, temporaries); no-op when locked."""
+    if not root.is_dir() or (root.is_symlink() and not root.resolve().is_dir()):
+        return
+    with contextlib.suppress(WriteError, OSError), locked(root):
+        journal.rollback(root)
+        journal.clean_legacy_temporaries(root)
+        _clean_leftovers(root)
+
+
+def _apply_in_place(result: Plan) -> None:
+    """Per-file renames with a journal (genpolicy.journal): a crash is rolled back by the next run."""
+    writes = {rel: (item.content, 0o600 if item.sensitive else 0o644)
+              for rel, item in {**result.create, **result.update}.items()}
+    record = owned_record(result.owned)
+    if _read(result.root / OWNED_FILE) != record:
+        writes[OWNED_FILE] = (record, 0o644)
+    try:
+        journal.apply_in_place(result.root, writes, list(result.delete))
+    except OSError as exc:
+        raise _write_error(result.root, exc) from None
 
 
 def still_current(result: Plan) -> bool:
@@ -302,57 +325,6 @@ def _build_tree(result: Plan, staging: Path) -> None:
     for rel in result.delete:
         _remove_empty_parents(staging, rel)
     _write_owned(staging, result.owned)
-
-
-def _stage(result: Plan) -> dict[str, str]:
-    staged: dict[str, str] = {}
-    try:
-        for rel, item in {**result.create, **result.update}.items():
-            target = result.root / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".genpolicy-tmp", dir=target.parent)
-            staged[rel] = tmp
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(item.content)
-            os.chmod(tmp, 0o600 if item.sensitive else 0o644)
-    except OSError as exc:
-        _discard(staged.values())
-        raise _write_error(result.root / rel, exc) from None
-    return staged
-
-
-def _commit(result: Plan, staged: dict[str, str]) -> None:
-    done: list[str] = []
-    try:
-        for rel, tmp in staged.items():
-            os.replace(tmp, result.root / rel)
-            done.append(rel)
-        for rel in result.delete:
-            (result.root / rel).unlink()
-            done.append(rel)
-            _remove_empty_parents(result.root, rel)
-        _write_owned(result.root, result.owned)
-    except OSError as exc:
-        _rollback(result, done)
-        _discard(tmp for rel, tmp in staged.items() if rel not in done)
-        raise _write_error(result.root, exc) from None
-
-
-def _rollback(result: Plan, done: list[str]) -> None:
-    for rel in reversed(done):
-        path = result.root / rel
-        with contextlib.suppress(OSError):
-            if rel in result.old:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(result.old[rel])
-            else:
-                path.unlink()
-
-
-def _discard(paths: Iterable[str]) -> None:
-    for tmp in list(paths):
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
 
 
 def _remove_empty_parents(root: Path, rel: str) -> None:

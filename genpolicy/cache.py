@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from genpolicy import __version__
+from genpolicy.errors import GenpolicyError
+from genpolicy.inputs import MAX_MANIFEST_BYTES, read_bytes
 
 CACHE_FORMAT = 1
 _LIBRARIES = ("kubernetes-validate", "jsonschema-rs", "jinja2", "pyyaml", "pydantic", "cryptography", "pyrage")
@@ -79,9 +81,9 @@ def _walk(root: Path) -> list[Path]:
 
 def _read(path: Path) -> bytes:
     try:
-        return path.read_bytes()
-    except OSError as exc:
-        return f"unreadable:{exc.errno}".encode()
+        return read_bytes(path, what="input", limit=MAX_MANIFEST_BYTES)
+    except GenpolicyError as exc:  # a FIFO, device or huge file: hashed as unreadable, refused later
+        return f"unreadable:{exc.problems[0].message}".encode()
 
 
 @dataclass

@@ -34,6 +34,7 @@ import yaml
 from genpolicy.crypto.sealed import Scope, SealingKey, load_sealing_certificate, scope_annotations, seal_value
 from genpolicy.crypto.sops import DEFAULT_ENCRYPTED_REGEX, encrypt_secret_manifest, is_encrypted_token, parse_sops_file
 from genpolicy.errors import CredentialError, Problem
+from genpolicy.inputs import MAX_CERTIFICATE_BYTES, read_bytes, read_text
 from genpolicy.render import trust
 from genpolicy.spec.model import Cluster
 
@@ -57,8 +58,8 @@ class FingerprintKey:
     def load(cls, spec_dir: Path, environ: Mapping[str, str], *, create: bool) -> FingerprintKey:
         path = spec_dir / FINGERPRINT_FILE
         text = environ.get(FINGERPRINT_ENV)
-        if text is None and path.is_file():
-            text = path.read_text(encoding="utf-8").strip()
+        if text is None and os.path.lexists(path):
+            text = read_text(path, what="fingerprint key", limit=4096, error=CredentialError).strip()
         if text:
             try:
                 key = base64.b64decode(text, validate=True)
@@ -151,11 +152,11 @@ class EncryptionContext:
         if settings.certificate not in self._certificates:
             path = self.spec_dir / settings.certificate
             try:
-                pem = path.read_bytes()
-            except OSError as exc:
+                pem = read_bytes(path, what="the sealing certificate", limit=MAX_CERTIFICATE_BYTES,
+                                 error=CredentialError)
+            except CredentialError as exc:
                 raise CredentialError("cannot read certificate", [Problem(
-                    str(path), message=f"cluster {cluster.name!r}: cannot read the sealing certificate: "
-                                       f"{exc.strerror}")]) from None
+                    str(path), message=f"cluster {cluster.name!r}: {exc.problems[0].message}")]) from None
             self._certificates[settings.certificate] = load_sealing_certificate(pem)
         return self._certificates[settings.certificate]
 

@@ -115,6 +115,7 @@ def _cache_inputs(options: RenderOptions, resolved: Resolved, root: Path, creden
     inputs.add_code_stamp(builtin_template_dir())
     inputs.add("root", str(root.resolve()))
     inputs.add("spec", resolved.loaded.text)  # the very text that was parsed
+    inputs.add("spec name", options.spec.name)  # printed in every file's header
     inputs.add_files("crds", options.crds)
     inputs.add_files("templates", options.templates)
     for name in sorted(credentials):

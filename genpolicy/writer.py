@@ -276,12 +276,13 @@ def _exchange(a: Path, b: Path) -> None:
 
 def _clean_leftovers(root: Path) -> None:
     """Remove trees a crashed render left beside the output (they are never the live output)."""
+    root = Path(os.path.realpath(root))
     for leftover in root.parent.glob(f".{root.name}{SWAP_MARK}*"):
         shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _apply_by_swap(result: Plan) -> None:
-    root = result.root
+    root = Path(os.path.realpath(result.root))  # a symlinked output root stays a symlink: swap its target
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}{SWAP_MARK}", dir=root.parent))
     try:
         _build_tree(result, staging)
@@ -307,6 +308,7 @@ def _build_tree(result: Plan, staging: Path) -> None:
                 os.symlink(os.readlink(source), target)
             else:
                 target.mkdir()
+                os.chmod(target, stat.S_IMODE(os.stat(source).st_mode))  # keep the folder's mode
         for name in names:
             rel = f"{rel_dir}/{name}" if rel_dir else name
             if rel in skip:

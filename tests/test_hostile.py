@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_backends import make_certificate
 
 from conftest import ROOT, write_spec
-from test_backends import make_certificate
 
 SPEC = """
 apiVersion: genpolicy/v1alpha1

@@ -215,3 +215,14 @@ def test_username_with_colon_is_rejected() -> None:
     text = BASE.replace("      externalSecret:\n", "      username: 'a:b'\n      externalSecret:\n")
     assert problems(text) == ["spec.yaml:7:17: registries[0].credentials.username: a registry username may not "
                               "contain ':' or control characters"]
+
+
+@pytest.mark.parametrize("folder", ["argocd", "flux", "flux/prod", "./argocd", "."])
+def test_cluster_output_cannot_overlap_the_gitops_wiring(folder: str) -> None:
+    text = BASE.replace("clusters:\n", "gitops:\n  repoURL: https://git.example.com/gitops.git\n  path: out\nclusters:\n").replace(
+        '    kubernetesVersion: "1.33"\n', f'    kubernetesVersion: "1.33"\n    gitops: argocd\n    outputDir: "{folder}"\n')
+    found = problems(text)
+    assert any("clusters[0].outputDir" in p and "GitOps wiring folder" in p for p in found), found
+    parse_spec(text.replace(f'outputDir: "{folder}"', 'outputDir: "argocd-prod"'), "spec.yaml")
+    parse_spec(BASE.replace('    kubernetesVersion: "1.33"\n', f'    kubernetesVersion: "1.33"\n    outputDir: "{folder}"\n'),
+               "spec.yaml")  # no wiring, no clash

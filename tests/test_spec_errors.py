@@ -217,12 +217,15 @@ def test_username_with_colon_is_rejected() -> None:
                               "contain ':' or control characters"]
 
 
+WIRED = "gitops:\n  repoURL: https://git.example.com/gitops.git\n  path: out\nclusters:\n"
+VERSION = '    kubernetesVersion: "1.33"\n'
+
+
 @pytest.mark.parametrize("folder", ["argocd", "flux", "flux/prod", "./argocd", "."])
 def test_cluster_output_cannot_overlap_the_gitops_wiring(folder: str) -> None:
-    text = BASE.replace("clusters:\n", "gitops:\n  repoURL: https://git.example.com/gitops.git\n  path: out\nclusters:\n").replace(
-        '    kubernetesVersion: "1.33"\n', f'    kubernetesVersion: "1.33"\n    gitops: argocd\n    outputDir: "{folder}"\n')
+    wired = f'{VERSION}    gitops: argocd\n    outputDir: "{folder}"\n'
+    text = BASE.replace("clusters:\n", WIRED).replace(VERSION, wired)
     found = problems(text)
     assert any("clusters[0].outputDir" in p and "GitOps wiring folder" in p for p in found), found
     parse_spec(text.replace(f'outputDir: "{folder}"', 'outputDir: "argocd-prod"'), "spec.yaml")
-    parse_spec(BASE.replace('    kubernetesVersion: "1.33"\n', f'    kubernetesVersion: "1.33"\n    outputDir: "{folder}"\n'),
-               "spec.yaml")  # no wiring, no clash
+    parse_spec(BASE.replace(VERSION, f'{VERSION}    outputDir: "{folder}"\n'), "spec.yaml")  # no wiring, no clash

@@ -118,8 +118,10 @@ class CredentialReader:
         try:
             return read_bytes(path, what="credential file", limit=limit, error=CredentialError)
         except CredentialError as exc:
-            raise self._problem(registry, field, f"registry {registry.name!r}: {path}: "
-                                                 f"{exc.problems[0].message}") from None
+            message = exc.problems[0].message
+            reason = message.replace("cannot read:", f"cannot read {path}:", 1) if message.startswith(
+                "cannot read:") else f"{path}: {message}"
+            raise self._problem(registry, field, f"registry {registry.name!r}: {reason}") from None
 
     def _env(self, registry: Registry, field: str, name: str) -> str:
         value = self.environ.get(name)

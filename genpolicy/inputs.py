@@ -21,7 +21,7 @@ from genpolicy.spec.loader import MAX_DEPTH, MAX_NODES
 
 MIB = 1024 * 1024
 MAX_MANIFEST_BYTES = 64 * MIB  # one validate/coverage/explain input or CRD file
-MAX_CREDENTIAL_BYTES = 64 * 1024  # a fromFile password or username
+MAX_CREDENTIAL_BYTES = 1 * MIB  # a fromFile password or username (a Secret holds at most 1 MiB)
 MAX_CONFIG_BYTES = 4 * MIB  # a docker config.json
 MAX_CERTIFICATE_BYTES = 1 * MIB
 MAX_DOCUMENT_NODES = 5 * MAX_NODES  # per YAML document, after alias expansion (large CRDs fit)
@@ -39,7 +39,7 @@ def read_bytes(path: Path, *, what: str, limit: int, error: ErrorType = UsageErr
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
-        raise _fail(error, path, f"cannot read {what}: {exc.strerror}", what) from None
+        raise _fail(error, path, f"cannot read: {exc.strerror}", what) from None
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
@@ -51,7 +51,7 @@ def read_bytes(path: Path, *, what: str, limit: int, error: ErrorType = UsageErr
         with os.fdopen(fd, "rb", closefd=False) as handle:
             data = handle.read(limit + 1)
     except OSError as exc:
-        raise _fail(error, path, f"cannot read {what}: {exc.strerror}", what) from None
+        raise _fail(error, path, f"cannot read: {exc.strerror}", what) from None
     finally:
         os.close(fd)
     if len(data) > limit:

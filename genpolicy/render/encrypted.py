@@ -156,7 +156,8 @@ class EncryptionContext:
                                  error=CredentialError)
             except CredentialError as exc:
                 raise CredentialError("cannot read certificate", [Problem(
-                    str(path), message=f"cluster {cluster.name!r}: {exc.problems[0].message}")]) from None
+                    str(path), message=f"cluster {cluster.name!r}: " + exc.problems[0].message.replace(
+                        "cannot read:", "cannot read the sealing certificate:"))]) from None
             self._certificates[settings.certificate] = load_sealing_certificate(pem)
         return self._certificates[settings.certificate]
 

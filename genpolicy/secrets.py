@@ -100,14 +100,14 @@ def redact(text: str) -> str:
     """Replace every registered credential value, and any slice of a base64 form of one, with `***`."""
     with _lock:
         values = sorted(_registered, key=len, reverse=True)
-        grams = frozenset(_grams)
     for value in values:
         if value in text:
             text = text.replace(value, "***")
-    return _B64_RUN.sub(lambda m: _redact_run(m.group(0), grams), text) if grams else text
+    # membership tests only (no iteration), so the live set is safe to read while others add to it
+    return _B64_RUN.sub(lambda m: _redact_run(m.group(0), _grams), text) if _grams else text
 
 
-def _redact_run(run: str, grams: frozenset[str]) -> str:
+def _redact_run(run: str, grams: set[str]) -> str:
     """Mask the characters of a base64-looking run that some registered slice covers."""
     covered = [False] * len(run)
     for i in range(len(run) - GRAM + 1):

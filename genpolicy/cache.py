@@ -17,6 +17,7 @@ import importlib.metadata
 import json
 import os
 import secrets
+import stat
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from genpolicy import __version__
+from genpolicy.errors import GenpolicyError
+from genpolicy.inputs import MAX_MANIFEST_BYTES, read_bytes
 
 CACHE_FORMAT = 1
 _LIBRARIES = ("kubernetes-validate", "jsonschema-rs", "jinja2", "pyyaml", "pydantic", "cryptography", "pyrage")
@@ -57,8 +60,8 @@ class Inputs:
         for root in (_PACKAGE, template_dir):
             for path in sorted(root.rglob("*")):
                 if path.is_file() and "__pycache__" not in path.parts:
-                    stat = path.stat()
-                    self.add(f"code:{path}", f"{stat.st_size}:{stat.st_mtime_ns}")
+                    info = path.stat()
+                    self.add(f"code:{path}", f"{info.st_size}:{info.st_mtime_ns}")
         self.add("version", f"{__version__} {sys.version}")
         for name in _LIBRARIES:
             try:
@@ -79,9 +82,9 @@ def _walk(root: Path) -> list[Path]:
 
 def _read(path: Path) -> bytes:
     try:
-        return path.read_bytes()
-    except OSError as exc:
-        return f"unreadable:{exc.errno}".encode()
+        return read_bytes(path, what="input", limit=MAX_MANIFEST_BYTES)
+    except GenpolicyError as exc:  # a FIFO, device or huge file: hashed as unreadable, refused later
+        return f"unreadable:{exc.problems[0].message}".encode()
 
 
 @dataclass
@@ -131,23 +134,42 @@ class RenderCache:
         """Remember this render (`owned_record`: the owned-files record this render wrote, as bytes)."""
         record = {"format": CACHE_FORMAT, "inputs": digest, "owned": hashlib.sha256(owned_record).hexdigest(),
                   "objects": objects, "warnings": warnings}
-        tmp = self.record_path.with_suffix(f".{os.getpid()}.tmp")
+        tmp = self.record_path.with_suffix(f".{os.getpid()}.{secrets.token_hex(4)}.tmp")
         try:
-            tmp.write_text(json.dumps(record), encoding="utf-8")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(json.dumps(record))
             os.replace(tmp, self.record_path)
         except OSError:
             tmp.unlink(missing_ok=True)
 
 
 def _load_or_create_key(path: Path) -> bytes:
+    """The local HMAC key: never through a symlink, ours and private (else OSError: the cache is off)."""
+    _check_private(os.stat(path.parent, follow_symlinks=False), path.parent, folder=True)
     try:
-        key = path.read_bytes()
-        if len(key) >= 32:
-            return key
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
-        pass
+        return _create_key(path)
+    with os.fdopen(fd, "rb") as handle:
+        _check_private(os.fstat(handle.fileno()), path, folder=False)
+        key = handle.read(4096)
+    if len(key) < 32:
+        raise OSError(f"{path}: cache key too short")
+    return key
+
+
+def _create_key(path: Path) -> bytes:
     key = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(key)
     return key
+
+
+def _check_private(info: os.stat_result, path: Path, *, folder: bool) -> None:
+    """Owned by this user; a folder not writable by others, a key file readable by nobody else."""
+    kind_ok = stat.S_ISDIR(info.st_mode) if folder else stat.S_ISREG(info.st_mode)
+    loose = info.st_mode & (0o022 if folder else 0o077)
+    if not kind_ok or info.st_uid != os.getuid() or loose:
+        raise OSError(f"{path}: not a private {'folder' if folder else 'file'} of this user; cache disabled")

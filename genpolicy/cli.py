@@ -14,7 +14,7 @@ import click
 
 from genpolicy import __version__, writer
 from genpolicy.errors import ExitCode, GenpolicyError, Problem, UsageError, WriteError
-from genpolicy.pipeline import RenderOptions, render
+from genpolicy.pipeline import RenderOptions, RenderResult, render
 from genpolicy.reporting import Format, format_problems
 from genpolicy.secrets import redact
 from genpolicy.spec import json_schema, load_spec
@@ -70,6 +70,7 @@ def render_command(spec: Path, output: Path | None, check: bool, show_diff: bool
         if show_diff:
             _echo(writer.unified_diff(plan).rstrip("\n")) if plan.changed else None
         if check:
+            _report_verification(result)
             _report_check(plan)
             return
         writer.apply(plan)
@@ -99,6 +100,21 @@ def _progress() -> Iterator[Callable[[int], None] | None]:
     finally:
         if count >= 100:
             click.echo("\r" + " " * 60 + "\r", nl=False, err=True)
+
+
+def _report_verification(result: RenderResult) -> None:
+    """Which encrypted objects `--check` verified, and how (stderr, one line per object)."""
+    if result.cached:
+        if _encrypts(result):
+            _echo("genpolicy: encrypted Secrets not re-checked: inputs and output unchanged since the last local "
+                  "render (no-change cache); use --no-cache to verify them", err=True)
+        return
+    for how, what in result.verification:
+        _echo(f"genpolicy: {what}: {how}", err=True)
+
+
+def _encrypts(result: RenderResult) -> bool:
+    return any(c.sealed_secrets is not None or c.sops is not None for c in result.resolved.spec.clusters)
 
 
 def _report_check(plan: writer.Plan) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 
 from genpolicy.errors import CredentialError, Problem
+from genpolicy.inputs import MAX_CONFIG_BYTES, MAX_CREDENTIAL_BYTES, load_json, read_bytes
 from genpolicy.registry import (
     InvalidDockerConfig,
     InvalidServer,
@@ -79,11 +80,13 @@ class CredentialReader:
         source = registry.credentials.docker_config
         assert source is not None
         path = self.base_dir / source.path
+        raw = self._read_file(registry, "dockerConfig.path", path, MAX_CONFIG_BYTES)
         try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise self._problem(registry, "dockerConfig.path",
-                                f"registry {registry.name!r}: cannot read {path}: {exc.strerror}") from None
+            load_json(raw, str(path), error=CredentialError)  # nesting limit before the parser recurses
+        except (CredentialError, ValueError) as exc:
+            if isinstance(exc, CredentialError):
+                raise self._problem(registry, "dockerConfig.path",
+                                    f"registry {registry.name!r}: {path}: {exc.problems[0].message}") from None
         try:
             entries = parse_dockerconfigjson(raw)
         except InvalidDockerConfig as exc:
@@ -113,22 +116,31 @@ class CredentialReader:
         except ValueError as exc:
             raise self._problem(registry, field, f"registry {registry.name!r}: {exc}") from None
 
+    def _read_file(self, registry: Registry, field: str, path: Path, limit: int) -> bytes:
+        try:
+            return read_bytes(path, what="credential file", limit=limit, error=CredentialError)
+        except CredentialError as exc:
+            message = exc.problems[0].message
+            reason = message.replace("cannot read:", f"cannot read {path}:", 1) if message.startswith(
+                "cannot read:") else f"{path}: {message}"
+            raise self._problem(registry, field, f"registry {registry.name!r}: {reason}") from None
+
     def _env(self, registry: Registry, field: str, name: str) -> str:
         value = self.environ.get(name)
         if value is None:
             raise self._problem(registry, field, f"registry {registry.name!r}: environment variable {name} is not set")
         if not value:
             raise self._problem(registry, field, f"registry {registry.name!r}: environment variable {name} is empty")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # undecodable bytes (surrogate escapes) from the OS environment
+            raise self._problem(registry, field, f"registry {registry.name!r}: environment variable {name} "
+                                                 "is not valid UTF-8") from None
         return value
 
     def _file(self, registry: Registry, field: str, name: str) -> str:
         path = self.base_dir / name
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise self._problem(
-                registry, field, f"registry {registry.name!r}: cannot read {path}: {exc.strerror}"
-            ) from None
+        raw = self._read_file(registry, field, path, MAX_CREDENTIAL_BYTES)
         try:
             value = raw.decode("utf-8")
         except UnicodeDecodeError:

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from genpolicy.errors import Problem, UsageError
+from genpolicy.inputs import MAX_MANIFEST_BYTES, load_json, read_bytes, yaml_documents
 from genpolicy.registry import (
     Entry,
     InvalidDockerConfig,
@@ -179,11 +180,8 @@ def _notes(result: Explanation) -> None:
 def load_pull_secrets(path: Path) -> list[tuple[str, Mapping[str, Entry]]]:
     """Pull secrets in file order: Secret manifests (multi-document YAML, `kind: List` as `kubectl get -o yaml`
     writes it), or one raw `.dockerconfigjson` / `.dockercfg` body. Each is (source, entries)."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise UsageError("cannot read", [Problem(str(path), message=f"cannot read: {exc.strerror}")]) from None
-    documents = _documents(raw)
+    raw = read_bytes(path, what="pull secret file", limit=MAX_MANIFEST_BYTES)
+    documents = _documents(raw, str(path))
     try:
         secrets = [d for d in _flatten_lists(documents) if d.get("kind") == "Secret"]
         if secrets:
@@ -223,15 +221,17 @@ def _has_auths(raw: bytes) -> bool:
     return isinstance(document, dict) and any(str(k).lower() == "auths" for k in document)
 
 
-def _documents(raw: bytes) -> list[Any]:
-    """JSON first (docker's own config.json is tab-indented, which YAML refuses), then YAML documents."""
+def _documents(raw: bytes, filename: str) -> list[Any]:
+    """JSON first (docker's own config.json is tab-indented, which YAML refuses), then YAML documents.
+
+    Both are bounded (genpolicy.inputs): deep nesting and alias bombs are refused, not walked."""
     try:
-        return [json.loads(raw)]
+        return [load_json(raw, filename)]
     except ValueError:
         pass
     try:
-        return [d for d in yaml.safe_load_all(raw) if d is not None]
-    except yaml.YAMLError:
+        return [d for _, d in yaml_documents(raw.decode("utf-8"), filename) if d is not None]
+    except (yaml.YAMLError, UnicodeDecodeError):
         return []
 
 

@@ -10,10 +10,9 @@ from typing import Any
 import yaml
 
 from genpolicy.crds import shipped_crds
-from genpolicy.errors import Problem, UsageError
+from genpolicy.errors import GenpolicyError, Problem, UsageError
+from genpolicy.inputs import MAX_MANIFEST_BYTES, read_text, yaml_documents
 from genpolicy.validate import CrdSchemas, Validator, kubernetes_schemas
-
-_YamlLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass
@@ -54,15 +53,8 @@ def manifest_files(paths: list[Path]) -> Iterator[Path]:
 
 def documents(path: Path) -> Iterator[tuple[int, Any]]:
     """(first line, object) for each non-empty YAML document of a file."""
-    text = path.read_text(encoding="utf-8")
-    loader = _YamlLoader(text)
-    try:
-        while loader.check_node():
-            node = loader.get_node()
-            if node is not None:
-                yield node.start_mark.line + 1, loader.construct_document(node)
-    finally:
-        loader.dispose()
+    text = read_text(path, what="manifest file", limit=MAX_MANIFEST_BYTES)
+    yield from yaml_documents(text, str(path))
 
 
 def validate_paths(paths: list[Path], kubernetes_version: str, crd_paths: list[Path]) -> ValidationReport:
@@ -76,6 +68,8 @@ def validate_paths(paths: list[Path], kubernetes_version: str, crd_paths: list[P
         try:
             for line, obj in documents(path):
                 _validate_one(report, validator, str(path), line, obj)
+        except GenpolicyError as exc:  # not a regular file, too large, alias bomb, too deep
+            report.problems += exc.problems
         except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
             mark = getattr(exc, "problem_mark", None)
             report.problems.append(Problem(str(path), mark.line + 1 if mark else 0, mark.column + 1 if mark else 0,

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from genpolicy import writer
+from genpolicy import secrets, writer
 from genpolicy.cache import Inputs, RenderCache
 from genpolicy.crds import shipped_crds
 from genpolicy.credentials import CredentialReader
@@ -49,6 +49,7 @@ class RenderResult:
     cache_digest: str = ""
     cached: bool = False  # the no-change fast path answered
     cached_warnings: list[Problem] = field(default_factory=list)
+    verification: list[tuple[str, str]] = field(default_factory=list)  # (how, object) per encrypted Secret
 
     def after_write(self) -> None:
         """Keep a newly generated fingerprint key; remember this render for the no-change fast path."""
@@ -82,6 +83,8 @@ def render(options: RenderOptions) -> RenderResult:
     resolved = load_spec(options.spec)
     environ = os.environ if options.environ is None else options.environ
     root = output_root(options, resolved)
+    if not options.check:
+        writer.recover(root)  # a crashed render's leftovers, before anything reads the output
     backends = _backends(resolved)
     reader = CredentialReader(resolved.spec, resolved.loaded, options.spec.parent, environ)
     optional = set(backends) if options.check else set()
@@ -115,7 +118,8 @@ def render(options: RenderOptions) -> RenderResult:
     wanted = {path: writer.Planned(f.content(), f.sensitive) for path, f in bundle.files.items()}
     fingerprint_key = encryption.fingerprint if encryption else None
     return RenderResult(resolved, bundle, writer.plan(root, wanted), warnings, objects, fingerprint_key, cache,
-                        digest, cached_warnings=cacheable)
+                        digest, cached_warnings=cacheable,
+                        verification=sorted(encryption.verified, key=lambda v: v[1]) if encryption else [])
 
 
 def _cache_inputs(options: RenderOptions, resolved: Resolved, root: Path, credentials: Mapping[str, Credential],
@@ -124,6 +128,7 @@ def _cache_inputs(options: RenderOptions, resolved: Resolved, root: Path, creden
     inputs.add_code_stamp(builtin_template_dir())
     inputs.add("root", str(root.resolve()))
     inputs.add("spec", resolved.loaded.text)  # the very text that was parsed
+    inputs.add("spec name", options.spec.name)  # printed in every file's header
     inputs.add_files("crds", options.crds)
     inputs.add_files("templates", options.templates)
     for name in sorted(credentials):
@@ -179,7 +184,8 @@ class _Share:
     unvalidated: dict[str, int] = field(default_factory=dict)
     errors: list[Problem] = field(default_factory=list)
     spec_errors: list[Problem] = field(default_factory=list)
-    unverified: int = 0
+    verified: list[tuple[str, str]] = field(default_factory=list)
+    derived: list[str] = field(default_factory=list)  # credential-derived values to redact in the parent too
     failure: tuple[int, str, list[Problem]] | None = None
 
 
@@ -193,12 +199,14 @@ def _render_share(names: list[str]) -> _Share:
     except GenpolicyError as exc:
         share.failure = (int(exc.exit_code), exc.message, exc.problems)
         return share
+    finally:
+        share.derived = secrets.drain()
     share.files = [(path, f.content(), f.sensitive, f.cluster, f.is_manifest,
                     f.plaintext_secrets()) for path, f in bundle.files.items()]
     share.clusters = bundle.clusters
     share.count, share.unvalidated, share.errors = validator.count, validator.unvalidated, validator.errors
     share.spec_errors = validator.spec_errors
-    share.unverified = ctx.encryption.unverified if ctx.encryption else 0
+    share.verified = ctx.encryption.verified if ctx.encryption else []
     return share
 
 
@@ -215,6 +223,8 @@ def _render_parallel(ctx: RenderContext, validator: BundleValidator, workers: in
         _SHARED = None
     bundle = Bundle()
     for share in results:
+        secrets.register_all(share.derived)
+    for share in results:
         if share.failure is not None:
             code, message, problems = share.failure
             error = GenpolicyError(message, problems)
@@ -230,7 +240,7 @@ def _render_parallel(ctx: RenderContext, validator: BundleValidator, workers: in
         for kind, n in share.unvalidated.items():
             validator.unvalidated[kind] = validator.unvalidated.get(kind, 0) + n
         if ctx.encryption is not None:
-            ctx.encryption.unverified += share.unverified
+            ctx.encryption.verified += share.verified
     bundle.clusters = {name: bundle.clusters[name] for name in names if name in bundle.clusters}
     finalize_bundle(ctx, bundle)
     return bundle
@@ -258,10 +268,10 @@ def _read_existing(root: Path, rel: str) -> bytes | None:
 
 def _backend_warnings(encryption: encrypted.EncryptionContext | None) -> list[Problem]:
     warnings: list[Problem] = []
-    if encryption is not None and encryption.unverified:
+    if encryption is not None and encryption.unverified():
         warnings.append(Problem("<render>", severity="warning", message=(
-            f"{encryption.unverified} encrypted Secrets were not re-verified: credentials or the fingerprint key "
-            "are not available here; their names, namespaces and key material were checked")))
+            f"{encryption.unverified()} encrypted Secrets were not re-verified: the fingerprint key is not "
+            "available here; only their names, namespaces and key material were checked")))
     if encryption is not None and encryption.fingerprint.created:
         warnings.append(Problem("<render>", severity="warning", message=(
             f"new fingerprint key {encryption.fingerprint.path} (keep it, out of git; without it every render "

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import base64
+import re
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 _lock = threading.Lock()
 _registered: set[str] = set()
+_grams: set[str] = set()  # every GRAM-long slice of a base64 form: a slice of one decodes to credential bytes
+_journal: list[str] = []  # values registered since the last drain (a worker sends them to its parent)
 MIN_REDACT_LENGTH = 4
+GRAM = 6
+_B64_RUN = re.compile(rf"[A-Za-z0-9+/]{{{GRAM},}}")
 
 
 class Sensitive:
@@ -56,22 +62,68 @@ def register(value: str) -> None:
     """Remember a value (and its base64 forms) so redact() removes it from any output."""
     if len(value) < MIN_REDACT_LENGTH:
         return
+    encoded = base64.b64encode(value.encode()).decode("ascii").rstrip("=")
     with _lock:
-        _registered.add(value)
-        encoded = base64.b64encode(value.encode()).decode("ascii")
-        _registered.add(encoded.rstrip("="))
+        if value in _registered:
+            return
+        _registered.update((value, encoded))
+        _journal.append(value)
+        _add_grams(encoded)
 
 
 def register_derived(value: str) -> None:
-    """Register a value derived from credentials (a base64 auth string, a whole config)."""
+    """Register a value derived from credentials (a base64 auth string, a whole config); slices too."""
     register(value)
+    with _lock:
+        _add_grams(value)
+
+
+def _add_grams(value: str) -> None:
+    _grams.update(value[i:i + GRAM] for i in range(len(value) - GRAM + 1))
+
+
+def drain() -> list[str]:
+    """The values registered since the last call (a forked worker hands them to its parent)."""
+    with _lock:
+        values = list(_journal)
+        _journal.clear()
+    return values
+
+
+def register_all(values: Iterable[str]) -> None:
+    """Register values a worker derived (as derived values: their slices are redacted too)."""
+    for value in values:
+        register_derived(value)
 
 
 def redact(text: str) -> str:
-    """Replace every registered credential value in text with `***`."""
+    """Replace every registered credential value, and any slice of a base64 form of one, with `***`."""
     with _lock:
         values = sorted(_registered, key=len, reverse=True)
     for value in values:
         if value in text:
             text = text.replace(value, "***")
-    return text
+    # membership tests only (no iteration), so the live set is safe to read while others add to it
+    return _B64_RUN.sub(lambda m: _redact_run(m.group(0), _grams), text) if _grams else text
+
+
+def _redact_run(run: str, grams: set[str]) -> str:
+    """Mask the characters of a base64-looking run that some registered slice covers."""
+    covered = [False] * len(run)
+    for i in range(len(run) - GRAM + 1):
+        if run[i:i + GRAM] in grams:
+            covered[i:i + GRAM] = [True] * GRAM
+    if not any(covered):
+        return run
+    out: list[str] = []
+    for char, hidden in zip(run, covered, strict=True):
+        if not hidden:
+            out.append(char)
+        elif not out or out[-1] != "***":
+            out.append("***")
+    return "".join(out)
+
+
+def leaks(text: str) -> bool:
+    """Does text hold a registered credential value or a slice of a base64 form of one?"""
+    return redact(text) != text

@@ -8,15 +8,20 @@ scalar unless a filter already produced YAML text. So a value with quotes, colon
 from __future__ import annotations
 
 import functools
+import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import jinja2
 import yaml
+from jinja2.loaders import split_template_path
 
 from genpolicy.errors import GenpolicyError, OutputValidationError, Problem
+from genpolicy.inputs import read_text
+
+MAX_TEMPLATE_BYTES = 1024 * 1024
 
 BUILTIN_PREFIX = "builtin"
 
@@ -187,7 +192,7 @@ class Templates:
     def __init__(self, user_dirs: Sequence[Path] = ()) -> None:
         self.user_dirs = [Path(d) for d in user_dirs]
         builtin = jinja2.FileSystemLoader(str(builtin_template_dir()))
-        loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader([str(d) for d in user_dirs])] if user_dirs else []
+        loaders: list[jinja2.BaseLoader] = [_UserLoader([str(d) for d in user_dirs])] if user_dirs else []
         loaders += [jinja2.PrefixLoader({BUILTIN_PREFIX: builtin}), builtin]
         self.env = jinja2.Environment(
             loader=jinja2.ChoiceLoader(loaders),
@@ -230,6 +235,23 @@ class Templates:
     def list_builtin(self) -> list[str]:
         root = builtin_template_dir()
         return sorted(p.relative_to(root).as_posix() for p in root.rglob("*.j2"))
+
+
+class _UserLoader(jinja2.FileSystemLoader):
+    """User template folders, read through genpolicy.inputs: a FIFO or huge file is refused, not opened."""
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Callable[[], bool]]:
+        pieces = split_template_path(template)
+        for folder in self.searchpath:
+            path = Path(folder, *pieces)
+            if os.path.lexists(path):
+                text = read_text(path, what="template", limit=MAX_TEMPLATE_BYTES)
+                return text, str(path), functools.partial(_unchanged, path, path.stat().st_mtime_ns)
+        raise jinja2.TemplateNotFound(template)
+
+
+def _unchanged(path: Path, mtime: int) -> bool:
+    return path.exists() and path.stat().st_mtime_ns == mtime
 
 
 def _template_problem(filename: str, line: int | None, message: str | None) -> Problem:

@@ -24,6 +24,7 @@ import kubernetes_validate
 import yaml
 
 from genpolicy.crds import ShippedCrds
+from genpolicy.inputs import MAX_MANIFEST_BYTES, read_text, yaml_documents
 from genpolicy.spec.checks import DNS1123_LABEL, DNS1123_SUBDOMAIN
 
 _SCHEMA_ROOT = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
@@ -109,7 +110,8 @@ class CrdSchemas:
         return crds
 
     def add_file(self, file: Path) -> None:
-        for doc in yaml.load_all(file.read_text(encoding="utf-8"), Loader=_YamlLoader):
+        text = read_text(file, what="CRD file", limit=MAX_MANIFEST_BYTES)
+        for _, doc in yaml_documents(text, str(file)):
             for item in doc.get("items", [doc]) if isinstance(doc, dict) else []:
                 if isinstance(item, dict) and item.get("kind") == "CustomResourceDefinition":
                     self.add_crd(item)
@@ -139,11 +141,11 @@ class CrdSchemas:
 def _crd_documents(path: str, mtime_ns: int, size: int) -> tuple[dict[str, Any], ...]:
     """The CRDs in a file, parsed once per process (keyed by path, mtime and size)."""
     found: list[dict[str, Any]] = []
-    with open(path, encoding="utf-8") as handle:
-        for doc in yaml.load_all(handle, Loader=_YamlLoader):
-            for item in doc.get("items", [doc]) if isinstance(doc, dict) else []:
-                if isinstance(item, dict) and item.get("kind") == "CustomResourceDefinition":
-                    found.append(item)
+    text = read_text(Path(path), what="CRD file", limit=MAX_MANIFEST_BYTES)
+    for _, doc in yaml_documents(text, path):
+        for item in doc.get("items", [doc]) if isinstance(doc, dict) else []:
+            if isinstance(item, dict) and item.get("kind") == "CustomResourceDefinition":
+                found.append(item)
     return tuple(found)
 
 

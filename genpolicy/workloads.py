@@ -17,7 +17,8 @@ from typing import Any
 
 import yaml
 
-from genpolicy.errors import Problem
+from genpolicy.errors import GenpolicyError, Problem
+from genpolicy.inputs import MAX_MANIFEST_BYTES, read_text
 from genpolicy.manifests import manifest_files
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -93,10 +94,9 @@ def read_workloads(paths: list[Path], default_namespace: str = "default") -> Wor
     for path in manifest_files([p for p in paths if str(p) != STDIN]):
         result.files += 1
         try:
-            text = path.read_bytes().decode("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            result.problems.append(Problem(str(path), message=f"cannot read: {reason}"))
+            text = read_text(path, what="workload file", limit=MAX_MANIFEST_BYTES)
+        except GenpolicyError as exc:  # missing, not a regular file (FIFO, device), too large, not UTF-8
+            result.problems += exc.problems
             continue
         _read_text(result, text, str(path), default_namespace)
     if any(str(p) == STDIN for p in paths):

@@ -22,11 +22,12 @@ import shutil
 import stat
 import sys
 import tempfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from genpolicy import journal
 from genpolicy.errors import Problem, WriteError
 
 OWNED_FILE = ".genpolicy-owned.json"
@@ -51,6 +52,7 @@ class Plan:
     conflicts: list[Problem] = field(default_factory=list)
     old: dict[str, bytes] = field(default_factory=dict)  # current bytes of updated/deleted files
     owned: dict[str, str] = field(default_factory=dict)  # the new owned-files record
+    record_before: bytes | None = None  # the owned-files record the plan was made against
 
     @property
     def changed(self) -> bool:
@@ -116,7 +118,7 @@ def _outside(root: Path, rel: str, safe_dirs: set[str] | None = None) -> bool:
 
 def plan(root: Path, wanted: Mapping[str, Planned]) -> Plan:
     """Compare the wanted files with the disk; nothing is written."""
-    result = Plan(root)
+    result = Plan(root, record_before=_read(root / OWNED_FILE))
     owned = read_owned(root)
     safe_dirs: set[str] = set()
     exists = root.exists()
@@ -156,7 +158,7 @@ def verified_unchanged(root: Path) -> Plan | None:
     owned = read_owned(root)
     if not owned:
         return None
-    result = Plan(root, owned=dict(owned))
+    result = Plan(root, owned=dict(owned), record_before=_read(root / OWNED_FILE))
     safe_dirs: set[str] = set()
     for rel in sorted(owned):
         if _outside(root, rel, safe_dirs):
@@ -201,12 +203,53 @@ def apply(result: Plan) -> None:
     except OSError as exc:
         raise _write_error(root, exc) from None
     with locked(root):
+        if not still_current(result):
+            raise WriteError("output changed while rendering", [Problem(str(root), message=(
+                "the output folder changed after this render planned its changes (another render?); "
+                "nothing was written; run the render again"))])
         _clean_leftovers(root)
         if _exchange_supported() and not (root / ".git").exists():
             _apply_by_swap(result)
         else:
-            staged = _stage(result)
-            _commit(result, staged)
+            _apply_in_place(result)
+
+
+def recover(root: Path) -> None:
+    """Undo what a crashed render left (in-place journal, swap trees, temporaries); no-op when locked."""
+    if not root.is_dir() or (root.is_symlink() and not root.resolve().is_dir()):
+        return
+    with contextlib.suppress(WriteError, OSError), locked(root):
+        journal.rollback(root)
+        journal.clean_legacy_temporaries(root)
+        _clean_leftovers(root)
+
+
+def _apply_in_place(result: Plan) -> None:
+    """Per-file renames with a journal (genpolicy.journal): a crash is rolled back by the next run."""
+    writes = {rel: (item.content, 0o600 if item.sensitive else 0o644)
+              for rel, item in {**result.create, **result.update}.items()}
+    record = owned_record(result.owned)
+    if _read(result.root / OWNED_FILE) != record:
+        writes[OWNED_FILE] = (record, 0o644)
+    try:
+        journal.apply_in_place(result.root, writes, list(result.delete))
+    except OSError as exc:
+        raise _write_error(result.root, exc) from None
+
+
+def still_current(result: Plan) -> bool:
+    """Is the disk (checked under the lock) still what the plan was made against?"""
+    root = result.root
+    if _read(root / OWNED_FILE) != result.record_before:
+        return False
+    expected: dict[str, str | None] = {rel: None for rel in result.create}
+    expected.update({rel: sha256(result.old[rel]) for rel in (*result.update, *result.delete)})
+    expected.update({rel: result.owned[rel] for rel in result.unchanged if rel in result.owned})
+    for rel, digest in expected.items():
+        current = _read(root / rel)
+        if (None if current is None else sha256(current)) != digest:
+            return False
+    return True
 
 
 _RENAME_EXCHANGE = 2
@@ -233,12 +276,13 @@ def _exchange(a: Path, b: Path) -> None:
 
 def _clean_leftovers(root: Path) -> None:
     """Remove trees a crashed render left beside the output (they are never the live output)."""
+    root = Path(os.path.realpath(root))
     for leftover in root.parent.glob(f".{root.name}{SWAP_MARK}*"):
         shutil.rmtree(leftover, ignore_errors=True)
 
 
 def _apply_by_swap(result: Plan) -> None:
-    root = result.root
+    root = Path(os.path.realpath(result.root))  # a symlinked output root stays a symlink: swap its target
     staging = Path(tempfile.mkdtemp(prefix=f".{root.name}{SWAP_MARK}", dir=root.parent))
     try:
         _build_tree(result, staging)
@@ -264,6 +308,7 @@ def _build_tree(result: Plan, staging: Path) -> None:
                 os.symlink(os.readlink(source), target)
             else:
                 target.mkdir()
+                os.chmod(target, stat.S_IMODE(os.stat(source).st_mode))  # keep the folder's mode
         for name in names:
             rel = f"{rel_dir}/{name}" if rel_dir else name
             if rel in skip:
@@ -282,57 +327,6 @@ def _build_tree(result: Plan, staging: Path) -> None:
     for rel in result.delete:
         _remove_empty_parents(staging, rel)
     _write_owned(staging, result.owned)
-
-
-def _stage(result: Plan) -> dict[str, str]:
-    staged: dict[str, str] = {}
-    try:
-        for rel, item in {**result.create, **result.update}.items():
-            target = result.root / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".genpolicy-tmp", dir=target.parent)
-            staged[rel] = tmp
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(item.content)
-            os.chmod(tmp, 0o600 if item.sensitive else 0o644)
-    except OSError as exc:
-        _discard(staged.values())
-        raise _write_error(result.root / rel, exc) from None
-    return staged
-
-
-def _commit(result: Plan, staged: dict[str, str]) -> None:
-    done: list[str] = []
-    try:
-        for rel, tmp in staged.items():
-            os.replace(tmp, result.root / rel)
-            done.append(rel)
-        for rel in result.delete:
-            (result.root / rel).unlink()
-            done.append(rel)
-            _remove_empty_parents(result.root, rel)
-        _write_owned(result.root, result.owned)
-    except OSError as exc:
-        _rollback(result, done)
-        _discard(tmp for rel, tmp in staged.items() if rel not in done)
-        raise _write_error(result.root, exc) from None
-
-
-def _rollback(result: Plan, done: list[str]) -> None:
-    for rel in reversed(done):
-        path = result.root / rel
-        with contextlib.suppress(OSError):
-            if rel in result.old:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(result.old[rel])
-            else:
-                path.unlink()
-
-
-def _discard(paths: Iterable[str]) -> None:
-    for tmp in list(paths):
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
 
 
 def _remove_empty_parents(root: Path, rel: str) -> None:

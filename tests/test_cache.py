@@ -133,3 +133,34 @@ def test_a_damaged_record_is_a_miss(plain_spec: Path, env: dict[str, str], tmp_p
     record.write_text(json.dumps(data))
     result = render(plain_spec, env)
     assert SKIPPED not in result.stderr and "internal error" not in result.stderr
+
+
+def test_the_spec_file_name_is_part_of_the_inputs(plain_spec: Path, env: dict[str, str]) -> None:
+    renamed = plain_spec.parent / "renamed.yaml"
+    renamed.write_text(plain_spec.read_text())
+    render(renamed, env)
+    check = run_cli("render", plain_spec, "--check", env=env)
+    assert check.code == 1 and "out of date" in check.stderr, "the headers name renamed.yaml"
+
+
+def test_a_planted_key_symlink_is_not_followed(plain_spec: Path, env: dict[str, str], tmp_path: Path) -> None:
+    folder = tmp_path / "cache" / "genpolicy"
+    folder.mkdir(parents=True, mode=0o700)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    (folder / "key").symlink_to(victim)
+    render(plain_spec, env)
+    second = render(plain_spec, env)
+    assert victim.read_text() == "precious\n" and SKIPPED not in second.stderr, "cache off, victim untouched"
+
+
+def test_a_readable_key_or_foreign_folder_disables_the_cache(plain_spec: Path, env: dict[str, str],
+                                                            tmp_path: Path) -> None:
+    render(plain_spec, env)
+    key = tmp_path / "cache" / "genpolicy" / "key"
+    key.chmod(0o644)
+    assert SKIPPED not in render(plain_spec, env).stderr
+    key.chmod(0o600)
+    assert SKIPPED in render(plain_spec, env).stderr
+    key.parent.chmod(0o777)
+    assert SKIPPED not in render(plain_spec, env).stderr

@@ -66,3 +66,40 @@ def test_sigkill_at_random_moments(tmp_path: Path) -> None:
         assert state in (old, new), f"attempt {attempt}: mixed output after SIGKILL"
         outcomes["old" if state == old else "new"] += 1
     print(f"after SIGKILL: {outcomes}")
+
+
+def test_sigkill_in_a_git_checkout_is_rolled_back_by_the_next_run(tmp_path: Path) -> None:
+    """With `.git` in the output root the files are renamed one by one; the journal makes that safe."""
+    names = ", ".join(f"ns-{i:04d}" for i in range(400))
+    old_spec = write_spec(tmp_path, SPEC.replace("NAMESPACES", names))
+    out = tmp_path / "out"
+    (out / ".git").mkdir(parents=True)
+    (out / ".git/HEAD").write_text("ref: refs/heads/main\n")
+    assert render(old_spec, "old-password-1").wait() == 0
+    old = snapshot(out)
+    new_spec = write_spec(tmp_path, SPEC.replace("NAMESPACES", ", ".join(f"ns-{i:04d}" for i in range(100, 500))),
+                          name="new.yaml")
+    timing = render(new_spec, "new-password-2")
+    start = time.perf_counter()
+    assert timing.wait() == 0
+    duration = time.perf_counter() - start
+    new = snapshot(out)
+    assert new != old and not (out / ".genpolicy-staging").exists()
+    rng = random.Random(11)
+    outcomes = {"old": 0, "new": 0, "rolled back": 0}
+    for attempt in range(10):
+        assert render(old_spec, "old-password-1").wait() == 0
+        assert snapshot(out) == old
+        (out / ".ns-leftover.yaml.x.genpolicy-tmp").write_text("older version's temporary")
+        (out / "c" / ".a.yaml.1234.genpolicy-tmp").write_text("older version's temporary")
+        proc = render(new_spec, "new-password-2")
+        time.sleep(rng.uniform(0.6, 1.1) * duration)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        interrupted = (out / ".genpolicy-staging").exists()
+        writer.recover(out)  # what the next render does first
+        state = snapshot(out)
+        assert state in (old, new), f"attempt {attempt}: mixed output after SIGKILL and recovery"
+        assert not list(out.rglob("*.genpolicy-tmp")) and not (out / ".genpolicy-staging").exists()
+        outcomes["rolled back" if interrupted and state == old else "old" if state == old else "new"] += 1
+    print(f"after SIGKILL (.git): {outcomes}")

@@ -195,3 +195,83 @@ def test_only_opted_in_plaintext_files_hold_credentials(spec: Path) -> None:
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     for password in PASSWORDS:  # plaintext Secrets hold them only base64-encoded, as Kubernetes wants
         assert not any(password in p.read_text() for p in out.rglob("*") if p.is_file())
+
+
+# --- issue 19, item 4 -----------------------------------------------------------------------------
+
+TWO_CLUSTERS = """
+apiVersion: genpolicy/v1alpha1
+kind: PullSecretSpec
+allowPlaintext: true
+registries:
+  - name: ghcr
+    server: ghcr.io
+    credentials: {username: canary-robot, fromEnv: {password: LEAK_PASS}}
+clusters:
+  - {name: one, kubernetesVersion: "1.33"}
+  - {name: two, kubernetesVersion: "1.33"}
+namespaceGroups:
+  - {name: apps, namespaces: [alpha], registries: [ghcr]}
+"""
+
+COPYING_TEMPLATE = """apiVersion: v1
+kind: Secret
+metadata:
+  name: {{ name }}
+  namespace: {{ namespace }}
+  annotations:
+    copy: {{ dockerconfigjson }}
+type: kubernetes.io/dockerconfigjson
+data:
+  .dockerconfigjson: {{ dockerconfigjson }}
+"""
+
+
+def derived_forms() -> list[str]:
+    auth = base64.b64encode(f"{USER}:{ENV_PASSWORD}".encode()).decode()
+    body = json.dumps({"auths": {"ghcr.io": {"auth": auth, "password": ENV_PASSWORD, "username": USER}}},
+                      sort_keys=True, separators=(",", ":"))
+    return [auth, base64.b64encode(body.encode()).decode()]
+
+
+def test_parent_redacts_values_derived_in_workers(tmp_path: Path) -> None:
+    spec = write_spec(tmp_path, TWO_CLUSTERS)
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl/secret.yaml.j2").write_text(COPYING_TEMPLATE)
+    result = run_cli("render", spec, "--diff", "--templates", tmp_path / "tpl",
+                     env={**ENV, "GENPOLICY_WORKERS": "2"})
+    assert result.code == 0, result.output
+    assert "copy:" in result.stdout, "the diff shows the annotation"
+    for value in derived_forms():
+        assert value not in result.output
+        assert value[10:40] not in result.output
+
+
+def test_slices_of_derived_values_are_redacted() -> None:
+    from genpolicy.secrets import redact, register_derived
+
+    value = base64.b64encode(b'{"auths":{"slice.example":{"password":"Slice-Canary-Password-77"}}}').decode()
+    register_derived(value)
+    for start, end in ((0, 12), (13, 31), (7, 14), (len(value) - 9, len(value))):
+        shown = redact(f"error: value {value[start:end]!r} is invalid")
+        assert value[start:end] not in shown and "***" in shown
+    assert redact("a normal message about Secret ghcr-pull") == "a normal message about Secret ghcr-pull"
+
+
+@pytest.mark.parametrize("backend", ["sealed-secrets", "sops"])
+def test_template_copying_a_credential_outside_encrypted_data_is_refused(tmp_path: Path, backend: str) -> None:
+    settings = "sealedSecrets: {certificate: cert.pem}" if backend == "sealed-secrets" else \
+        f"sops: {{recipients: [{pyrage.x25519.Identity.generate().to_public()}]}}"
+    make_certificate(tmp_path)
+    text = TWO_CLUSTERS.replace("allowPlaintext: true\n", "").replace(
+        '{name: two, kubernetesVersion: "1.33"}', f'{{name: two, kubernetesVersion: "1.33", backend: {backend}, '
+        f'{settings}}}').replace("  - {name: one, kubernetesVersion: \"1.33\"}\n", "")
+    spec = write_spec(tmp_path, text)
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl/secret.yaml.j2").write_text(COPYING_TEMPLATE)
+    result = run_cli("render", spec, "--templates", tmp_path / "tpl", env=ENV)
+    assert result.code == 5, result.output
+    assert "metadata.annotations.copy" in result.stderr and "outside the Secret's data" in result.stderr
+    assert not (tmp_path / "out").exists()
+    for value in derived_forms():
+        assert value not in result.output

@@ -238,3 +238,17 @@ def test_allow_plaintext_accepts_only_the_boolean_true(spelling: str) -> None:
     (problem,) = problems(f"allowPlaintext: {spelling}\n" + BASE)
     assert problem.startswith("spec.yaml:1:17: allowPlaintext: must be the boolean true or false (unquoted)")
     assert parse_spec("allowPlaintext: true\n" + BASE, "spec.yaml").spec.allow_plaintext is True
+
+
+WIRED = "gitops:\n  repoURL: https://git.example.com/gitops.git\n  path: out\nclusters:\n"
+VERSION = '    kubernetesVersion: "1.33"\n'
+
+
+@pytest.mark.parametrize("folder", ["argocd", "flux", "flux/prod", "./argocd", "."])
+def test_cluster_output_cannot_overlap_the_gitops_wiring(folder: str) -> None:
+    wired = f'{VERSION}    gitops: argocd\n    outputDir: "{folder}"\n'
+    text = BASE.replace("clusters:\n", WIRED).replace(VERSION, wired)
+    found = problems(text)
+    assert any("clusters[0].outputDir" in p and "GitOps wiring folder" in p for p in found), found
+    parse_spec(text.replace(f'outputDir: "{folder}"', 'outputDir: "argocd-prod"'), "spec.yaml")
+    parse_spec(BASE.replace(VERSION, f'{VERSION}    outputDir: "{folder}"\n'), "spec.yaml")  # no wiring, no clash

@@ -195,3 +195,31 @@ def test_swap_keeps_foreign_files_and_symlinks(tmp_path: Path) -> None:
     assert (root / "notes/mine.txt").read_text() == "mine"
     assert os.readlink(root / "link") == "notes/mine.txt"
     assert body(root / "a") == "2\n" and body(root / "b") == "3\n"
+
+
+def test_plan_made_before_another_render_is_not_applied(tmp_path: Path) -> None:
+    apply(plan(tmp_path, files(a="1\n", b="1\n")))
+    parked = plan(tmp_path, files(a="parked\n", b="parked\n", c="parked\n"))  # e.g. --diff into a slow pipe
+    apply(plan(tmp_path, files(a="other\n", d="other\n")))
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()}
+    with pytest.raises(WriteError, match="changed while rendering"):
+        apply(parked)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file()} == before
+    assert sorted(writer.read_owned(tmp_path)) == ["a", "d"]
+    apply(plan(tmp_path, files(a="parked\n", b="parked\n", c="parked\n")))  # planned afresh: fine
+    assert sorted(writer.read_owned(tmp_path)) == ["a", "b", "c"]
+
+
+@pytest.mark.skipif(not writer._exchange_supported(), reason="no atomic directory exchange on this OS")
+def test_swap_keeps_folder_modes_and_a_symlinked_root(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    root = tmp_path / "link"
+    root.symlink_to(real)
+    apply(plan(root, files(a__x="1\n", b="2\n")))
+    (real / "a").chmod(0o750)
+    real.chmod(0o700)
+    apply(plan(root, files(a__x="changed\n", b="2\n")))
+    assert root.is_symlink() and body(real / "a/x") == "changed\n"
+    assert (real / "a").stat().st_mode & 0o777 == 0o750 and real.stat().st_mode & 0o777 == 0o700
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"], "no swap tree or symlink left behind"

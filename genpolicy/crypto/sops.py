@@ -35,6 +35,8 @@ __all__ = [
     "SopsError",
     "decrypt_document",
     "encrypt_secret_manifest",
+    "is_encrypted_token",
+    "parse_sops_file",
     "render_sops_config",
     "validate_age_recipient",
 ]
@@ -586,23 +588,24 @@ def encrypt_secret_manifest(
     encrypted_regex: str = DEFAULT_ENCRYPTED_REGEX,
     data_key: bytes | None = None,
     version: str = "3.9.0",
+    bind: Callable[[Mapping[str, Node]], Mapping[str, str]] | None = None,
 ) -> str:
     """Encrypt one manifest the way ``sops --encrypt --age R --encrypted-regex X`` does; YAML text.
 
     Leaves under a key matching ``encrypted_regex`` become ``ENC[...]`` tokens (empty strings and
     nulls stay as they are); the MAC covers every leaf. ``data_key`` is for tests and re-encryption.
+    ``bind`` sees the encrypted body and returns annotations (in clear, under the MAC) that are
+    added to ``metadata.annotations`` before the MAC is computed, e.g. a keyed tag of the ciphertext.
     """
     _check_document(doc)
     age_recipients = _check_recipients(recipients)
     stamp = _check_lastmodified(lastmodified)
     key = _check_data_key(data_key)
     rule = _Rule.make("encrypted_regex", encrypted_regex)
-    mac = _Mac()
 
     def leaf(value: Scalar, path: tuple[str, ...], encrypted: bool) -> Scalar:
         where = _where(path)
         plain, vtype = _to_bytes(value, where) if value is not None else (b"", "")
-        mac.feed(value, encrypted, where)
         if not encrypted or value is None or value == "":
             return value
         if vtype == "bytes":
@@ -610,6 +613,16 @@ def encrypt_secret_manifest(
         return _gcm_encrypt(key, plain, _aad(path), vtype)
 
     body: dict[str, Node] = _walk(doc, (), rule.default, rule, leaf)
+    if bind is not None:
+        extra = dict(bind(body))
+        doc, body = _annotated(doc, extra), _annotated(body, extra)
+    mac = _Mac()
+
+    def feed(value: Scalar, path: tuple[str, ...], encrypted: bool) -> Scalar:
+        mac.feed(value, encrypted, _where(path))
+        return value
+
+    _walk(doc, (), rule.default, rule, feed)
     body["sops"] = {
         "age": _wrap_data_key(key, age_recipients),
         "encrypted_regex": encrypted_regex,
@@ -618,6 +631,30 @@ def encrypt_secret_manifest(
         "version": version,
     }
     return _dump(body)
+
+
+def _annotated(doc: dict[str, Node], extra: Mapping[str, str]) -> dict[str, Node]:
+    """A copy of doc with extra `metadata.annotations` (sorted, as genpolicy writes them)."""
+    meta = dict(doc.get("metadata") or {})
+    meta["annotations"] = dict(sorted({**(meta.get("annotations") or {}), **extra}.items()))
+    return {**doc, "metadata": meta}
+
+
+def parse_sops_file(text: str) -> tuple[dict[str, Node], Mapping[str, Any]] | None:
+    """(body, sops metadata) of a file exactly as this module writes it, else None (edited or foreign)."""
+    try:
+        doc = _load_single(text)
+        body, meta = _split_metadata(doc)
+        canonical = _dump(doc) == text
+    except (SopsError, TypeError, ValueError):
+        return None
+    return (body, meta) if canonical else None
+
+
+def is_encrypted_token(value: object) -> bool:
+    """A whole `ENC[AES256_GCM,...,type:str]` value."""
+    match = _ENC.fullmatch(value) if isinstance(value, str) else None
+    return match is not None and match.group("type") == "str"
 
 
 def _split_metadata(doc: dict[str, Node]) -> tuple[dict[str, Node], Mapping[str, Any]]:

@@ -353,12 +353,11 @@ def _secret_documents(
     assert ctx.encryption is not None
     plain = _document(ctx, template, {**context, "dockerconfigjson": context.get("dockerconfigjson") or ""},
                       sensitive=True)
+    encrypted.refuse_clear_credentials(plain.obj, plain.template, backend)
     encoded = context.get("dockerconfigjson")
     if backend == "sealed-secrets":
         body = None if encoded is None else base64.b64decode(str(encoded)).decode("utf-8")
-        reused, obj = encrypted.sealed_secret(plain.obj, target.cluster, ctx.encryption, manifest_path, body)
-        if reused is not None:
-            return [Document("sealedsecret.yaml.j2", reused, obj)], []
+        obj = encrypted.sealed_secret(plain.obj, target.cluster, ctx.encryption, manifest_path, body)
         return [_document(ctx, "sealedsecret.yaml.j2", {"object": obj})], []
     path = f"{sops_dir}/{secret.name}.sops.yaml"
     text, shape = encrypted.sops_secret(plain.obj, target.cluster, ctx.encryption, path,

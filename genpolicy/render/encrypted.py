@@ -3,15 +3,16 @@
 Encryption is randomised, so re-sealing an unchanged credential would rewrite every file on
 every render. Each encrypted object therefore carries a keyed fingerprint annotation:
 HMAC-SHA256 under a local *fingerprint key* (never committed) over the plaintext, the key
-material (certificate fingerprint or age recipients), the name, the namespace and the scope.
-When the existing object's fingerprint equals the new one, its text is reused byte for byte.
-Without the fingerprint key an attacker cannot test password guesses against the annotation
-(unlike a plain hash). Changing a credential, certificate, recipient, name, namespace or scope
-changes the fingerprint, so exactly the affected objects are re-encrypted.
+material (certificate fingerprint or age recipients), the name and the namespace, plus a keyed
+binding of that fingerprint to the ciphertext itself (`genpolicy.render.trust`). Existing
+ciphertext is reused only when both match; changing a credential, certificate, recipient, name
+or namespace re-encrypts exactly the affected objects. A SealedSecret is always re-rendered
+around the reused `encryptedData` (its metadata is not encrypted); a SOPS file (metadata under
+the MAC) is reused only when everything outside its data is current, else re-encrypted.
 
-`render --check` without credentials (typical in CI) cannot recompute fingerprints: it reuses
-existing encrypted objects whose non-secret identity (name, namespace, key-material id) still
-matches, and reports them as "not re-verified".
+`render --check` without credentials (typical in CI) checks the binding when the fingerprint
+key is there, and only the identity (name, namespace, key material) when it is not; it reports
+which objects were verified how.
 """
 
 from __future__ import annotations
@@ -31,12 +32,15 @@ from typing import Any
 import yaml
 
 from genpolicy.crypto.sealed import Scope, SealingKey, load_sealing_certificate, scope_annotations, seal_value
-from genpolicy.crypto.sops import encrypt_secret_manifest
+from genpolicy.crypto.sops import DEFAULT_ENCRYPTED_REGEX, encrypt_secret_manifest, is_encrypted_token, parse_sops_file
 from genpolicy.errors import CredentialError, Problem
+from genpolicy.inputs import MAX_CERTIFICATE_BYTES, read_bytes, read_text
+from genpolicy.render import trust
 from genpolicy.spec.model import Cluster
 
-FINGERPRINT = "genpolicy.dev/fingerprint"
-KEY_ID = "genpolicy.dev/encrypted-for"
+FINGERPRINT = trust.FINGERPRINT
+refuse_clear_credentials = trust.refuse_clear_credentials
+KEY_ID = trust.KEY_ID
 FINGERPRINT_ENV = "GENPOLICY_FINGERPRINT_KEY"
 FINGERPRINT_FILE = ".genpolicy-fingerprint.key"
 _YamlLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -54,8 +58,8 @@ class FingerprintKey:
     def load(cls, spec_dir: Path, environ: Mapping[str, str], *, create: bool) -> FingerprintKey:
         path = spec_dir / FINGERPRINT_FILE
         text = environ.get(FINGERPRINT_ENV)
-        if text is None and path.is_file():
-            text = path.read_text(encoding="utf-8").strip()
+        if text is None and os.path.lexists(path):
+            text = read_text(path, what="fingerprint key", limit=4096, error=CredentialError).strip()
         if text:
             try:
                 key = base64.b64decode(text, validate=True)
@@ -133,8 +137,14 @@ class EncryptionContext:
     existing: ExistingOutput
     spec_dir: Path
     check_only: bool = False
-    unverified: int = 0
+    verified: list[tuple[str, str]] = field(default_factory=list)  # (level, object) per encrypted Secret
     _certificates: dict[str, SealingKey] = field(default_factory=dict)
+
+    def record(self, level: str, ident: trust.Identity) -> None:
+        self.verified.append((level, ident.describe()))
+
+    def unverified(self) -> int:
+        return sum(1 for level, _ in self.verified if level == trust.IDENTITY)
 
     def certificate(self, cluster: Cluster) -> SealingKey:
         settings = cluster.sealed_secrets
@@ -142,11 +152,12 @@ class EncryptionContext:
         if settings.certificate not in self._certificates:
             path = self.spec_dir / settings.certificate
             try:
-                pem = path.read_bytes()
-            except OSError as exc:
+                pem = read_bytes(path, what="the sealing certificate", limit=MAX_CERTIFICATE_BYTES,
+                                 error=CredentialError)
+            except CredentialError as exc:
                 raise CredentialError("cannot read certificate", [Problem(
-                    str(path), message=f"cluster {cluster.name!r}: cannot read the sealing certificate: "
-                                       f"{exc.strerror}")]) from None
+                    str(path), message=f"cluster {cluster.name!r}: " + exc.problems[0].message.replace(
+                        "cannot read:", "cannot read the sealing certificate:"))]) from None
             self._certificates[settings.certificate] = load_sealing_certificate(pem)
         return self._certificates[settings.certificate]
 
@@ -162,81 +173,136 @@ def key_material_id(cluster: Cluster, backend: str, ctx: EncryptionContext) -> s
     return f"sops:age:sha256:{hashlib.sha256(recipients.encode()).hexdigest()[:16]}"
 
 
-def reuse(ctx: EncryptionContext, path: str, kind: str, namespace: str, name: str, key_id: str,
-          fingerprint: str | None) -> str | None:
-    """The existing document's text when it encrypts the same thing (or, in check mode, is unverifiable)."""
-    found = ctx.existing.find(path, kind, namespace, name)
-    if found is None:
-        return None
-    text, obj = found
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    if annotations.get(KEY_ID) != key_id:
-        return None
-    if fingerprint is not None and annotations.get(FINGERPRINT) == fingerprint:
-        return text
-    if fingerprint is None and ctx.check_only:
-        ctx.unverified += 1
-        return text
-    return None
-
-
 def sealed_secret(secret: dict[str, Any], cluster: Cluster, ctx: EncryptionContext, path: str,
-                  plaintext: str | None) -> tuple[str | None, dict[str, Any]]:
-    """(reused text or None, SealedSecret object) for a plain Secret object."""
+                  plaintext: str | None) -> dict[str, Any]:
+    """The SealedSecret for a plain Secret object: fresh metadata around reused or new ciphertext.
+
+    Only `encryptedData` is reused (after the trust checks); every other field is rendered from
+    the spec, so metadata is always current and nothing else on disk is carried over.
+    """
     settings = cluster.sealed_secrets
     assert settings is not None
     meta = secret["metadata"]
     scope = Scope(settings.scope)
-    key_id = key_material_id(cluster, "sealed-secrets", ctx)
-    fingerprint = None if plaintext is None else ctx.fingerprint.digest(
-        {"plaintext": plaintext, "key": key_id, "name": meta["name"], "namespace": meta["namespace"]})
-    annotations = {**(meta.get("annotations") or {}), **scope_annotations(scope), KEY_ID: key_id}
-    if fingerprint is not None:
-        annotations[FINGERPRINT] = fingerprint
-    text = reuse(ctx, path, "SealedSecret", meta["namespace"], meta["name"], key_id, fingerprint)
-    if text is None and plaintext is None:
-        raise _missing_credentials(meta)
-    encrypted = "" if text is not None or plaintext is None else seal_value(
-        ctx.certificate(cluster), plaintext.encode(), namespace=meta["namespace"], name=meta["name"], scope=scope)
-    template_meta: dict[str, Any] = {"name": meta["name"], "namespace": meta["namespace"],
+    ident = trust.Identity(path, "SealedSecret", meta["namespace"], meta["name"],
+                           key_material_id(cluster, "sealed-secrets", ctx))
+    fingerprint = None if plaintext is None else ctx.fingerprint.digest({**ident.parts(), "plaintext": plaintext})
+    found, why = _reusable_sealed(ctx, ident, fingerprint, ctx.certificate(cluster).key_size // 8)
+    if found is not None:
+        ciphertext, stored, tag, level = found
+    elif plaintext is None:
+        raise _missing_credentials(ident, why)
+    else:
+        ciphertext = {".dockerconfigjson": seal_value(ctx.certificate(cluster), plaintext.encode(),
+                                                      namespace=ident.namespace, name=ident.name, scope=scope)}
+        stored, tag, level = fingerprint, None, trust.ENCRYPTED
+    if stored is not None and ctx.fingerprint.key is not None:
+        tag = trust.binding(ctx.fingerprint, ident, stored, ciphertext)
+    ctx.record(level, ident)
+    own = {k: v for k, v in ((FINGERPRINT, stored), (trust.BINDING, tag)) if v is not None}
+    annotations = {**(meta.get("annotations") or {}), **scope_annotations(scope), KEY_ID: ident.key_id, **own}
+    template_meta: dict[str, Any] = {"name": ident.name, "namespace": ident.namespace,
                                      "labels": meta.get("labels") or {}}
     if scope_annotations(scope):
         template_meta["annotations"] = dict(sorted(scope_annotations(scope).items()))
-    obj = {
+    return {
         "apiVersion": "bitnami.com/v1alpha1", "kind": "SealedSecret",
-        "metadata": {"name": meta["name"], "namespace": meta["namespace"], "labels": meta.get("labels") or {},
+        "metadata": {"name": ident.name, "namespace": ident.namespace, "labels": meta.get("labels") or {},
                      "annotations": dict(sorted(annotations.items()))},
-        "spec": {"encryptedData": {".dockerconfigjson": encrypted},
+        "spec": {"encryptedData": ciphertext,
                  "template": {"metadata": template_meta, "type": secret["type"]}},
     }
-    return text, obj
+
+
+def _reusable_sealed(ctx: EncryptionContext, ident: trust.Identity, fingerprint: str | None, key_bytes: int,
+                     ) -> tuple[tuple[dict[str, str], str | None, str | None, str] | None, str]:
+    """((ciphertext, stored fingerprint, stored binding, level) or None, why not) for an existing SealedSecret."""
+    found = ctx.existing.find(ident.path, ident.kind, ident.namespace, ident.name)
+    if found is None:
+        return None, ""
+    _, obj = found
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    ciphertext = trust.sealed_ciphertext(obj, key_bytes)
+    if not isinstance(annotations, dict) or ciphertext is None:
+        return None, "the committed SealedSecret's encryptedData is malformed (one sealed .dockerconfigjson expected)"
+    level = trust.judge(ctx.fingerprint, ident, annotations, ciphertext, fingerprint)
+    if level is None:
+        return None, "the committed SealedSecret's fingerprint or key material does not match"
+    return (ciphertext, _text(annotations.get(FINGERPRINT)), _text(annotations.get(trust.BINDING)), level), ""
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 def sops_secret(secret: dict[str, Any], cluster: Cluster, ctx: EncryptionContext, path: str,
                 plaintext_b64: str | None) -> tuple[str, dict[str, Any]]:
-    """(SOPS-encrypted YAML text, the plaintext object's non-secret shape for validation)."""
+    """(SOPS-encrypted YAML text, the plaintext object's non-secret shape for validation).
+
+    The MAC covers the metadata, so a file is reused only when everything outside its encrypted
+    data is exactly what the spec renders now; otherwise it is re-encrypted.
+    """
     settings = cluster.sops
     assert settings is not None
     meta = secret["metadata"]
-    key_id = key_material_id(cluster, "sops", ctx)
+    ident = trust.Identity(path, "Secret", meta["namespace"], meta["name"], key_material_id(cluster, "sops", ctx))
     fingerprint = None if plaintext_b64 is None else ctx.fingerprint.digest(
-        {"plaintext": plaintext_b64, "key": key_id, "name": meta["name"], "namespace": meta["namespace"]})
-    annotations = {**(meta.get("annotations") or {}), KEY_ID: key_id}
-    if fingerprint is not None:
-        annotations[FINGERPRINT] = fingerprint
+        {**ident.parts(), "plaintext": plaintext_b64})
+    annotations = {**(meta.get("annotations") or {}), KEY_ID: ident.key_id}
     doc = {**secret, "metadata": {**meta, "annotations": dict(sorted(annotations.items()))}}
     shape = {**doc, "data": {".dockerconfigjson": ""}}
-    text = reuse(ctx, path, "Secret", meta["namespace"], meta["name"], key_id, fingerprint)
-    if text is not None:
-        return text, shape
+    found, why = _reusable_sops(ctx, ident, fingerprint, shape, list(settings.recipients))
+    if found is not None:
+        return found, shape
     if plaintext_b64 is None:
-        raise _missing_credentials(meta)
+        raise _missing_credentials(ident, why)
+    ctx.record(trust.ENCRYPTED, ident)
+    if fingerprint is not None:
+        doc = {**doc, "metadata": {**doc["metadata"], "annotations": {**annotations, FINGERPRINT: fingerprint}}}
     doc["data"] = {".dockerconfigjson": plaintext_b64}
     now = datetime.datetime.now(datetime.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return encrypt_secret_manifest(doc, list(settings.recipients), lastmodified=now), shape
+
+    def bind(body: Mapping[str, Any]) -> dict[str, str]:
+        tag = None if fingerprint is None else trust.binding(ctx.fingerprint, ident, fingerprint, body["data"])
+        return {} if tag is None else {trust.BINDING: tag}
+
+    return encrypt_secret_manifest(doc, list(settings.recipients), lastmodified=now, bind=bind), shape
 
 
-def _missing_credentials(meta: Mapping[str, Any]) -> CredentialError:
+_SOPS_KEYS = {"age", "encrypted_regex", "lastmodified", "mac", "version"}
+
+
+def _reusable_sops(ctx: EncryptionContext, ident: trust.Identity, fingerprint: str | None,
+                   shape: dict[str, Any], recipients: list[str]) -> tuple[str | None, str]:
+    """(existing text worth reusing or None, why not) for a SOPS file."""
+    found = ctx.existing.find(ident.path, ident.kind, ident.namespace, ident.name)
+    if found is None:
+        return None, ""
+    parsed = parse_sops_file(found[0])
+    if parsed is None:
+        return None, "the committed file is not a SOPS file as genpolicy writes it"
+    body, meta = parsed
+    if trust.without_own({**body, "data": {".dockerconfigjson": ""}}) != trust.without_own(shape):
+        return None, "the committed file differs outside its encrypted data (the spec's metadata changed, or " \
+                     "the file was edited); SOPS files are re-encrypted for that"
+    age = meta.get("age")
+    age = age if isinstance(age, list) else []
+    if (set(meta) - _SOPS_KEYS or meta.get("encrypted_regex") != DEFAULT_ENCRYPTED_REGEX
+            or sorted(str(a.get("recipient")) for a in age if isinstance(a, dict)) != sorted(recipients)):
+        return None, "the committed file's sops metadata is not for the spec's recipients"
+    data = body.get("data")
+    ciphertext = dict(data) if isinstance(data, dict) and list(data) == [".dockerconfigjson"] and \
+        is_encrypted_token(data[".dockerconfigjson"]) else None
+    annotations = body["metadata"].get("annotations") or {}
+    level = trust.judge(ctx.fingerprint, ident, annotations, ciphertext, fingerprint)
+    if level is None:
+        return None, "its fingerprint does not match"
+    ctx.record(level, ident)
+    return found[0], ""
+
+
+def _missing_credentials(ident: trust.Identity, why: str = "") -> CredentialError:
+    reason = why or "no encrypted copy to reuse"
     return CredentialError("credentials needed", [Problem(
-        f"{meta.get('namespace')}/{meta.get('name')}",
-        message="no encrypted copy to reuse and no credentials to encrypt; render once with credentials")])
+        f"{ident.namespace}/{ident.name}",
+        message=f"{reason}; no credentials to encrypt: render once with credentials")])

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from genpolicy.errors import Problem, SpecError
 from genpolicy.spec.checks import NamespaceTarget, Resolved, check_spec
 from genpolicy.spec.errors import problems_from_validation
-from genpolicy.spec.loader import load_yaml
+from genpolicy.spec.loader import MAX_SPEC_BYTES, load_yaml
 from genpolicy.spec.model import Spec
 
 __all__ = ["NamespaceTarget", "Resolved", "json_schema", "load_spec", "parse_spec"]
@@ -19,10 +19,9 @@ __all__ = ["NamespaceTarget", "Resolved", "json_schema", "load_spec", "parse_spe
 
 def load_spec(path: Path) -> Resolved:
     """Read, validate and resolve a spec file; raise SpecError with every problem found."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise SpecError("cannot read spec", [Problem(str(path), message=f"cannot read: {exc.strerror}")]) from None
+    from genpolicy.inputs import read_bytes
+
+    raw = read_bytes(path, what="spec", limit=MAX_SPEC_BYTES, error=SpecError)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:

@@ -244,6 +244,9 @@ def _check_kyverno_settings(checker: _Checker) -> None:
                           f"CEL policies (policies.kyverno.io/v1) need Kyverno 1.17 or newer, not {settings.version}")
 
 
+_WIRING_FOLDERS = ("argocd", "flux")
+
+
 def _check_clusters(checker: _Checker) -> None:
     outputs: dict[str, int] = {}
     low, high = (tuple(int(x) for x in v.split(".")) for v in SUPPORTED_KUBERNETES)
@@ -261,6 +264,11 @@ def _check_clusters(checker: _Checker) -> None:
             checker.error(("clusters", i, "outputDir"), problem)
             continue
         norm = posixpath.normpath(out)
+        reserved = next((w for w in _WIRING_FOLDERS if norm == w or norm.startswith(w + "/")
+                         or w.startswith(norm + "/") or norm == "."), None)
+        if checker.spec.gitops is not None and reserved is not None:
+            checker.error(("clusters", i, "outputDir"), f"{out!r} overlaps the GitOps wiring folder "
+                          f"{reserved!r} that genpolicy writes (choose another outputDir)")
         for other, j in outputs.items():
             if norm == other or norm.startswith(other + "/") or other.startswith(norm + "/"):
                 checker.error(("clusters", i, "outputDir"), f"overlaps the output of cluster {j}")

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+from test_kyverno import SPEC as BASE_SPEC
 
 from conftest import ROOT, run_cli, write_spec
 from realtools import require
@@ -25,37 +26,14 @@ from realtools import require
 FAMILY_CLI = {10: "1.12.6", 11: "1.12.6", 12: "1.12.6", 13: "1.13.4", 14: "1.15.2", 15: "1.15.2", 16: "1.15.2",
               17: "1.18.2", 18: "1.18.2", 19: "1.19.1"}
 
-SPEC = """
-apiVersion: genpolicy/v1alpha1
-kind: PullSecretSpec
-outputDir: out
-registries:
-  - name: ghcr
-    server: ghcr.io
-    credentials: {externalSecret: {store: {name: vault}, remoteKey: ghcr}}
-  - name: harbor
-    server: harbor.example.com:8443/team-a
-    credentials: {externalSecret: {store: {name: vault}, remoteKey: harbor}}
-  - name: hub
-    server: https://index.docker.io/v1/
-    credentials: {externalSecret: {store: {name: vault}, remoteKey: hub}}
+# test_kyverno's spec (names, wildcards, exclusions, a port, a path, Docker Hub) plus a `*.azurecr.io`
+# glob and a label-selected group.
+SPEC = "outputDir: out\n" + BASE_SPEC.replace("clusters:\n", """\
   - name: acr
     server: "*.azurecr.io"
     credentials: {externalSecret: {store: {name: vault}, remoteKey: acr}}
 clusters:
-  - name: c
-    kubernetesVersion: "1.32"
-    gitops: argocd
-    kyverno: {version: "VERSION"}
-namespaceGroups:
-  - name: static
-    namespaces: [legacy]
-    registries: [ghcr]
-  - name: teams
-    distribution: kyverno
-    namespaces: ["team-*", "ops"]
-    excludeNamespaces: [team-sandbox]
-    registries: [ghcr, harbor, hub]
+""") + """\
   - name: labelled
     distribution: kyverno
     namespaceSelector: {matchLabels: {pull-secrets: "yes"}}

@@ -88,7 +88,12 @@ def test_real_sops_encrypts_with_the_rendered_creation_rules(bundle: Bundle, tmp
     assert dockerconfigjson(decrypted(bundle, path)) == dockerconfigjson(plain)  # type: ignore[arg-type]
 
 
-def test_a_file_real_sops_reencrypted_is_reused_by_genpolicy(bundle: Bundle, tmp_path: Path) -> None:
+def test_a_file_real_sops_rewrote_is_never_overwritten_and_re_encrypted_once_moved(bundle: Bundle,
+                                                                                    tmp_path: Path) -> None:
+    """A file real sops rewrote (`--rotate`) carries no ciphertext binding genpolicy can verify, so it is
+    not reused (issue 19: substituted ciphertext must not pass); and since it changed after genpolicy
+    wrote it, it is not overwritten either: exit 6 naming it. Once moved away, genpolicy re-encrypts it
+    and real sops opens the new file."""
     folder = tmp_path / "copy"
     shutil.copytree(bundle.folder, folder)
     out = folder / "out"
@@ -98,9 +103,17 @@ def test_a_file_real_sops_reencrypted_is_reused_by_genpolicy(bundle: Bundle, tmp
     rotated = path.read_bytes()
     assert rotated != (bundle.out / path.relative_to(out)).read_bytes()
     result = run_cli("render", folder / "spec.yaml", env=ENV)
+    assert result.code == 6, result.output
+    assert f"{path}: was changed by hand since genpolicy wrote it" in result.stderr
+    assert path.read_bytes() == rotated, "nothing is written when a render fails"
+    path.unlink()
+    result = run_cli("render", folder / "spec.yaml", env=ENV)
     assert result.code == 0, result.output
-    assert REUSE_OUTCOME in result.stderr, result.stderr
-    assert path.read_bytes() == rotated  # no churn: the real sops file stays as sops wrote it
+    assert "1 created" in result.stderr, result.stderr
+    reopened = sops(bundle.key_file, "--decrypt", path, cwd=out)
+    assert reopened.returncode == 0, reopened.stderr
+    assert yaml.safe_load(reopened.stdout)["metadata"]["name"] == yaml.safe_load(
+        sops(bundle.key_file, "--decrypt", bundle.out / path.relative_to(out), cwd=bundle.out).stdout
+    )["metadata"]["name"]
 
 
-REUSE_OUTCOME = "0 created, 0 updated"

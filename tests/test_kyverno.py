@@ -18,7 +18,7 @@ from conftest import CRDS, ROOT, SHARED, require_shared, run_cli, write_spec
 from genpolicy.errors import SpecError
 from genpolicy.pipeline import RenderOptions, RenderResult, render
 from genpolicy.registry import InvalidImage, normalize_image, urls_match
-from genpolicy.render.image_match import image_regex, namespace_regex
+from genpolicy.render.image_match import excludes_localhost, image_regex, namespace_regex
 from genpolicy.spec import parse_spec
 
 SPEC = """
@@ -132,20 +132,23 @@ def test_no_policy_matches_ephemeral_containers(tmp_path: Path) -> None:
         assert b"ephemeralContainers" not in text.split(b"spec:", 1)[1], version
 
 
-def test_cel_policies_never_copy_the_source_object(tmp_path: Path) -> None:
-    """Kyverno 1.17/1.18 copy a source's ownerReferences into its clones (GC deletes them): the clone is
-    built from name, type and data, and a missing source is filtered out instead of being an error."""
-    generating, mutating = objects(render_version(tmp_path, "1.17"), "c/kyverno/policies/teams.yaml")
-    expression = generating["spec"]["generate"][0]["expression"]
-    assert "variables.sources.map(s, {" in expression and "ownerReferences" not in expression
-    assert "s.data" in expression and "s.metadata.name" in expression and "s.metadata)" not in expression
+def test_cel_policies_clone_the_listed_sources(tmp_path: Path) -> None:
+    """The GeneratingPolicy clones the source objects themselves (so Kyverno links each clone to its
+    source and synchronizes it), found by listing the source namespace: a missing one is skipped,
+    not an error that aborts every clone (resource.Get)."""
+    generating, mutating = objects(render_version(tmp_path, "1.19"), "c/kyverno/policies/teams.yaml")
+    assert generating["spec"]["generate"] == [
+        {"expression": "generator.Apply(variables.targetNamespace, variables.sources)"}]
     sources = {v["name"]: v["expression"] for v in generating["spec"]["variables"]}["sources"]
     assert "resource.List(" in sources and "resource.Get(" not in sources
     assert mutating["spec"]["evaluation"]["background"] == {"enabled": False}
 
 
-def test_cel_policies_from_1_17_and_the_switch_back(tmp_path: Path) -> None:
-    kinds = [o["kind"] for o in objects(render_version(tmp_path, "1.17"), "c/kyverno/policies/teams.yaml")]
+def test_cel_policies_from_1_19_and_the_switch_back(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    assert [o["kind"] for o in objects(render_version(tmp_path / "a", "1.18"), "c/kyverno/policies/teams.yaml")
+            ] == ["ClusterPolicy", "ClusterPolicy"], "1.17/1.18 CEL clones would be garbage-collected"
+    kinds = [o["kind"] for o in objects(render_version(tmp_path, "1.19"), "c/kyverno/policies/teams.yaml")]
     assert kinds == ["GeneratingPolicy", "MutatingPolicy"]
     other = tmp_path / "other"
     other.mkdir()
@@ -193,7 +196,7 @@ def test_selectors_and_exclusions(tmp_path: Path) -> None:
 
 
 def test_label_selector_and_system_namespaces(tmp_path: Path) -> None:
-    text = SPEC.replace("VERSION", "1.17").replace(
+    text = SPEC.replace("VERSION", "1.19").replace(
         '    namespaces: ["team-*", "ops"]\n    excludeNamespaces: [team-sandbox]\n',
         "    includeSystemNamespaces: true\n    namespaceSelector:\n      matchLabels: {pull: \"yes\"}\n"
         "      matchExpressions: [{key: tier, operator: In, values: [gold]}]\n")
@@ -228,10 +231,12 @@ def test_kyverno_spec_errors(change: str, message: str) -> None:
 
 # --- registry matching: the policies add a Secret exactly when the kubelet would use it -----------
 
-KEYS = ["ghcr.io", "harbor.example.com:8443/team-a", "docker.io", "quay.io/org", "localhost:5000",
+KEYS = ["ghcr.io", "harbor.example.com:8443/team-a", "docker.io", "docker.io/myorg", "docker.io/library",
+        "docker.io/library/ng", "quay.io/org", "localhost:5000",
         "registry.example.com", "reg.io/a/b"]
 IMAGES = [
     "nginx", "nginx:1.25", "library/nginx", "user/app:1", "docker.io/user/app", "index.docker.io/user/app",
+    "myorg/app", "myorgx/app", "myorg.io/app", "docker.io/myorg/app", "docker.io/nginx", "ngx:1", "Myorg/app",
     "ghcr.io/org/app:1", "ghcr.io/org/app@sha256:" + "a" * 64, "ghcr.io:443/org/app",
     "harbor.example.com:8443/team-a/x",
     "harbor.example.com:8443/team-ab/x", "harbor.example.com/team-a/x", "harbor.example.com:8443/team-b/x",
@@ -248,7 +253,7 @@ def kubelet_matches(key: str, image: str) -> bool:
 @pytest.mark.parametrize("image", IMAGES)
 def test_cel_regex_matches_like_the_kubelet(key: str, image: str) -> None:
     ours = re.search(image_regex(key), image) is not None
-    if key == "docker.io":
+    if excludes_localhost(key):
         ours = ours and not image.startswith("localhost/")
     assert ours == kubelet_matches(key, image), (key, image)
 
@@ -270,7 +275,8 @@ def test_matching_property(host: str, port: str, path: list[str], tag: str, key:
         expected = kubelet_matches(key, image)
     except InvalidImage:
         return
-    cel = re.search(image_regex(key), image) is not None and not (key == "docker.io" and image.startswith("localhost/"))
+    cel = re.search(image_regex(key), image) is not None and not (excludes_localhost(key)
+                                                                  and image.startswith("localhost/"))
     assert cel == expected, (key, image)
 
 
@@ -292,26 +298,26 @@ def test_kyverno_test_suite_expectations(tmp_path: Path) -> None:
     namespaces = [r["metadata"]["name"] for r in resources if r["kind"] == "Namespace"]
     assert namespaces == ["team-x", "team-sandbox"], "a selected and an excluded namespace"
     pods = {p["metadata"]["name"]: p for p in resources if p["kind"] == "Pod"}
-    assert set(pods) >= {"teams-ghcr", "teams-harbor-init", "teams-hub", "teams-two-registries", "teams-no-registry",
-                         "teams-own-secret", "teams-already-listed", "teams-excluded"}
-    assert pods["teams-hub"]["spec"]["containers"][0]["image"] == "app:1.0", "Docker Hub short name"
-    assert pods["teams-excluded"]["metadata"]["namespace"] == "team-sandbox"
+    assert set(pods) >= {"teams.reg-ghcr", "teams.init-harbor", "teams.reg-hub", "teams.two-registries",
+                         "teams.no-registry", "teams.own-secret", "teams.already-listed", "teams.excluded"}
+    assert pods["teams.reg-hub"]["spec"]["containers"][0]["image"] == "app:1.0", "Docker Hub short name"
+    assert pods["teams.excluded"]["metadata"]["namespace"] == "team-sandbox"
     for name, pod in pods.items():
         patched = yaml.safe_load(files[f"c/kyverno/tests/patched-{name}.yaml"].content())
         images = [c["image"] for kind in ("containers", "initContainers") for c in pod["spec"].get(kind, [])]
         listed = [s["name"] for s in pod["spec"].get("imagePullSecrets", [])]
-        added = [] if name.endswith("-excluded") else [
+        added = [] if name.endswith(".excluded") else [
             f"{r}-pull" for r in ("ghcr", "harbor", "hub")
             if any(kubelet_matches(result.resolved.server_keys[r], i) for i in images) and f"{r}-pull" not in listed]
         # ClusterPolicy: each rule's strategic merge puts its Secret first (the real CLIs agree).
         expected = [*reversed(added), *listed]
         assert [s["name"] for s in patched["spec"].get("imagePullSecrets", [])] == expected, name
     assert suite["results"][0]["patchedResource"], "the 1.13 CLI spelling (1.13.0/1.13.1 know no other)"
-    assert pods["teams-two-registries"]["spec"]["containers"][1]["image"].startswith("harbor.example.com:8443/")
+    assert pods["teams.two-registries"]["spec"]["containers"][1]["image"].startswith("harbor.example.com:8443/")
     outcomes = {(r["rule"], r["resources"][0]): r["result"] for r in suite["results"] if r["kind"] == "Pod"}
-    assert outcomes[("add-ghcr", "team-x/teams-ghcr")] == "pass"
-    assert outcomes[("add-harbor", "team-x/teams-ghcr")] == "skip"
-    assert outcomes[("add-harbor", "team-x/teams-harbor-init")] == "pass", "init containers count"
+    assert outcomes[("add-ghcr", "team-x/teams.reg-ghcr")] == "pass"
+    assert outcomes[("add-harbor", "team-x/teams.reg-ghcr")] == "skip"
+    assert outcomes[("add-harbor", "team-x/teams.init-harbor")] == "pass", "init containers count"
 
 
 def test_static_and_kyverno_coexist_and_kustomize_builds(tmp_path: Path) -> None:
@@ -346,6 +352,7 @@ def test_upstream_checker_accepts_the_kyverno_example(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("settings_text", "where", "message"), [
     ('{version: "1.21"}', "clusters[0].kyverno.version", "Kyverno 1.21 is not supported (supported: 1.10 to 1.19)"),
     ('{version: "1.16", policyKind: CEL}', "clusters[0].kyverno.policyKind", "need Kyverno 1.17 or newer"),
+    ('{version: "1.18", policyKind: CEL}', "clusters[0].kyverno.policyKind", "Kyverno issue 15444, fixed in 1.19"),
     ("{version: 1.10}", "clusters[0].kyverno.version", 'quote it: "1.10"'),
     ("{version: 1.13}", "clusters[0].kyverno.version", 'quote it: "1.13"'),
 ])

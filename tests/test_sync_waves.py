@@ -123,7 +123,7 @@ def edges(docs: list[dict[str, Any]]) -> Iterator[tuple[str, dict[str, Any], dic
             yield from (("source", o, policy) for policy in policies)
 
 
-@pytest.mark.parametrize("kyverno", ["1.13", "1.17"])
+@pytest.mark.parametrize("kyverno", ["1.13", "1.19"])
 @pytest.mark.parametrize("backend", ["sealed-secrets", "sops", "plain"])
 def test_every_object_is_in_an_earlier_wave_than_what_needs_it(tmp_path: Path, backend: str, kyverno: str) -> None:
     docs = rendered_objects(tmp_path, backend, kyverno)

@@ -247,7 +247,8 @@ def _render_kyverno(
     ctx: RenderContext, bundle: Bundle, cluster: Cluster, folder: str, secrets: PullSecretRenderer, header: str
 ) -> list[str]:
     """Source Secrets + RBAC (kyverno/source) and one policy file per group (kyverno/policies)."""
-    targets = sorted(ctx.resolved.kyverno_targets_for(cluster.name), key=lambda t: t.group)
+    targets = kyverno.with_secret_registries(sorted(ctx.resolved.kyverno_targets_for(cluster.name),
+                                                    key=lambda t: t.group))
     if not targets:
         return []
     spec = ctx.resolved.spec

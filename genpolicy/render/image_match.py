@@ -33,10 +33,30 @@ def split_key(key: str) -> tuple[str, str, str]:
     return host, port, slash + path if slash else ""
 
 
+_HUB_HOSTS = r"(docker\.io|index\.docker\.io)/"
+
+
+def _hub_path_regex(path: str) -> str:
+    """Docker Hub keys with a path (`docker.io/myorg`): the image may spell the host or not, and a
+    one-segment name is `library/<name>` (`nginx` is docker.io/library/nginx)."""
+    first, slash, rest = path.partition("/")
+    forms = [f"^{_HUB_HOSTS}{re_escape(path)}"]
+    if "." not in first and ":" not in first and first == first.lower():
+        # a short name `org/...`: its first segment must stay host-free (no '.', ':' or uppercase)
+        forms.append(f"^{re_escape(first)}/{re_escape(rest)}" if slash else f"^{re_escape(first)}[^/.:A-Z]*/")
+    library = "library/"
+    if library.startswith(path) or path.startswith(library):
+        name_prefix = re_escape(path[len(library):]) if path.startswith(library) else ""
+        forms += [f"^{name_prefix}[^/]*$", f"^{_HUB_HOSTS}{name_prefix}[^/]*$"]
+    return "|".join(f"({form})" for form in forms)
+
+
 def image_regex(key: str) -> str:
     """An RE2 regex for raw image strings the kubelet would match against this key."""
     if key == DOCKER_HUB:
         return _HUB_REGEX
+    if key.startswith(DOCKER_HUB + "/"):
+        return _hub_path_regex(key[len(DOCKER_HUB) + 1:])
     host, port, path = split_key(key)
     labels = [r"[^./:]*".join(re_escape(part) for part in label.split("*")) for label in host.split(".")]
     regex = "^" + r"\.".join(labels) + (f":{port}" if port else "")
@@ -44,8 +64,8 @@ def image_regex(key: str) -> str:
 
 
 def excludes_localhost(key: str) -> bool:
-    """Whether the CEL condition must also reject `localhost/...` (Docker Hub only)."""
-    return key == DOCKER_HUB
+    """Whether the condition must also reject `localhost/...` (Docker Hub keys only)."""
+    return key == DOCKER_HUB or key.startswith(DOCKER_HUB + "/")
 
 
 def namespace_regex(patterns: list[str] | tuple[str, ...]) -> str:

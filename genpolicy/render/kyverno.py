@@ -7,14 +7,15 @@ version's CRD and by its real CLI (tests/test_kyverno_cli.py):
 - 1.13-1.16: ClusterPolicy, `rules[].generate.generateExisting`, `spec.webhookConfiguration`,
   `spec.emitWarning`, `rbac.kyverno.io/aggregate-to-*` labels, and read access for the admission
   controller;
-- 1.17+: GeneratingPolicy + MutatingPolicy (`policies.kyverno.io/v1`) unless `policyKind: ClusterPolicy`.
-  The clones are built from the source's name, type and data only: Kyverno 1.17 and 1.18 copy a
-  source's `ownerReferences` into every clone, and the garbage collector then deletes the clones
-  of a Secret owned by its ExternalSecret or SealedSecret (fixed upstream in 1.19).
+- 1.17-1.18: ClusterPolicy as before. Their CEL GeneratingPolicy copies a source's `ownerReferences`
+  into every clone, and the garbage collector then deletes the clones of a Secret owned by its
+  ExternalSecret or SealedSecret (Kyverno issue 15444, fixed in 1.19): `policyKind: CEL` is refused.
+- 1.19+: GeneratingPolicy + MutatingPolicy (`policies.kyverno.io/v1`) unless `policyKind: ClusterPolicy`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +50,14 @@ def waves(cluster: Cluster) -> dict[str, dict[str, str]]:
         "policy": {metadata.ARGOCD_SYNC_WAVE: "-1",
                    metadata.ARGOCD_SYNC_OPTIONS: "SkipDryRunOnMissingResource=true"},
     }
+
+
+def with_secret_registries(targets: list[KyvernoTarget]) -> list[KyvernoTarget]:
+    """Targets restricted to the registries that need a pull Secret (a node credential provider serves
+    the others: no source, no clone rule, no mutation); groups left with none get no policies."""
+    restricted = [dataclasses.replace(t, registries=tuple(r for r in t.registries if r.credentials.node is None))
+                  for t in targets]
+    return [t for t in restricted if t.registries]
 
 
 def source_target(cluster: Cluster, registries: list[Registry]) -> NamespaceTarget:
@@ -278,9 +287,7 @@ def _generating_policy(resolved: Resolved, target: KyvernoTarget, settings: Kyve
             {"name": "targetNamespace", "expression": "object.metadata.name"},
             {"name": "sources", "expression": sources_expression(settings, target)},
         ],
-        "generate": [{"expression": (
-            "generator.Apply(variables.targetNamespace, variables.sources.map(s, "
-            + clone_expression(clone_labels(resolved, settings)) + "))")}],
+        "generate": [{"expression": "generator.Apply(variables.targetNamespace, variables.sources)"}],
     }
     meta = _policy_meta(resolved, target, name, f"genpolicy: pull Secrets for group {target.group}",
                         f"Clones and synchronizes the pull Secrets of group {target.group} from namespace "
@@ -300,29 +307,12 @@ def sources_expression(settings: KyvernoSettings, target: KyvernoTarget) -> str:
 
 
 def clone_labels(resolved: Resolved, settings: KyvernoSettings) -> dict[str, str]:
-    """A clone's labels: the source's, with `managed-by` set to Kyverno as the engine does.
-
-    In a cluster every Kyverno version relabels what it generates; the CLIs before 1.13 keep the
-    source's labels as they are, and their test suites must say what they produce.
-    """
+    """A clone's labels as the declared version's CLI reports them: the source's, with `managed-by` set
+    to Kyverno by the ClusterPolicy clone of 1.13+ (in a cluster every version relabels its clones)."""
     labels = metadata.labels(resolved.spec)
-    if settings.uses_cel or settings.minor >= 13:
+    if not settings.uses_cel and settings.minor >= 13:
         labels["app.kubernetes.io/managed-by"] = "kyverno"
     return labels
-
-
-def clone_expression(labels: dict[str, str]) -> str:
-    """CEL: a clean copy of source Secret `s` (name, type, data and genpolicy's labels only).
-
-    Nothing else of the source is copied: not its ownerReferences (Kyverno 1.17/1.18 would copy
-    them, and the garbage collector deletes a clone whose owner lives in another namespace), not
-    the annotations and labels its controller or the GitOps engine put there (tracking ids).
-    """
-    label_map = ", ".join(f"{_cel_string(k)}: {_cel_string(v)}" for k, v in sorted(labels.items()))
-    # Every value is dyn(): Kyverno 1.18+ compiles CEL with homogeneous aggregate literals.
-    return ('{"apiVersion": dyn("v1"), "kind": dyn("Secret"), "type": dyn(s.type), '
-            f'"metadata": dyn({{"name": dyn(s.metadata.name), "labels": dyn({{{label_map}}})}}), '
-            '"data": dyn(s.data)}')
 
 
 def wanted_secrets_expression(resolved: Resolved, registries: tuple[Registry, ...]) -> str:

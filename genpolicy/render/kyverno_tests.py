@@ -25,7 +25,7 @@ from genpolicy.render import metadata
 from genpolicy.render.image_match import DOCKER_HUB, namespace_regex, split_key
 from genpolicy.render.kyverno import clone_labels
 from genpolicy.spec import Resolved
-from genpolicy.spec.checks import KyvernoTarget
+from genpolicy.spec.checks import SYSTEM_NAMESPACES, KyvernoTarget
 from genpolicy.spec.model import KyvernoSettings, LabelSelector, Registry
 
 UNMATCHED_IMAGE = "unmatched.invalid/genpolicy/none:1"
@@ -86,10 +86,13 @@ def sample_namespace(target: KyvernoTarget) -> dict[str, Any]:
 
 
 def excluded_namespace(target: KyvernoTarget, settings: KyvernoSettings) -> dict[str, Any]:
-    """A Namespace the group would select but excludes (one of its excludes the names match)."""
+    """A Namespace the group would select but excludes: a user's exclusion (one the names match first),
+    else the source namespace, which every group excludes."""
     selected = re.compile(namespace_regex(target.names)) if target.names else None
-    literals = [n for n in target.excludes if not re.search(r"[*?]", n)]
-    name = next((n for n in literals if selected is None or selected.fullmatch(n)), settings.source_namespace)
+    automatic = {*SYSTEM_NAMESPACES, settings.namespace, settings.source_namespace}
+    literals = [n for n in target.excludes if not re.search(r"[*?]", n) and n not in automatic]
+    name = next((n for n in literals if selected is None or selected.fullmatch(n)),
+                next(iter(literals), settings.source_namespace))
     return _namespace(name, target)
 
 
@@ -116,23 +119,23 @@ def _pod(case: PodCase) -> dict[str, Any]:
 
 
 def pod_cases(target: KyvernoTarget, keys: dict[str, str], ns: str, excluded_ns: str) -> list[PodCase]:
-    """Every shape of Pod the mutation must handle, named `<group>-<shape>`."""
+    """Every shape of Pod the mutation must handle, named `<group>.<shape>`."""
     g, registries = target.group, target.registries
     first = sample_image(keys[registries[0].name], "app")
     cases = []
-    for registry in registries:
+    for registry in registries:  # `.` cannot occur in group or registry names: names never collide
         image = sample_image(keys[registry.name], "app")
-        cases += [PodCase(f"{g}-{registry.name}", ns, [image]),
-                  PodCase(f"{g}-{registry.name}-init", ns, [UNMATCHED_IMAGE], [image])]
+        cases += [PodCase(f"{g}.reg-{registry.name}", ns, [image]),
+                  PodCase(f"{g}.init-{registry.name}", ns, [UNMATCHED_IMAGE], [image])]
     if len(registries) > 1:
         second = sample_image(keys[registries[1].name], "b")
-        cases.append(PodCase(f"{g}-two-registries", ns, [sample_image(keys[registries[0].name], "a"), second]))
-        cases.append(PodCase(f"{g}-already-listed", ns, [first, second], listed=[registries[0].effective_secret_name]))
+        cases.append(PodCase(f"{g}.two-registries", ns, [sample_image(keys[registries[0].name], "a"), second]))
+        cases.append(PodCase(f"{g}.already-listed", ns, [first, second], listed=[registries[0].effective_secret_name]))
     else:
-        cases.append(PodCase(f"{g}-already-listed", ns, [first], listed=[registries[0].effective_secret_name]))
-    cases += [PodCase(f"{g}-own-secret", ns, [first], listed=[OWN_SECRET]),
-              PodCase(f"{g}-no-registry", ns, [UNMATCHED_IMAGE]),
-              PodCase(f"{g}-excluded", excluded_ns, [first], excluded=True)]
+        cases.append(PodCase(f"{g}.already-listed", ns, [first], listed=[registries[0].effective_secret_name]))
+    cases += [PodCase(f"{g}.own-secret", ns, [first], listed=[OWN_SECRET]),
+              PodCase(f"{g}.no-registry", ns, [UNMATCHED_IMAGE]),
+              PodCase(f"{g}.excluded", excluded_ns, [first], excluded=True)]
     return cases
 
 
@@ -145,7 +148,7 @@ def build_suite(resolved: Resolved, target: KyvernoTarget, clone_policy: str, mu
     ns, excluded_ns = namespace["metadata"]["name"], excluded["metadata"]["name"]
     suite.resources += [namespace, excluded]
     if target.selector is not None:
-        labels = namespace["metadata"]["labels"]
+        labels = namespace["metadata"].get("labels", {})
         suite.namespace_labels += [{"name": ns, "labels": labels}, {"name": excluded_ns, "labels": labels}]
     keys = {r.name: resolved.server_keys[r.name] for r in target.registries}
     for case in pod_cases(target, keys, ns, excluded_ns):
@@ -193,7 +196,7 @@ def _add_generate_cases(suite: TestSuite, resolved: Resolved, target: KyvernoTar
                         policy: str, ns: str, excluded_ns: str) -> None:
     sources = [source_secret(resolved, settings, r) for r in target.registries]
     if settings.uses_cel:
-        generated_file = f"generated-{target.group}.yaml"
+        generated_file = f"generated-{target.group}.yaml"  # one file: the CLI compares all of a policy's clones
         suite.files[generated_file] = [cel_clone(resolved, settings, s, ns) for s in sources]
         suite.sources += sources
         suite.results.append({"policy": policy, "resources": [ns], "kind": "Namespace", "result": "pass",
@@ -202,8 +205,8 @@ def _add_generate_cases(suite: TestSuite, resolved: Resolved, target: KyvernoTar
     # No row for the excluded Namespace: a policy that does not match it gives the CLI no response,
     # which it reports as "Not found" (tests/test_kyverno_cli.py checks exclusion with `kyverno apply`).
     for registry, source in zip(target.registries, sources, strict=True):
-        source_file = f"source-{target.group}-{registry.name}.yaml"
-        generated_file = f"generated-{target.group}-{registry.name}.yaml"
+        source_file = f"source-{target.group}.{registry.name}.yaml"
+        generated_file = f"generated-{target.group}.{registry.name}.yaml"
         suite.files[source_file] = [source]
         suite.files[generated_file] = [{**source, "metadata": {**source["metadata"], "namespace": ns,
                                                                "labels": clone_labels(resolved, settings)}}]
@@ -224,7 +227,7 @@ def source_secret(resolved: Resolved, settings: KyvernoSettings, registry: Regis
 
 def cel_clone(resolved: Resolved, settings: KyvernoSettings, source: dict[str, Any], namespace: str,
               ) -> dict[str, Any]:
-    """What the GeneratingPolicy's clone expression builds from a source (see kyverno.clone_expression)."""
+    """What the GeneratingPolicy generates from a source: the source itself in the target namespace."""
     return {"apiVersion": "v1", "kind": "Secret", "type": source["type"],
             "metadata": {"name": source["metadata"]["name"], "namespace": namespace,
                          "labels": clone_labels(resolved, settings)},

@@ -242,6 +242,11 @@ def _check_kyverno_settings(checker: _Checker) -> None:
         elif settings.policy_kind == "CEL" and settings.minor < 17:
             checker.error(("clusters", i, "kyverno", "policyKind"),
                           f"CEL policies (policies.kyverno.io/v1) need Kyverno 1.17 or newer, not {settings.version}")
+        elif settings.policy_kind == "CEL" and settings.minor < 19:
+            checker.error(("clusters", i, "kyverno", "policyKind"),
+                          f"CEL clone policies on Kyverno {settings.version} copy the source Secret's ownerReferences "
+                          "into every clone, and the garbage collector deletes them (Kyverno issue 15444, fixed in "
+                          "1.19): use `auto` (ClusterPolicy) or Kyverno 1.19")
 
 
 _WIRING_FOLDERS = ("argocd", "flux")
@@ -417,6 +422,10 @@ def _resolve_kyverno_group(checker: _Checker, resolved: Resolved, settings: Grou
     if group.helm_values is not None and group.helm_values.config_map is not None:  # inherited: ignored here
         checker.error((*base, "helmValues", "configMap"), "a values ConfigMap is written into each named "
                                                            "namespace: static groups only")
+    for registry in settings.registries:
+        if "[" in registry.server:
+            checker.error((*base, "registries"), f"registry {registry.name!r}: a character class in a host glob "
+                                                 "cannot be matched by the Kyverno policies; use `*`")
     if group.external_secret_kind == "ClusterExternalSecret":
         checker.error((*base, "externalSecretKind"), "a kyverno group clones one source Secret; "
                                                      "ClusterExternalSecret applies to static groups")

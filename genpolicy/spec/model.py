@@ -192,7 +192,7 @@ class KyvernoSettings(Model):
     )
     manage_source_namespace: bool = Field(True, description="Render the source Namespace object too.")
     policy_kind: Literal["auto", "ClusterPolicy", "CEL"] = Field(
-        "auto", description="`auto`: CEL GeneratingPolicy/MutatingPolicy from 1.17, ClusterPolicy before."
+        "auto", description="`auto`: CEL GeneratingPolicy/MutatingPolicy from 1.19, ClusterPolicy before."
     )
     failure_policy: Literal["Fail", "Ignore"] = Field(
         "Ignore", description="Webhook failure policy of both policies (`Fail` blocks every Pod, Namespace and "
@@ -207,7 +207,7 @@ class KyvernoSettings(Model):
 
     @property
     def uses_cel(self) -> bool:
-        return self.policy_kind == "CEL" or (self.policy_kind == "auto" and self.minor >= 17)
+        return self.policy_kind == "CEL" or (self.policy_kind == "auto" and self.minor >= 19)
 
 
 IN_CLUSTER_SERVER = "https://kubernetes.default.svc"

@@ -158,6 +158,8 @@ def _fold(value: Any, column: int, indent: int) -> list[str] | None:
         else:
             current = f"{current} {word}" if current else word
     lines.append(" " * indent + current)
+    if any(len(line) > WIDTH and " " in line.strip() for line in lines):
+        return None  # a long run with double spaces: `_wrap_quoted` can break it anywhere
     return lines if len(lines) > 1 else None
 
 
@@ -207,7 +209,28 @@ def _entry(head: str, item: Any, indent: int, content: int) -> list[str]:
     folded = _fold(item, len(head) + 1, content)
     if folded is not None:
         return [f"{head} >-", *folded]
+    wrapped = _wrap_quoted(item, len(head) + 1, content)
+    if wrapped is not None:
+        return [f"{head} {wrapped[0]}", *wrapped[1:]]
     return [f"{head} {_inline(item)}"]
+
+
+def _wrap_quoted(value: Any, column: int, indent: int) -> list[str] | None:
+    """A long string with spaces that cannot be folded: double-quoted, its lines ended by an escaped
+    line break (`\\`, which adds nothing) and a space that opens a line escaped (`\\ `, as it would
+    otherwise be stripped)."""
+    if not isinstance(value, str) or column + len(string(value)) <= WIDTH or " " not in string(value):
+        return None  # short enough, or one word that yamllint lets pass (base64, ciphertext)
+    lines, current, width = [], '"', WIDTH - column
+    for ch in value:
+        unit = _escape(ch)
+        if len(current) + len(unit) + 1 > width and current.strip('"'):
+            lines.append(current + "\\")
+            current, width = " " * indent, WIDTH
+            unit = "\\ " if ch == " " else unit
+        current += unit
+    lines.append(current + '"')
+    return lines if len(lines) > 1 else None
 
 
 def _is_collection(value: Any) -> bool:
@@ -303,4 +326,6 @@ def _runtime_problem(name: str, exc: Exception) -> Problem:
     return Problem(filename, line, 1 if line else 0, "", message)
 
 
-__all__ = ["GenpolicyError", "TemplateError", "Templates", "YamlText", "is_plain", "quote", "scalar", "string", "to_yaml"]
+__all__ = [
+    "GenpolicyError", "TemplateError", "Templates", "YamlText", "is_plain", "quote", "scalar", "string", "to_yaml",
+]

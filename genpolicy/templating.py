@@ -50,8 +50,13 @@ _RESOLVER = yaml.resolver.Resolver()
 def is_plain(value: str) -> bool:
     """Whether `value` can be written unquoted: every YAML 1.1 and 1.2 reader reads back this exact
     string, in block and flow context alike (so flow indicators `,[]{}` are quoted too)."""
-    return (_plain_shape(value) and value.lower() not in _YAML_WORDS and _YAML12_NOT_STR.fullmatch(value) is None
-            and _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) == "tag:yaml.org,2002:str")  # type: ignore[no-untyped-call]
+    return _plain_shape(value) and not _reads_as_other_type(value)
+
+
+def _reads_as_other_type(value: str) -> bool:
+    """Unquoted, a YAML 1.1 or 1.2 reader would take it for a null, bool, number, date or merge key."""
+    return (value.lower() in _YAML_WORDS or _YAML12_NOT_STR.fullmatch(value) is not None
+            or _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) != "tag:yaml.org,2002:str")  # type: ignore[no-untyped-call]
 
 
 def _plain_shape(value: str) -> bool:
@@ -63,9 +68,10 @@ def _plain_shape(value: str) -> bool:
 
 
 def quote(value: str) -> str:
-    """A quoted YAML scalar for any string: double-quoted, except single-quoted when that is more
-    readable (printable ASCII containing `"` or `\\`); non-ASCII and control characters escaped."""
-    if ('"' in value or "\\" in value) and all(0x20 <= ord(ch) < 0x7F for ch in value):
+    """A quoted YAML scalar for any string, as kubectl (go-yaml) quotes: double quotes for text that
+    would otherwise read as another type (`"true"`, `"1.30"`, `""`) and for text that needs escapes
+    (non-ASCII, control characters), single quotes for any other printable ASCII text."""
+    if all(0x20 <= ord(ch) < 0x7F for ch in value) and not _reads_as_other_type(value):
         return "'" + value.replace("'", "''") + "'"
     out = ['"']
     for ch in value:
@@ -141,6 +147,11 @@ def _literal(value: str, indent: int) -> list[str]:
     return [(" " * indent + line) if line else "" for line in value.removesuffix("\n").split("\n")]
 
 
+def _fits(lines: list[str]) -> bool:
+    """Lines within WIDTH, or one word longer than it (which yamllint lets pass)."""
+    return all(len(line) <= WIDTH or " " not in line.strip() for line in lines)
+
+
 def _chomp(value: str) -> str:
     return "|" if value.endswith("\n") else "|-"
 
@@ -204,7 +215,7 @@ def _entry(head: str, item: Any, indent: int, content: int) -> list[str]:
     folded or inline. `content` is the indentation of a block scalar's lines."""
     if _is_collection(item) and item:
         return [head, *_block(item, indent + 2 if isinstance(item, Mapping) else indent)]
-    if _literal_ok(item):
+    if _literal_ok(item) and _fits(_literal(item, content)):
         return [f"{head} {_chomp(item)}", *_literal(item, content)]
     folded = _fold(item, len(head) + 1, content)
     if folded is not None:

@@ -384,6 +384,6 @@ def test_scaffold_lints_out_with_the_repositorys_yamllint_rules(tmp_path: Path, 
     workflow = load(target / ".github/workflows/genpolicy.yml")
     assert "yamllint --strict -c .yamllint out" in "".join(s.get("run", "") for s in workflow["jobs"]["check"]["steps"])
     assert load(target / ".gitlab-ci.yml")["genpolicy-yamllint"]["script"][-1] == "yamllint --strict -c .yamllint out"
-    (hook,) = [r for r in load(target / ".pre-commit-config.yaml")["repos"] if "yamllint" in r["repo"]][0]["hooks"]
+    (hook,) = next(r for r in load(target / ".pre-commit-config.yaml")["repos"] if "yamllint" in r["repo"])["hooks"]
     prefix = "" if workdir == "." else workdir + "/"
     assert hook["args"] == ["--strict", "-c", prefix + ".yamllint"] and hook["files"] == f"^{prefix}out/"

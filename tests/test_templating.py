@@ -70,6 +70,18 @@ def test_ordinary_values_are_plain(value: str) -> None:
     assert scalar(value) == value
 
 
+@pytest.mark.parametrize("value, text", [
+    ("true", '"true"'), ("1.30", '"1.30"'), ("-1", '"-1"'), ("", '""'), ("0755", '"0755"'),  # would read as a type
+    ("a,b", "'a,b'"), ("*", '"*"'), ("@x", "'@x'"), ("genpolicy: x", "'genpolicy: x'"), ("it's", "it's"),
+    ('x: m("a")', "'x: m(\"a\")'"), ("a: 'b'", "'a: ''b'''"),  # other printable ASCII: single quotes
+    # text that needs escapes: double quotes
+    ("\u00e9", '"\\xe9"'), ("\u0100", '"\\u0100"'), ("a\tb", '"a\\x09b"'), ("x\u2028y", '"x\\u2028y"'),
+])
+def test_quoting_follows_kubectl(value: str, text: str) -> None:
+    assert scalar(value) == text
+    assert both(f"k: {text}\n") == {"k": value}
+
+
 def test_kubernetes_objects_start_with_apiversion_kind_metadata_and_lists_sit_under_their_key() -> None:
     text = to_yaml({"spec": {"items": ["a", {"b": "c"}]}, "metadata": {"name": "web"}, "kind": "K", "apiVersion": "v1"})
     assert text == "apiVersion: v1\nkind: K\nmetadata:\n  name: web\nspec:\n  items:\n  - a\n  - b: c"

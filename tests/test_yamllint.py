@@ -9,11 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from yamllint import linter
 from yamllint.config import YamlLintConfig
 
 from conftest import CRDS, ROOT
 from genpolicy.pipeline import RenderOptions, render
+from genpolicy.templating import is_plain, quote
 
 CONFIG = YamlLintConfig(file=str(ROOT / ".yamllint"))
 EXAMPLES = sorted((ROOT / "examples").glob("*/spec.yaml"))
@@ -41,11 +43,36 @@ def rendered(spec: Path, tmp_path: Path, templates: list[Path] | None = None) ->
     return {p: f.content() for p, f in render(options).bundle.files.items()}
 
 
+def quoting_problems(text: str, path: str) -> list[str]:
+    """Scalars whose style breaks the emitter's one rule: plain when safe; else double quotes for text
+    that reads as another type or needs escapes (or wraps over lines), single quotes for the rest."""
+    problems = []
+    for token in yaml.scan(text):
+        if not isinstance(token, yaml.ScalarToken) or token.style not in (None, "'", '"'):
+            continue
+        value, style = token.value, token.style
+        needs_double = quote(value).startswith('"') or token.start_mark.line != token.end_mark.line
+        if style is None:  # plain: a string the emitter leaves plain, or a bool/number/null meant as one
+            ok = is_plain(value) or (quote(value).startswith('"') and all(0x20 <= ord(c) < 0x7F for c in value))
+        else:
+            ok = (style == '"') == needs_double and not is_plain(value)
+        if not ok:
+            problems.append(f"{path}:{token.start_mark.line + 1}: {style or 'plain'} {value[:40]!r}")
+    return problems
+
+
 @pytest.mark.parametrize("spec", EXAMPLES, ids=lambda p: p.parent.name)
 def test_every_example_renders_yamllint_clean(spec: Path, tmp_path: Path) -> None:
     files = rendered(spec, tmp_path)
     assert files
     assert lint_bundle(files) == []
+    assert [p for path, content in files.items() if path.endswith(".yaml") and not path.endswith("sops.yaml")
+            for p in quoting_problems(content.decode(), path)] == []
+
+
+def test_the_quoting_check_can_fail() -> None:
+    assert quoting_problems('a: "x,y"\nb: \'1.30\'\nc: "ok"\nd: plain\ne: a, b\nf: true\n', "f.yaml") == [
+        "f.yaml:1: \" 'x,y'", "f.yaml:2: ' '1.30'", "f.yaml:3: \" 'ok'", "f.yaml:5: plain 'a, b'"]
 
 
 def test_committed_out_is_yamllint_clean() -> None:

@@ -137,6 +137,8 @@ def _literal_ok(value: Any) -> bool:
         value = value[:-1]
     if not isinstance(value, str) or "\n" not in value or value.endswith("\n") or value.startswith((" ", "\n")):
         return False
+    if "\n\n\n\n" in value:  # three blank lines: yamllint's empty-lines allows two
+        return False
     lines = value.split("\n")
     return all(ch == "\n" or 0x20 <= ord(ch) < 0x7F for ch in value) and all(
         (line.strip() or not line) and not line.endswith(" ") for line in lines

@@ -116,6 +116,7 @@ LONG = st.lists(st.sampled_from(["word", " ", "  ", "é", "\t", "{{ .x }}", ": "
 @settings(max_examples=300)
 @example("a b " * 30)  # a trailing space: not foldable, wrapped in double quotes
 @example(" " * 100)
+@example("word\n\n\n\nword")  # three blank lines: not a literal block (yamllint's empty-lines)
 @given(LONG)
 def test_long_values_round_trip_and_pass_yamllint(value: str) -> None:
     doc = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "n", "annotations": {"a/b": value}},

@@ -1,8 +1,9 @@
 """The Jinja2 environment: user template dirs first, strict undefined, YAML-safe output.
 
-Every `{{ expression }}` is passed through `finalize`, which quotes it as a YAML double-quoted
-scalar unless a filter already produced YAML text. So a value with quotes, colons, newlines,
-`{{ }}` or `#` always round-trips exactly and can never inject YAML structure.
+Every `{{ expression }}` is passed through `finalize`, which writes it as a YAML scalar (plain when
+every YAML 1.1 and 1.2 reader reads the same string back, else quoted) unless a filter already
+produced YAML text. So a value with quotes, colons, newlines, `{{ }}` or `#` always round-trips
+exactly and can never inject YAML structure.
 """
 
 from __future__ import annotations
@@ -38,33 +39,66 @@ class YamlText(str):
     __slots__ = ()
 
 
-_PLAIN_SAFE = re.compile(r"[A-Za-z0-9 ._/:@,=+()*~^<>!?%&|-]*")
+WIDTH = 80  # fold long text with spaces into `>-` blocks so lines stay within yamllint's default
+_FLOW_OR_TAB = re.compile(r"[,\[\]{}\t]")
+_FIRST_INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
+_YAML12_NOT_STR = re.compile(
+    r"null|Null|NULL|~|true|True|TRUE|false|False|FALSE"  # YAML 1.2 core schema: null, bool
+    r"|[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+"  # int
+    r"|[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?|[-+]?\.(inf|Inf|INF)|\.(nan|NaN|NAN)"  # float
+)
+_YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"}  # YAML 1.1 bools (go-yaml too)
+_RESOLVER = yaml.resolver.Resolver()
+
+
+@functools.lru_cache(maxsize=8192)
+def is_plain(value: str) -> bool:
+    """Whether `value` can be written unquoted: every YAML 1.1 and 1.2 reader reads back this exact
+    string, in block and flow context alike (so flow indicators `,[]{}` are quoted too)."""
+    return _plain_shape(value) and not _reads_as_other_type(value)
+
+
+def _reads_as_other_type(value: str) -> bool:
+    """Unquoted, a YAML 1.1 or 1.2 reader would take it for a null, bool, number, date or merge key."""
+    return (value.lower() in _YAML_WORDS or _YAML12_NOT_STR.fullmatch(value) is not None
+            or _RESOLVER.resolve(yaml.ScalarNode, value, (True, False)) != "tag:yaml.org,2002:str")  # type: ignore[no-untyped-call]
+
+
+def _plain_shape(value: str) -> bool:
+    if not value or value[0] in _FIRST_INDICATORS or value != value.strip(" ") or value.startswith("..."):
+        return False
+    if not all(0x20 <= ord(ch) < 0x7F for ch in value) or _FLOW_OR_TAB.search(value):
+        return False
+    return ": " not in value and " #" not in value and not value.endswith(":")
 
 
 def quote(value: str) -> str:
-    """A quoted YAML scalar for any string: single-quoted when that is more readable (printable
-    ASCII containing `"` or `\\`), else double-quoted with non-ASCII and control characters escaped."""
-    if _PLAIN_SAFE.fullmatch(value):
-        return f'"{value}"'
-    if ('"' in value or "\\" in value) and all(0x20 <= ord(ch) < 0x7F for ch in value):
+    """A quoted YAML scalar for any string, as kubectl (go-yaml) quotes: double quotes for text that
+    would otherwise read as another type (`"true"`, `"1.30"`, `""`) and for text that needs escapes
+    (non-ASCII, control characters), single quotes for any other printable ASCII text."""
+    if all(0x20 <= ord(ch) < 0x7F for ch in value) and not _reads_as_other_type(value):
         return "'" + value.replace("'", "''") + "'"
     out = ['"']
     for ch in value:
-        code = ord(ch)
-        if ch == '"':
-            out.append('\\"')
-        elif ch == "\\":
-            out.append("\\\\")
-        elif 0x20 <= code < 0x7F:
-            out.append(ch)
-        elif code < 0x100:
-            out.append(f"\\x{code:02x}")
-        elif code < 0x10000:
-            out.append(f"\\u{code:04x}")
-        else:
-            out.append(f"\\U{code:08x}")
+        out.append(_escape(ch))
     out.append('"')
     return "".join(out)
+
+
+def _escape(ch: str) -> str:
+    code = ord(ch)
+    if ch in '"\\':
+        return "\\" + ch
+    if 0x20 <= code < 0x7F:
+        return ch
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def string(value: str) -> str:
+    """A string scalar: plain when that is safe (see `is_plain`), else quoted."""
+    return value if is_plain(value) else quote(value)
 
 
 def scalar(value: Any) -> YamlText:
@@ -78,12 +112,13 @@ def scalar(value: Any) -> YamlText:
     if isinstance(value, int):
         return YamlText(str(value))
     if isinstance(value, str):
-        return YamlText(quote(value))
+        return YamlText(string(value))
     raise TypeError(f"cannot emit a {type(value).__name__} as a YAML scalar; use the to_yaml filter")
 
 
 def to_yaml(value: Any, indent: int = 0) -> YamlText:
-    """Block-style YAML for mappings and lists (keys quoted when needed), indented by `indent`."""
+    """Block-style YAML for mappings and lists, indented by `indent`: sequences at their parent key's
+    indentation (as `kubectl get -o yaml` prints), `apiVersion`, `kind`, `metadata` first."""
     if isinstance(value, Mapping) and all(isinstance(v, str) for v in value.values()):
         return _flat_mapping(tuple(value.items()), indent)  # labels, annotations: cached
     lines = _block(value, indent)
@@ -95,20 +130,10 @@ def _flat_mapping(items: tuple[tuple[Any, str], ...], indent: int) -> YamlText:
     return YamlText("\n".join(_block(dict(items), indent)))
 
 
-_PLAIN_KEY = re.compile(r"\.?[A-Za-z][A-Za-z0-9_./-]*")
-_RESOLVER = yaml.resolver.Resolver()
-
-
 @functools.lru_cache(maxsize=4096)
 def _key(key: Any) -> str:
-    """A mapping key: plain when every YAML 1.1 reader takes it as that exact string, else quoted."""
-    text = str(key)
-    plain = (_PLAIN_KEY.fullmatch(text) is not None and text.lower() not in _YAML_WORDS
-             and _RESOLVER.resolve(yaml.ScalarNode, text, (True, False)) == "tag:yaml.org,2002:str")  # type: ignore[no-untyped-call]
-    return text if plain else quote(text)
-
-
-_YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"}
+    """A mapping key: plain when every YAML 1.1 and 1.2 reader takes it as that exact string, else quoted."""
+    return string(str(key))
 
 
 def _literal_ok(value: Any) -> bool:
@@ -117,9 +142,11 @@ def _literal_ok(value: Any) -> bool:
         value = value[:-1]
     if not isinstance(value, str) or "\n" not in value or value.endswith("\n") or value.startswith((" ", "\n")):
         return False
+    if "\n\n\n\n" in value:  # three blank lines: yamllint's empty-lines allows two
+        return False
     lines = value.split("\n")
     return all(ch == "\n" or 0x20 <= ord(ch) < 0x7F for ch in value) and all(
-        line.strip() or not line for line in lines
+        (line.strip() or not line) and not line.endswith(" ") for line in lines
     )
 
 
@@ -127,8 +154,45 @@ def _literal(value: str, indent: int) -> list[str]:
     return [(" " * indent + line) if line else "" for line in value.removesuffix("\n").split("\n")]
 
 
+def _fits(lines: list[str]) -> bool:
+    """Lines within WIDTH, or one word longer than it (which yamllint lets pass)."""
+    return all(len(line) <= WIDTH or " " not in line.strip() for line in lines)
+
+
 def _chomp(value: str) -> str:
     return "|" if value.endswith("\n") else "|-"
+
+
+def _fold(value: Any, column: int, indent: int) -> list[str] | None:
+    """`>-` lines for one-line text that would pass WIDTH starting at `column`, broken only at single
+    spaces between two visible characters (a folded block reads each such break back as that space)."""
+    if not isinstance(value, str) or column + len(string(value)) <= WIDTH or not _foldable(value):
+        return None
+    lines, current = [], ""
+    for word in re.split(r"(?<=\S) (?=\S)", value):
+        if current and indent + len(current) + 1 + len(word) > WIDTH:
+            lines.append(" " * indent + current)
+            current = word
+        else:
+            current = f"{current} {word}" if current else word
+    lines.append(" " * indent + current)
+    if any(len(line) > WIDTH and " " in line.strip() for line in lines):
+        return None  # a long run with double spaces: `_wrap_quoted` can break it anywhere
+    return lines if len(lines) > 1 else None
+
+
+def _foldable(value: str) -> bool:
+    return (value == value.strip(" ") and all(0x20 <= ord(ch) < 0x7F for ch in value)
+            and re.search(r"\S \S", value) is not None)
+
+
+def _ordered(value: Mapping[Any, Any]) -> list[tuple[Any, Any]]:
+    """A Kubernetes object's `apiVersion`, `kind`, `metadata` first (as kubectl prints), the rest in order."""
+    items = list(value.items())
+    if "apiVersion" not in value or "kind" not in value:
+        return items
+    first = [(k, value[k]) for k in ("apiVersion", "kind", "metadata") if k in value]
+    return first + [(k, v) for k, v in items if k not in ("apiVersion", "kind", "metadata")]
 
 
 def _block(value: Any, indent: int) -> list[str]:
@@ -137,31 +201,54 @@ def _block(value: Any, indent: int) -> list[str]:
         if not value:
             return [pad + "{}"]
         lines: list[str] = []
-        for key, item in value.items():
-            if _is_collection(item) and item:
-                lines.append(f"{pad}{_key(key)}:")
-                lines.extend(_block(item, indent + 2 if isinstance(item, Mapping) else indent))
-            elif _literal_ok(item):
-                lines.append(f"{pad}{_key(key)}: {_chomp(item)}")
-                lines.extend(_literal(item, indent + 2))
-            else:
-                lines.append(f"{pad}{_key(key)}: {_inline(item)}")
+        for key, item in _ordered(value):
+            lines.extend(_entry(f"{pad}{_key(key)}:", item, indent, indent + 2))
         return lines
     if isinstance(value, Sequence) and not isinstance(value, str):
         if not value:
             return [pad + "[]"]
         lines = []
         for item in value:
-            if _is_collection(item) and item:
-                sub = _block(item, indent + 2)
-            elif _literal_ok(item):
-                sub = [pad + "  " + _chomp(item), *_literal(item, indent + 4)]
-            else:
-                sub = [pad + "  " + _inline(item)]
-            lines.append(pad + "- " + sub[0][indent + 2 :])
+            sub = _block(item, indent + 2) if _is_collection(item) and item else \
+                _entry(pad + " ", item, indent + 2, indent + 2)
+            lines.append(pad + "- " + sub[0][indent + 2:])
             lines.extend(sub[1:])
         return lines
     return [pad + _inline(value)]
+
+
+def _entry(head: str, item: Any, indent: int, content: int) -> list[str]:
+    """`head` (a `key:` or the space after a `-`) followed by the item: nested block, literal,
+    folded or inline. `content` is the indentation of a block scalar's lines."""
+    if _is_collection(item) and item:
+        return [head, *_block(item, indent + 2 if isinstance(item, Mapping) else indent)]
+    if _literal_ok(item) and _fits(_literal(item, content)):
+        return [f"{head} {_chomp(item)}", *_literal(item, content)]
+    folded = _fold(item, len(head) + 1, content)
+    if folded is not None:
+        return [f"{head} >-", *folded]
+    wrapped = _wrap_quoted(item, len(head) + 1, content)
+    if wrapped is not None:
+        return [f"{head} {wrapped[0]}", *wrapped[1:]]
+    return [f"{head} {_inline(item)}"]
+
+
+def _wrap_quoted(value: Any, column: int, indent: int) -> list[str] | None:
+    """A long string with spaces that cannot be folded: double-quoted, its lines ended by an escaped
+    line break (`\\`, which adds nothing) and a space that opens a line escaped (`\\ `, as it would
+    otherwise be stripped)."""
+    if not isinstance(value, str) or column + len(string(value)) <= WIDTH or " " not in string(value):
+        return None  # short enough, or one word that yamllint lets pass (base64, ciphertext)
+    lines, current, width = [], '"', WIDTH - column
+    for ch in value:
+        unit = _escape(ch)
+        if len(current) + len(unit) + 1 > width and current.strip('"'):
+            lines.append(current + "\\")
+            current, width = " " * indent, WIDTH
+            unit = "\\ " if ch == " " else unit
+        current += unit
+    lines.append(current + '"')
+    return lines if len(lines) > 1 else None
 
 
 def _is_collection(value: Any) -> bool:
@@ -274,4 +361,6 @@ def _runtime_problem(name: str, exc: Exception) -> Problem:
     return Problem(filename, line, 1 if line else 0, "", message)
 
 
-__all__ = ["GenpolicyError", "TemplateError", "Templates", "YamlText", "quote", "scalar", "to_yaml"]
+__all__ = [
+    "GenpolicyError", "TemplateError", "Templates", "YamlText", "is_plain", "quote", "scalar", "string", "to_yaml",
+]

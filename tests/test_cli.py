@@ -40,7 +40,7 @@ def test_check_reports_changes_and_writes_nothing(plain_spec: Path, plain_env: d
     assert check.code == 1
     assert f"would create {out / 'prod/namespaces/gamma.yaml'}" in check.stdout
     assert f"would delete {out / 'prod/namespaces/beta.yaml'}" in check.stdout
-    assert "+  - \"gamma.yaml\"" in check.stdout
+    assert "+- gamma.yaml" in check.stdout
     assert ".dockerconfigjson: <redacted>" in check.stdout
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert run_cli("render", plain_spec, env=plain_env).code == 0

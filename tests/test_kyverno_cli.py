@@ -182,7 +182,7 @@ def _env_names(spec: dict[str, Any]) -> set[str]:
 
 BROKEN_POLICY = [  # (what breaks, old text, new text), in the policy file: each must make the suite fail
     ("registry pattern", "^ghcr\\", "^ghcrx\\"),
-    ("secret name", '"ghcr-pull"', '"ghcr-pul"'),
+    ("secret name", "ghcr-pull", "ghcr-pul"),  # quoted in CEL, plain in ClusterPolicy YAML
 ]
 
 

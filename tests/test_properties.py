@@ -7,6 +7,8 @@ from pathlib import Path
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from ruamel.yaml import YAML
+from test_yamllint import lint_bundle
 
 from genpolicy.errors import GenpolicyError
 from genpolicy.pipeline import RenderOptions, render
@@ -14,6 +16,9 @@ from genpolicy.spec import parse_spec
 
 SAFE_NAME = st.from_regex(r"[a-z][a-z0-9]{0,6}", fullmatch=True)
 FREE_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+LONG_TEXT = st.lists(st.sampled_from(["word", " ", "  ", "é", "{{ .x }}", ": ", " #", "'", '"', "\n", "\u2028"]),
+                     max_size=40).map("".join)
+YAML12 = YAML(typ="safe", pure=True)
 
 
 def spec_text(namespaces: list[str], annotation: str, username: str) -> str:
@@ -29,7 +34,7 @@ def spec_text(namespaces: list[str], annotation: str, username: str) -> str:
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(SAFE_NAME, min_size=1, max_size=4, unique=True), FREE_TEXT,
+@given(st.lists(SAFE_NAME, min_size=1, max_size=4, unique=True), st.one_of(FREE_TEXT, LONG_TEXT),
        FREE_TEXT.filter(lambda s: s != "" and ":" not in s and all(ord(c) >= 0x20 and ord(c) != 0x7F for c in s)))
 def test_values_round_trip_and_render_is_deterministic(
     tmp_path: Path, namespaces: list[str], annotation: str, username: str
@@ -40,8 +45,13 @@ def test_values_round_trip_and_render_is_deterministic(
     second = render(RenderOptions(spec, output=tmp_path / "out", environ={}))
     assert {p: f.content() for p, f in first.bundle.files.items()} == {
         p: f.content() for p, f in second.bundle.files.items()}
-    for file in first.bundle.files.values():
-        for doc in yaml.safe_load_all(file.content()):
+    files = {p: f.content() for p, f in first.bundle.files.items()}
+    assert lint_bundle(files) == []  # the repository's yamllint config: one style, whatever the values
+    for content in files.values():
+        # YAML 1.1 (PyYAML) and YAML 1.2 (ruamel.yaml) read the same documents back
+        docs = list(yaml.safe_load_all(content))
+        assert docs == list(YAML12.load_all(content))
+        for doc in docs:
             if isinstance(doc, dict) and doc.get("kind") in ("Secret", "ServiceAccount"):
                 assert doc["metadata"]["annotations"]["example.com/note"] == annotation
                 assert set(doc) <= {"apiVersion", "kind", "metadata", "type", "data", "imagePullSecrets"}

@@ -27,7 +27,7 @@ from genpolicy.templating import builtin_template_dir
 
 SCAFFOLD_FILES = {
     "genpolicy.yaml", ".gitignore", ".github/workflows/genpolicy.yml", ".gitlab-ci.yml", ".pre-commit-config.yaml",
-    "README.md",
+    "README.md", ".yamllint",
 }
 GITHUB_CHECK = "genpolicy render genpolicy.yaml --check --format github"
 GITLAB_CHECK = "genpolicy render genpolicy.yaml --check --format text"
@@ -298,7 +298,7 @@ def test_published_pre_commit_hooks_name_real_commands() -> None:
 def test_scaffold_pre_commit_config_uses_the_genpolicy_hooks(tmp_path: Path) -> None:
     target = tmp_path / "repo"
     assert init(target, "--no-input").exit_code == 0
-    (repo,) = load(target / ".pre-commit-config.yaml")["repos"]
+    (repo,) = [r for r in load(target / ".pre-commit-config.yaml")["repos"] if r["repo"] == "local"]
     published = {hook["id"]: hook for hook in load(ROOT / ".pre-commit-hooks.yaml")}
     assert repo["repo"] == "local"
     for hook in repo["hooks"]:
@@ -447,3 +447,30 @@ def test_gitignore_keeps_certificates_and_hides_private_keys(tmp_path: Path) -> 
     ran = subprocess.run(["git", "check-ignore", "--no-index", *names], cwd=target, capture_output=True, text=True,
                          check=False)
     assert set(ran.stdout.split()) == {"tls.key", "age.agekey", "tls-key.pem", "credentials/token.txt", ".env"}
+
+
+@pytest.mark.parametrize("workdir", [".", "infra/pull-secrets"])
+def test_scaffold_lints_out_with_the_repositorys_yamllint_rules(tmp_path: Path, workdir: str) -> None:
+    """The scaffold ships genpolicy's .yamllint; its CI and pre-commit run it on out/, which passes right after
+    `render` and fails once a file in out/ takes another style."""
+    from yamllint import linter
+    from yamllint.config import YamlLintConfig
+
+    (tmp_path / ".git").mkdir()  # the CI and hook paths are relative to the git root
+    target = tmp_path / workdir
+    assert init(target, "--no-input").exit_code == 0
+    scaffold_rules = load(target / ".yamllint")["rules"]
+    assert scaffold_rules == load(ROOT / ".yamllint")["rules"]
+    assert run_cli("render", "genpolicy.yaml", cwd=target).code == 0
+    config = YamlLintConfig(file=str(target / ".yamllint"))
+    files = sorted((target / "out").rglob("*.yaml"))
+    assert files and all(list(linter.run(f.read_text(), config, str(f.relative_to(target)))) == [] for f in files)
+    broken = files[0].read_text().replace("\n- ", "\n  - ")
+    assert broken != files[0].read_text()
+    assert any(p.rule == "indentation" for p in linter.run(broken, config, str(files[0].relative_to(target))))
+    workflow = load(target / ".github/workflows/genpolicy.yml")
+    assert "yamllint --strict -c .yamllint out" in "".join(s.get("run", "") for s in workflow["jobs"]["check"]["steps"])
+    assert load(target / ".gitlab-ci.yml")["genpolicy-yamllint"]["script"][-1] == "yamllint --strict -c .yamllint out"
+    (hook,) = next(r for r in load(target / ".pre-commit-config.yaml")["repos"] if "yamllint" in r["repo"])["hooks"]
+    prefix = "" if workdir == "." else workdir + "/"
+    assert hook["args"] == ["--strict", "-c", prefix + ".yamllint"] and hook["files"] == f"^{prefix}out/"

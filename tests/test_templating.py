@@ -8,8 +8,20 @@ import pytest
 import yaml
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from ruamel.yaml import YAML
+from test_yamllint import lint
 
-from genpolicy.templating import TemplateError, Templates, quote, scalar, to_yaml
+from genpolicy.templating import TemplateError, Templates, is_plain, quote, scalar, to_yaml
+
+YAML12 = YAML(typ="safe", pure=True)  # a YAML 1.2 reader beside PyYAML's YAML 1.1
+
+
+def both(text: str) -> object:
+    """The document as YAML 1.1 (PyYAML) reads it, asserted equal to what YAML 1.2 (ruamel) reads."""
+    value = yaml.safe_load(text)
+    assert YAML12.load(text) == value
+    return value
+
 
 # Characters YAML cannot carry at all (surrogates) are excluded; everything else must round-trip.
 TEXT = st.one_of(
@@ -23,7 +35,63 @@ KEYS = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size
 @settings(max_examples=400)
 @given(TEXT)
 def test_quote_round_trips_any_string(value: str) -> None:
-    assert yaml.safe_load(f"key: {quote(value)}\n") == {"key": value}
+    assert both(f"key: {quote(value)}\n") == {"key": value}
+
+
+@settings(max_examples=600)
+@example("1e3")  # a float in YAML 1.2 only
+@example("0o17")
+@example("1:20")  # sexagesimal in YAML 1.1 only
+@given(st.one_of(TEXT, st.from_regex(r"[-+.0-9a-zA-Z:_~=<]{1,8}", fullmatch=True)))
+def test_scalar_reads_back_as_the_same_string_in_yaml_1_1_and_1_2(value: str) -> None:
+    text = scalar(value)
+    for doc in (f"key: {text}\n", f"- {text}\n", f"[{text}, x]\n", f"{{k: {text}}}\n"):
+        loaded = both(doc)
+        assert loaded in ({"key": value}, [value], [value, "x"], {"k": value})
+    if is_plain(value):
+        assert text == value
+
+
+@pytest.mark.parametrize("value", ["true", "True", "yes", "on", "y", "N", "null", "~", "1.30", "-1", "0755", "0x1F",
+                                   "1e3", ".inf", "1:20", "2024-01-01", "*", "&a", "!tag", "@x", "`x", "%x", "- x",
+                                   "? x", "|", ">", "' x", '"x', "#x", " lead", "trail ", "a: b", "a #b", "a:", "a,b",
+                                   "[a]",
+                                   "{a}", "{{ x }}", "---", "...", "\x07", "tab\t", "\u2028", "é", "<<", "=", ""])
+def test_values_that_need_quotes_get_them(value: str) -> None:
+    assert not is_plain(value)
+    assert scalar(value) != value
+
+
+@pytest.mark.parametrize("value", ["ghcr-pull", "v1", "kubernetes.io/dockerconfigjson", "1h", "Owner", "a b c",
+                                   "app.kubernetes.io/managed-by", "robot$platform+puller", "ghcr.io/org/*", "a#b",
+                                   "http://x.example.com:8080/v1", "1.30.2", "v1.30"])
+def test_ordinary_values_are_plain(value: str) -> None:
+    assert is_plain(value)
+    assert scalar(value) == value
+
+
+@pytest.mark.parametrize("value, text", [
+    ("true", '"true"'), ("1.30", '"1.30"'), ("-1", '"-1"'), ("", '""'), ("0755", '"0755"'),  # would read as a type
+    ("a,b", "'a,b'"), ("*", '"*"'), ("@x", "'@x'"), ("genpolicy: x", "'genpolicy: x'"), ("it's", "it's"),
+    ('x: m("a")', "'x: m(\"a\")'"), ("a: 'b'", "'a: ''b'''"),  # other printable ASCII: single quotes
+    # text that needs escapes: double quotes
+    ("\u00e9", '"\\xe9"'), ("\u0100", '"\\u0100"'), ("a\tb", '"a\\x09b"'), ("x\u2028y", '"x\\u2028y"'),
+])
+def test_quoting_follows_kubectl(value: str, text: str) -> None:
+    assert scalar(value) == text
+    assert both(f"k: {text}\n") == {"k": value}
+
+
+def test_kubernetes_objects_start_with_apiversion_kind_metadata_and_lists_sit_under_their_key() -> None:
+    text = to_yaml({"spec": {"items": ["a", {"b": "c"}]}, "metadata": {"name": "web"}, "kind": "K", "apiVersion": "v1"})
+    assert text == "apiVersion: v1\nkind: K\nmetadata:\n  name: web\nspec:\n  items:\n  - a\n  - b: c"
+
+
+def test_long_text_is_folded_and_reads_back_exactly() -> None:
+    value = "{{ request.object.metadata.name }} " + "long words " * 12 + "end"
+    text = to_yaml({"a": {"b": value}, "l": [value]})
+    assert ">-" in text and max(len(line) for line in text.split("\n")) <= 80
+    assert both(text) == {"a": {"b": value}, "l": [value]}
 
 
 @settings(max_examples=200)
@@ -32,24 +100,47 @@ def test_quote_round_trips_any_string(value: str) -> None:
 @given(st.dictionaries(KEYS, st.one_of(TEXT, st.lists(TEXT, max_size=3), st.booleans(), st.integers())))
 def test_to_yaml_round_trips_mappings(value: dict[str, object]) -> None:
     text = "root:\n" + to_yaml(value, 2) + "\n" if value else "root: {}\n"
-    assert yaml.safe_load(text) == {"root": value}
+    assert both(text) == {"root": value}
 
 
 @settings(max_examples=100)
 @given(st.lists(st.dictionaries(KEYS, TEXT, min_size=1, max_size=3), min_size=1, max_size=3))
 def test_to_yaml_round_trips_lists_of_mappings(value: list[dict[str, str]]) -> None:
-    assert yaml.safe_load("root:\n" + to_yaml(value, 2) + "\n") == {"root": value}
+    assert both("root:\n" + to_yaml(value, 2) + "\n") == {"root": value}
+
+
+LONG = st.lists(st.sampled_from(["word", " ", "  ", "é", "\t", "{{ .x }}", ": ", " #", "'", '"', "\\", "\n", "\u2028",
+                                 "A" * 90]), max_size=60).map("".join)
+
+
+@settings(max_examples=300)
+@example("a b " * 30)  # a trailing space: not foldable, wrapped in double quotes
+@example(" " * 100)
+@example("word\n\n\n\nword")  # three blank lines: not a literal block (yamllint's empty-lines)
+@given(LONG)
+def test_long_values_round_trip_and_pass_yamllint(value: str) -> None:
+    doc = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "n", "annotations": {"a/b": value}},
+           "data": {"k": value, "list": [value, {"deep": value}]}}
+    text = "---\n" + to_yaml(doc) + "\n"
+    assert both(text) == doc
+    problems = [p for p in lint(text, "x.yaml") if "key-duplicates" not in p]
+    assert problems == []
 
 
 @pytest.mark.parametrize("value", ["a: b", "x\nkind: Secret", "{{ evil }}", "'", '"', "#c", "- item", "on", "null",
-                                   "1e3", "\u2028", "\x85", "😀", "\\", "key: 'v'\"", "  lead", "trail  "])
+                                   "1e3", "\u2028", "\x85", "😀", "\\", "key: 'v'\"", "  lead", "trail  ", "---",
+                                   "--- x", "...", "x\n---\nkind: Secret", "!!python/object:os.system", "!Secret",
+                                   "&a", "*a", "? k", "k:", "a #b", "| x", "> x", "%YAML 1.1", "x\u2029kind: Secret",
+                                   "tab\tx", "a, b: c", "[a]", "{a: b}", "x" * 300 + " y: z"])
 def test_hostile_values_stay_one_scalar(value: str) -> None:
     templates = Templates()
     text = templates.render("serviceaccount.yaml.j2", {
         "name": value, "namespace": "ns", "labels": {"k": value}, "annotations": {value: value},
         "image_pull_secrets": [value],
     })
-    obj = yaml.safe_load(text)
+    obj = both(text)
+    assert isinstance(obj, dict)
+    assert len(list(yaml.safe_load_all(text))) == 1
     assert obj["metadata"]["name"] == value
     assert obj["metadata"]["labels"] == {"k": value}
     assert obj["metadata"]["annotations"] == {value: value}
@@ -68,7 +159,7 @@ def test_user_templates_come_first_and_can_extend_builtins(tmp_path: Path) -> No
     )
     (tmp_path / "header.yaml.j2").write_text("# custom header {{ spec_name }}\n")
     templates = Templates([tmp_path])
-    assert templates.render("header.yaml.j2", {"spec_name": "s"}) == '# custom header "s"\n'
+    assert templates.render("header.yaml.j2", {"spec_name": "s"}) == "# custom header s\n"
     assert "resources:" in templates.render("kustomization.yaml.j2", {"resources": ["a.yaml"]})
 
 

@@ -325,18 +325,8 @@ def _build_tree(result: Plan, staging: Path) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(item.content)
     for rel in result.delete:
-        _remove_empty_parents(staging, rel)
+        journal.remove_empty_parents(staging, rel)
     _write_owned(staging, result.owned)
-
-
-def _remove_empty_parents(root: Path, rel: str) -> None:
-    parent = (root / rel).parent
-    while parent != root:
-        try:
-            parent.rmdir()
-        except OSError:
-            return
-        parent = parent.parent
 
 
 def owned_record(owned: Mapping[str, str]) -> bytes:

@@ -10,7 +10,7 @@ Secrets (data and labels).
 
 Spellings by CLI version (cmd/cli/kubectl-kyverno/apis/v1alpha1 at each tag): `patchedResource`
 until 1.13 (CLIs before 1.13.2 reject `patchedResources`, 1.15+ reject `patchedResource`),
-`patchedResources` from 1.14; `context` files from 1.14 (GeneratingPolicies need 1.17).
+`patchedResources` from 1.14; a `context` file of sources for the GeneratingPolicies of 1.19+.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ import yaml
 
 from genpolicy.errors import Problem, UsageError
 from genpolicy.inputs import MAX_MANIFEST_BYTES, load_json, read_bytes, yaml_documents
+from genpolicy.nodes.answers import mirror_checks, pool_sources, token_notes
 from genpolicy.registry import (
     Entry,
     InvalidDockerConfig,
@@ -357,6 +358,8 @@ def pod_keyring(resolved: Resolved, cluster: str, namespace: str, service_accoun
     # a kubelet credential provider runs on the nodes: it serves every namespace of the cluster
     node_served = tuple(r for c, r in resolved.registry_uses() if c.name == cluster and r.credentials.node)
     _node_sources(ring, resolved, node_served)
+    for source in pool_sources(next(c for c in resolved.spec.clusters if c.name == cluster)):
+        ring.add_node(source.pattern, source.source)  # node pools' plugins: tried after the pull secrets
     return ring
 
 
@@ -466,8 +469,21 @@ def explain_spec(resolved: Resolved, image: str, namespace: str, service_account
     if not ring.static_groups and not ring.secrets:
         notes.append(f"namespace {namespace!r} gets no pull Secret from this spec on cluster {name!r}")
     result = explain(ring.secrets, image, ring.extra)
-    result.notes = notes + result.notes
+    attempts = [(a.key, a.source) for a in result.attempts]
+    result.notes = notes + result.notes + node_notes(resolved, name, result.lookup_key, attempts,
+                                                     service_account or "default")[1]
     return result
+
+
+def node_notes(resolved: Resolved, cluster: str, lookup_key: str, attempts: list[tuple[str, str]],
+               account: str) -> tuple[str | None, list[str]]:
+    """(why a mirror rejects the pull or None, notes): mirrors and KEP-4412 providers on the node pools.
+
+    `attempts`: (key, source) of the credentials the kubelet tries, in order."""
+    spec_cluster = next(c for c in resolved.spec.clusters if c.name == cluster)
+    checks = mirror_checks(resolved.spec, spec_cluster, resolved.server_keys, lookup_key, attempts)
+    notes = token_notes(spec_cluster, [s for _, s in attempts], account) + [c.note for c in checks]
+    return next((c.note for c in checks if not c.ok), None), notes
 
 
 def _kyverno_selects(names: tuple[str, ...], excludes: tuple[str, ...], namespace: str, has_selector: bool,

@@ -9,11 +9,15 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import run_cli
+from genpolicy.coverage import COVERED, UNCOVERED, coverage
 from genpolicy.errors import SpecError
+from genpolicy.explain import explain_spec
 from genpolicy.nodes.render import hosts_files, node_files
 from genpolicy.nodes.schema import hosts_findings, node_findings
 from genpolicy.nodes.versions import cpc_api_version, token_stage, verification_stage
 from genpolicy.spec import Resolved, parse_spec
+from genpolicy.workloads import read_workloads
 
 BASE = """\
 apiVersion: genpolicy/v1alpha1
@@ -258,3 +262,85 @@ def test_example_node_files_are_committed_and_not_in_kustomizations() -> None:
     assert "edge/nodes/edge/kubelet-config.yaml" in node
     for kustomization in out.rglob("kustomization.yaml"):
         assert "nodes" not in (yaml.safe_load(kustomization.read_text()) or {}).get("resources", [])
+
+
+# --- mirror-aware explain and coverage --------------------------------------------------------
+
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop}
+spec:
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+        - {name: web, image: nginx:1.27}
+"""
+
+
+def _coverage(text: str, tmp_path: Path) -> list[tuple[str, str]]:
+    (tmp_path / "web.yaml").write_text(DEPLOYMENT)
+    report = coverage(load(text), read_workloads([tmp_path / "web.yaml"]))
+    return [(i.status, i.reason) for c in report.clusters for i in c.images]
+
+
+def test_mirror_gets_its_credential_when_keyed_on_the_upstream(tmp_path: Path) -> None:
+    result = explain_spec(load(spec()), "nginx", "shop", None, None)
+    assert [a.key for a in result.attempts] == ["docker.io"]
+    assert ("node pool general: containerd tries mirror cache (https://harbor.example.com/v2/hub-proxy) for docker.io "
+            "and sends it the credentials the kubelet found for docker.io (docker.io); docker.io is the mirror's "
+            "credential (registry hub)") in result.notes
+    assert _coverage(spec(), tmp_path) == [(COVERED, "")]
+
+
+def test_docker_hub_secret_is_not_the_mirrors_credential(tmp_path: Path) -> None:
+    """The classic failure: the only docker.io credential is Docker Hub's, the mirror wants its own."""
+    text = spec(replace={"    credentials: [hub]\n": "    credentials: [robot]\n",
+                         "registries:\n  - name: hub\n": "registries:\n  - name: robot\n"
+                         "    server: docker.io/robot-only\n    credentials:\n"
+                         "      externalSecret: {store: {name: vault}, remoteKey: robot}\n"
+                         "  - name: hub\n"})
+    result = explain_spec(load(text), "nginx", "shop", None, None)
+    assert any("none is the mirror's credential (robot): the mirror rejects the pull" in n for n in result.notes)
+    [(status, reason)] = _coverage(text, tmp_path)
+    assert status == UNCOVERED and "none is the mirror's credential (robot)" in reason
+    # without the mirror on the pool, the same spec covers the image
+    assert _coverage(text.replace("        mirrors: [cache]\n", ""), tmp_path) == [(COVERED, "")]
+
+
+def test_anonymous_mirror_and_ecr_pull_through_cache(tmp_path: Path) -> None:
+    anonymous = spec(replace={"    credentials: [hub]\n": ""})
+    assert _coverage(anonymous, tmp_path) == [(COVERED, "")]
+    ecr = anonymous.replace("kind: harbor-proxy-cache", "kind: ecr-pull-through-cache")
+    [(status, reason)] = _coverage(ecr, tmp_path)
+    assert status == UNCOVERED and "an ECR pull-through cache needs an ECR token" in reason
+    with_provider = ecr.replace("        mirrors: [cache]\n", "        mirrors: [cache]\n        credentialProviders:\n"
+                                "          - {kind: ecr, matchImages: [docker.io]}\n")
+    assert _coverage(with_provider, tmp_path) == [(COVERED, "")]
+
+
+def test_node_pool_providers_are_credential_paths_with_their_own_match_rules() -> None:
+    keys = "              requiredServiceAccountAnnotationKeys: [eks.amazonaws.com/role-arn]\n"
+    text = spec("1.34", token(CACHE + keys))
+    resolved = load(text)
+    ecr = explain_spec(resolved, "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:1", "shop", "builder", None)
+    assert [(a.key, a.source) for a in ecr.attempts] == [
+        ("*.dkr.ecr.*.amazonaws.com", "node pool general: credential provider ecr-credential-provider (ecr)")]
+    assert any("carries the annotations eks.amazonaws.com/role-arn" in n and "'builder'" in n for n in ecr.notes)
+    # a `*` matches one DNS label: a two-label region part is not the provider's
+    other = explain_spec(resolved, "123456789012.dkr.ecr.eu.west.amazonaws.com/app:1", "shop", None, None)
+    assert other.attempts == []
+
+
+def test_validate_command_checks_node_files(tmp_path: Path) -> None:
+    out = ROOT / "out" / "platform" / "prod" / "nodes"
+    assert run_cli("validate", out, "--kubernetes-version", "1.34").code == 0
+    broken = tmp_path / "cpc.yaml"
+    text = (out / "general" / "credential-provider-config.yaml").read_text()
+    broken.write_text(text.replace("defaultCacheDuration:", "defaultCacheDurations:"))
+    run = run_cli("validate", broken, "--kubernetes-version", "1.34")
+    assert run.code == 1 and "defaultCacheDuration" in run.output
+    # the 1.33 kubelet has no cacheType: the same committed file is refused there
+    assert run_cli("validate", out / "general", "--kubernetes-version", "1.33").code == 1

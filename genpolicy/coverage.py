@@ -25,10 +25,10 @@ from genpolicy.explain import (
     PodKeyring,
     check_cluster,
     explain,
-    node_notes,
     pod_keyring,
     unknown_secret_note,
 )
+from genpolicy.nodes.answers import node_notes
 from genpolicy.render.pullsecrets import pull_secrets
 from genpolicy.spec import NamespaceTarget, Resolved
 from genpolicy.spec.checks import KyvernoTarget
@@ -179,8 +179,8 @@ def _through_mirrors(resolved: Resolved, cluster: str, pod: PodSpec, row: ImageC
     """An image pulled through a mirror is authenticated at the mirror (docs/nodes.md)."""
     if row.status == INVALID:
         return
-    failure, notes = node_notes(resolved, cluster, row.lookup_key, [(c.key, c.source) for c in row.credentials],
-                           pod.service_account)
+    failure, notes = node_notes(resolved.spec, resolved.server_keys, cluster, row.lookup_key,
+                                [(c.key, c.source) for c in row.credentials], pod.service_account)
     row.notes += notes
     if failure is not None:
         row.status = UNCOVERED

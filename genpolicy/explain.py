@@ -19,7 +19,7 @@ import yaml
 
 from genpolicy.errors import Problem, UsageError
 from genpolicy.inputs import MAX_MANIFEST_BYTES, load_json, read_bytes, yaml_documents
-from genpolicy.nodes.answers import mirror_checks, pool_sources, token_notes
+from genpolicy.nodes.answers import node_notes, pool_sources
 from genpolicy.registry import (
     Entry,
     InvalidDockerConfig,
@@ -470,20 +470,9 @@ def explain_spec(resolved: Resolved, image: str, namespace: str, service_account
         notes.append(f"namespace {namespace!r} gets no pull Secret from this spec on cluster {name!r}")
     result = explain(ring.secrets, image, ring.extra)
     attempts = [(a.key, a.source) for a in result.attempts]
-    result.notes = notes + result.notes + node_notes(resolved, name, result.lookup_key, attempts,
-                                                     service_account or "default")[1]
+    result.notes = notes + result.notes + node_notes(resolved.spec, resolved.server_keys, name, result.lookup_key,
+                                                     attempts, service_account or "default")[1]
     return result
-
-
-def node_notes(resolved: Resolved, cluster: str, lookup_key: str, attempts: list[tuple[str, str]],
-               account: str) -> tuple[str | None, list[str]]:
-    """(why a mirror rejects the pull or None, notes): mirrors and KEP-4412 providers on the node pools.
-
-    `attempts`: (key, source) of the credentials the kubelet tries, in order."""
-    spec_cluster = next(c for c in resolved.spec.clusters if c.name == cluster)
-    checks = mirror_checks(resolved.spec, spec_cluster, resolved.server_keys, lookup_key, attempts)
-    notes = token_notes(spec_cluster, [s for _, s in attempts], account) + [c.note for c in checks]
-    return next((c.note for c in checks if not c.ok), None), notes
 
 
 def _kyverno_selects(names: tuple[str, ...], excludes: tuple[str, ...], namespace: str, has_selector: bool,

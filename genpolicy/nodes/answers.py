@@ -70,6 +70,17 @@ def token_notes(cluster: Cluster, used_sources: Sequence[str], service_account: 
     return notes
 
 
+def node_notes(spec: Spec, server_keys: Mapping[str, str], cluster: str, lookup_key: str,
+               attempts: Sequence[tuple[str, str]], account: str) -> tuple[str | None, list[str]]:
+    """(why a mirror rejects the pull or None, notes): mirrors and KEP-4412 providers on the node pools.
+
+    `attempts`: (key, source) of the credentials the kubelet tries, in order."""
+    spec_cluster = next(c for c in spec.clusters if c.name == cluster)
+    checks = mirror_checks(spec, spec_cluster, server_keys, lookup_key, attempts)
+    notes = token_notes(spec_cluster, [s for _, s in attempts], account) + [c.note for c in checks]
+    return next((c.note for c in checks if not c.ok), None), notes
+
+
 def mirror_checks(spec: Spec, cluster: Cluster, server_keys: Mapping[str, str], lookup_key: str,
                   attempts: Sequence[tuple[str, str]]) -> list[MirrorCheck]:
     """Per pool whose mirrors serve the image's registry: does each mirror get a credential it accepts?

@@ -344,3 +344,35 @@ def test_validate_command_checks_node_files(tmp_path: Path) -> None:
     assert run.code == 1 and "defaultCacheDuration" in run.output
     # the 1.33 kubelet has no cacheType: the same committed file is refused there
     assert run_cli("validate", out / "general", "--kubernetes-version", "1.33").code == 1
+
+
+def test_providers_of_several_pools_are_alternatives() -> None:
+    text = spec(pool="        credentialProviders: [{kind: acr}]\n      - name: other\n"
+                     "        credentialProviders: [{kind: acr}]\n")
+    result = explain_spec(load(text), "corp.azurecr.io/app:1", "shop", None, None)
+    assert [a.source for a in result.attempts] == [
+        "node pool general: credential provider acr-credential-provider (acr)",
+        "node pool other: credential provider acr-credential-provider (acr)"]
+    assert "node pool general, node pool other: a Pod runs on one pool and gets only that pool's provider " \
+           "credentials" in result.notes
+
+
+def test_invalid_node_file_fails_the_render_and_writes_nothing(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    from genpolicy.errors import OutputValidationError
+    from genpolicy.nodes import render as node_render
+    from genpolicy.pipeline import RenderOptions, render
+
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(spec().replace("kind: PullSecretSpec\n", "kind: PullSecretSpec\noutputDir: out\n"))
+    monkeypatch.setattr(node_render, "DOCKER_HUB_ENDPOINT", "ftp://registry-1.docker.io")  # breaks the schema
+    with pytest.raises(OutputValidationError) as info:
+        render(RenderOptions(spec_file, environ={}))
+    assert [(p.file, p.path) for p in info.value.problems] == [
+        ("prod/nodes/general/certs.d/docker.io/hosts.toml", ".server")]
+    assert not (tmp_path / "out").exists()
+    monkeypatch.undo()
+    first = render(RenderOptions(spec_file, environ={}))  # same spec, same bytes
+    again = render(RenderOptions(spec_file, environ={}))
+    assert {p: f.content() for p, f in first.bundle.files.items()} == {p: f.content() for p, f in
+                                                                      again.bundle.files.items()}

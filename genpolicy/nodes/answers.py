@@ -78,6 +78,9 @@ def node_notes(spec: Spec, server_keys: Mapping[str, str], cluster: str, lookup_
     spec_cluster = next(c for c in spec.clusters if c.name == cluster)
     checks = mirror_checks(spec, spec_cluster, server_keys, lookup_key, attempts)
     notes = token_notes(spec_cluster, [s for _, s in attempts], account) + [c.note for c in checks]
+    pools = sorted({s.partition(":")[0] for _, s in attempts if s.startswith(POOL_PREFIX)})
+    if len(pools) > 1:
+        notes.append(f"{', '.join(pools)}: a Pod runs on one pool and gets only that pool's provider credentials")
     return next((c.note for c in checks if not c.ok), None), notes
 
 

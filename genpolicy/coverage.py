@@ -28,6 +28,7 @@ from genpolicy.explain import (
     pod_keyring,
     unknown_secret_note,
 )
+from genpolicy.nodes.answers import node_notes
 from genpolicy.render.pullsecrets import pull_secrets
 from genpolicy.spec import NamespaceTarget, Resolved
 from genpolicy.spec.checks import KyvernoTarget
@@ -168,7 +169,22 @@ def pod_coverage(resolved: Resolved, cluster: str, pod: PodSpec, public: Sequenc
     """Every container image of one Pod on one cluster."""
     ring = pod_keyring(resolved, cluster, pod.namespace, pod.service_account, pod.pull_secrets,
                       pod.admission_images)
-    return [_image(ring, cluster, pod, container, public) for container in pod.containers]
+    rows = [_image(ring, cluster, pod, container, public) for container in pod.containers]
+    for row in rows:
+        _through_mirrors(resolved, cluster, pod, row)
+    return rows
+
+
+def _through_mirrors(resolved: Resolved, cluster: str, pod: PodSpec, row: ImageCoverage) -> None:
+    """An image pulled through a mirror is authenticated at the mirror (docs/nodes.md)."""
+    if row.status == INVALID:
+        return
+    failure, notes = node_notes(resolved.spec, resolved.server_keys, cluster, row.lookup_key,
+                                [(c.key, c.source) for c in row.credentials], pod.service_account)
+    row.notes += notes
+    if failure is not None:
+        row.status = UNCOVERED
+        row.reason = failure
 
 
 def _image(ring: PodKeyring, cluster: str, pod: PodSpec, container: Container,

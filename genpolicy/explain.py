@@ -19,6 +19,7 @@ import yaml
 
 from genpolicy.errors import Problem, UsageError
 from genpolicy.inputs import MAX_MANIFEST_BYTES, load_json, read_bytes, yaml_documents
+from genpolicy.nodes.answers import node_notes, pool_sources
 from genpolicy.registry import (
     Entry,
     InvalidDockerConfig,
@@ -357,6 +358,8 @@ def pod_keyring(resolved: Resolved, cluster: str, namespace: str, service_accoun
     # a kubelet credential provider runs on the nodes: it serves every namespace of the cluster
     node_served = tuple(r for c, r in resolved.registry_uses() if c.name == cluster and r.credentials.node)
     _node_sources(ring, resolved, node_served)
+    for source in pool_sources(next(c for c in resolved.spec.clusters if c.name == cluster)):
+        ring.add_node(source.pattern, source.source)  # node pools' plugins: tried after the pull secrets
     return ring
 
 
@@ -466,7 +469,9 @@ def explain_spec(resolved: Resolved, image: str, namespace: str, service_account
     if not ring.static_groups and not ring.secrets:
         notes.append(f"namespace {namespace!r} gets no pull Secret from this spec on cluster {name!r}")
     result = explain(ring.secrets, image, ring.extra)
-    result.notes = notes + result.notes
+    attempts = [(a.key, a.source) for a in result.attempts]
+    result.notes = notes + result.notes + node_notes(resolved.spec, resolved.server_keys, name, result.lookup_key,
+                                                     attempts, service_account or "default")[1]
     return result
 
 

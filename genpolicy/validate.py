@@ -25,6 +25,8 @@ import yaml
 
 from genpolicy.crds import ShippedCrds
 from genpolicy.inputs import MAX_MANIFEST_BYTES, read_text, yaml_documents
+from genpolicy.nodes.schema import is_node_object, node_findings
+from genpolicy.nodes.versions import cache_type_required, parse_version
 from genpolicy.spec.checks import DNS1123_LABEL, DNS1123_SUBDOMAIN
 
 _SCHEMA_ROOT = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
@@ -227,6 +229,8 @@ class Validator:
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
         if not isinstance(api_version, str) or not isinstance(kind, str):
             return Outcome([Finding("", "apiVersion and kind must be strings")])
+        if is_node_object(obj):  # kubelet config files (docs/nodes.md): no ObjectMeta, schemas in genpolicy.nodes
+            return self._node(obj)
         findings = list(check_object_meta(obj))
         builtin = "." not in api_version.split("/")[0] or api_version.split("/")[0].endswith(".k8s.io")
         validator = self.kubernetes.validator(api_version, kind) if "/" not in api_version or builtin else None
@@ -237,6 +241,14 @@ class Validator:
             return Outcome(findings, validated=False, schema="")
         findings.extend(_schema_findings(validator, _jsonable(obj), sensitive))
         return Outcome(findings, True, schema)
+
+
+    def _node(self, obj: dict[str, Any]) -> Outcome:
+        alpha = not cache_type_required(parse_version(self.kubernetes.version))
+        found = node_findings(obj, alpha_tokens=alpha)
+        if found is None:
+            return Outcome([], validated=False, schema="")
+        return Outcome([Finding(path, message) for path, message in found], True, "genpolicy node schemas")
 
 
 def _schema_findings(validator: Any, obj: Any, sensitive: bool) -> Iterator[Finding]:

@@ -14,6 +14,7 @@ import yaml
 
 from genpolicy.crypto.sops import render_sops_config
 from genpolicy.errors import OutputValidationError, Problem
+from genpolicy.nodes.render import node_files
 from genpolicy.render import encrypted, kyverno, metadata, wiring
 from genpolicy.render.documents import Document, OutputFile, SpecPath
 from genpolicy.render.kyverno_tests import build_suite
@@ -150,6 +151,18 @@ def _render_cluster(
     resources += _render_cluster_external_secrets(ctx, bundle, cluster, folder, targets, secrets, header)
     resources += _render_kyverno(ctx, bundle, cluster, folder, secrets, header)
     _add_kustomization(ctx, bundle, cluster, folder, resources, header)
+    _render_nodes(ctx, bundle, cluster, folder, header)
+
+
+def _render_nodes(ctx: RenderContext, bundle: Bundle, cluster: Cluster, folder: str, header: str) -> None:
+    """Node pools' bootstrap files (docs/nodes.md): validated by genpolicy.nodes, not in any kustomization."""
+    for node_file in node_files(ctx.resolved.spec, cluster, folder):
+        comments = "".join(line for line in header.splitlines(keepends=True) if line.startswith("#"))
+        file = OutputFile(node_file.path, header if node_file.text is None else comments, is_manifest=False,
+                          cluster=cluster.name)
+        file.documents = ([Document("hosts.toml", node_file.text)] if node_file.text is not None else
+                          [_document(ctx, "object.yaml.j2", {"object": o}) for o in node_file.objects])
+        bundle.add(file)
 
 
 def _cluster_wide(target: NamespaceTarget, secret: PullSecret) -> bool:

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from genpolicy.errors import Problem
+from genpolicy.nodes.checks import check_nodes
 from genpolicy.registry import InvalidServer, normalize_server
 from genpolicy.spec.destinations import shared_destinations
 from genpolicy.spec.loader import LoadedYaml, Path, format_path
@@ -125,6 +126,7 @@ def check_spec(spec: Spec, loaded: LoadedYaml) -> tuple[Resolved, list[Problem]]
     for path, message in shared_destinations(spec):
         checker.error(path, message)
     _check_metadata(checker)
+    check_nodes(spec, checker.error)
     _resolve_groups(checker, resolved)
     return resolved, sorted(set(checker.problems))
 

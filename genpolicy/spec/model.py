@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from genpolicy.nodes.model import Mirror, NodePool
+
 API_VERSION = "genpolicy/v1alpha1"
 KIND = "PullSecretSpec"
 
@@ -259,6 +261,8 @@ class Cluster(Model):
     argocd: ClusterArgoCD = Field(
         default_factory=lambda: ClusterArgoCD(),
         description="Argo CD clusters: the Application's destination, Argo CD namespace and project.")
+    node_pools: list[NodePool] = Field(default_factory=list, description="Node bootstrap files: kubelet "
+                                       "credential providers, KEP-2535 settings, containerd mirrors (docs/nodes.md).")
 
     _version_as_string = field_validator("kubernetes_version", mode="before")(
         classmethod(lambda cls, v: quoted_version(v)))
@@ -411,4 +415,5 @@ class Spec(Model):
     registries: list[Registry] = Field(min_length=1)
     clusters: list[Cluster] = Field(min_length=1)
     namespace_groups: list[NamespaceGroup] = Field(min_length=1)
+    mirrors: list[Mirror] = Field(default_factory=list, description="Registry mirrors node pools use (docs/nodes.md).")
     lint: LintSettings = LintSettings()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from genpolicy.errors import Problem
 from genpolicy.registry import InvalidServer, normalize_server
 from genpolicy.spec.destinations import shared_destinations
+from genpolicy.spec.engine_checks import EngineUse, check_engine_credentials, engine_uses
 from genpolicy.spec.loader import LoadedYaml, Path, format_path
 from genpolicy.spec.model import READ_SOURCES, Cluster, HelmValues, LabelSelector, Registry, SecretMode, Spec
 
@@ -64,9 +65,18 @@ class Resolved:
         pairs += [(t.cluster, r) for t in self.kyverno_targets for r in t.registries]
         return list({(c.name, r.name): (c, r) for c, r in pairs}.values())
 
+    def engine_uses(self) -> list[EngineUse]:
+        """The clusters' engineCredentials, resolved (genpolicy.spec.engine_checks)."""
+        return list(engine_uses(self.spec, self.server_keys))
+
+    def credential_uses(self) -> list[tuple[Cluster, Registry]]:
+        """registry_uses plus the (cluster, registry) pairs engine credentials render Secrets for."""
+        pairs = self.registry_uses() + [(u.cluster, u.registry) for u in self.engine_uses() if u.needs_secret]
+        return list({(c.name, r.name): (c, r) for c, r in pairs}.values())
+
     def used_registries(self) -> list[Registry]:
-        """Registries some group renders on some cluster, each once, in spec order of first use."""
-        return list({r.name: r for _, r in self.registry_uses()}.values())
+        """Registries some group or engine credential renders on some cluster, each once, in spec order of first use."""
+        return list({r.name: r for _, r in self.credential_uses()}.values())
 
     def kyverno_targets_for(self, cluster: str) -> list[KyvernoTarget]:
         return [t for t in self.kyverno_targets if t.cluster.name == cluster]
@@ -125,6 +135,7 @@ def check_spec(spec: Spec, loaded: LoadedYaml) -> tuple[Resolved, list[Problem]]
     for path, message in shared_destinations(spec):
         checker.error(path, message)
     _check_metadata(checker)
+    check_engine_credentials(spec, resolved.server_keys, checker.error)
     _resolve_groups(checker, resolved)
     return resolved, sorted(set(checker.problems))
 
@@ -204,7 +215,7 @@ def backend_for(spec: Spec, cluster: Cluster, registry: Registry) -> str:
 def _check_backends(checker: _Checker, resolved: Resolved) -> None:
     """Every (cluster, registry) pair that reads values needs a usable backend."""
     spec = checker.spec
-    for cluster, registry in resolved.registry_uses():
+    for cluster, registry in resolved.credential_uses():
         backend = backend_for(spec, cluster, registry)
         ri = spec.registries.index(registry)
         ci = spec.clusters.index(cluster)

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic.alias_generators import to_camel
 
+from genpolicy.spec.engines import EngineCredential
+
 API_VERSION = "genpolicy/v1alpha1"
 KIND = "PullSecretSpec"
 
@@ -259,6 +261,9 @@ class Cluster(Model):
     argocd: ClusterArgoCD = Field(
         default_factory=lambda: ClusterArgoCD(),
         description="Argo CD clusters: the Application's destination, Argo CD namespace and project.")
+    engine_credentials: list[EngineCredential] = Field(
+        default_factory=list, description="Registries the GitOps engine itself reads (OCI Helm charts, OCI "
+                                          "artifacts, image tags): Argo CD repository Secrets, Flux sources.")
 
     _version_as_string = field_validator("kubernetes_version", mode="before")(
         classmethod(lambda cls, v: quoted_version(v)))

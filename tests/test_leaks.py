@@ -57,14 +57,27 @@ clusters:
     backend: sealed-secrets
     sealedSecrets: {certificate: cert.pem}
     kyverno: {version: "1.13"}
+    engineCredentials:  # Argo CD repository Secrets, sealed / ESO / generator
+      - {registry: ghcr, kind: repository, url: ghcr.io/org/charts}
+      - {registry: inline, kind: repo-creds}
+      - {registry: hub, kind: repository}
+      - {registry: vault, kind: repository}
+      - {registry: ecr, kind: repo-creds}
   - name: sops
     kubernetesVersion: "1.33"
     gitops: flux
     backend: sops
     sops: {recipients: [RECIPIENT]}
+    engineCredentials:  # Flux sources with SOPS-encrypted secretRef Secrets
+      - {registry: ghcr, kind: HelmRepository}
+      - {registry: quay, kind: OCIRepository, url: quay.io/org/manifests}
+      - {registry: hub, kind: ImageRepository, url: docker.io/org/app}
   - name: plain
     kubernetesVersion: "1.33"
     backend: plain
+    engineCredentials:  # plaintext repository Secrets: only under out/plain, like the pull Secrets
+      - {registry: ghcr, kind: repository}
+      - {registry: quay, kind: repo-creds}
 namespaceGroups:
   - name: apps
     namespaces: [alpha, beta]
@@ -184,6 +197,9 @@ def test_no_command_prints_a_credential(spec: Path) -> None:
 def test_only_opted_in_plaintext_files_hold_credentials(spec: Path) -> None:
     assert run_cli("render", spec, env=ENV).code == 0
     out = spec.parent / "out"
+    engine_files = ["sealed/engines/engines.yaml", "sops/engines/flux-system/ghcr-pull.sops.yaml",
+                    "plain/engines/engines.yaml"]
+    assert all((out / f).is_file() for f in engine_files), "engine credentials are part of the leak check"
     encoded = {n: n for n in needles()}
     for path in sorted(p for p in out.rglob("*") if p.is_file()):
         content = path.read_text(encoding="utf-8")
@@ -191,7 +207,8 @@ def test_only_opted_in_plaintext_files_hold_credentials(spec: Path) -> None:
         leaked = [n for n in encoded if n in content]
         if not plain_secret:
             assert not leaked, f"{path.relative_to(out)} holds a credential form"
-        if "kind: Secret\n" in content and "dockerconfigjson" in content and plain_secret:
+        if "kind: Secret\n" in content and ("dockerconfigjson" in content or "secret-type" in content) \
+                and plain_secret:
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     for password in PASSWORDS:  # plaintext Secrets hold them only base64-encoded, as Kubernetes wants
         assert not any(password in p.read_text() for p in out.rglob("*") if p.is_file())

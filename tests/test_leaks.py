@@ -217,6 +217,8 @@ def test_no_command_prints_a_credential(spec: Path) -> None:
     assert "canary-robot" in runs["explain dockerconfig"].output  # usernames are shown, passwords never
     assert runs["audit text"].code == 1 and "AU004" in runs["audit text"].stdout
     assert "AU008" in runs["audit text"].stdout and "user canary-robot" in runs["audit text"].stdout
+    # the exported Argo CD repository Secrets are the spec's (not orphans); their url keys stay readable
+    assert "AU007" not in runs["audit text"].stdout and "for ghcr.io/org/web:1" in runs["audit text"].stdout
     for what, result in runs.items():
         assert_clean(result, what)
 

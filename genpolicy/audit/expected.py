@@ -14,6 +14,7 @@ from genpolicy.render.image_match import namespace_regex
 from genpolicy.render.pullsecrets import pull_secrets
 from genpolicy.spec import Resolved
 from genpolicy.spec.checks import KyvernoTarget
+from genpolicy.spec.engines import ARGOCD_KINDS
 from genpolicy.spec.model import Registry
 
 _ESO = ("external_secret", "generator")
@@ -37,6 +38,7 @@ class Expected:
     account_groups: dict[tuple[str, str], str] = field(default_factory=dict)
     kyverno: list[KyvernoTarget] = field(default_factory=list)
     node_keys: tuple[str, ...] = ()  # keys a node credential provider serves on this cluster
+    engine_secrets: set[tuple[str, str]] = field(default_factory=set)  # engineCredentials' Secrets
 
     def selects(self, group: KyvernoTarget, namespace: str) -> bool:
         """Kyverno clones into `namespace` (label selectors are assumed to match: labels are not exported)."""
@@ -62,7 +64,19 @@ def expected_state(resolved: Resolved, cluster: str, namespaces: set[str]) -> Ex
         _kyverno(result, resolved, group, namespaces)
     result.node_keys = tuple(sorted({resolved.server_keys[r.name] for c, r in resolved.registry_uses()
                                      if c.name == cluster and r.credentials.node is not None}))
+    result.engine_secrets = engine_secret_names(resolved, cluster)
     return result
+
+
+def engine_secret_names(resolved: Resolved, cluster: str) -> set[tuple[str, str]]:
+    """(namespace, name) of the Secrets the cluster's engineCredentials render (docs/engines.md)."""
+    names = set()
+    for use in resolved.engine_uses():
+        if use.cluster.name != cluster or not use.needs_secret:
+            continue
+        argocd = use.entry.kind in ARGOCD_KINDS
+        names.add((use.namespace, use.entry.object_name() if argocd else use.registry.effective_secret_name))
+    return names
 
 
 def _kyverno(result: Expected, resolved: Resolved, group: KyvernoTarget, namespaces: set[str]) -> None:

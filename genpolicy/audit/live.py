@@ -102,6 +102,13 @@ def _items_node(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
+# Argo CD repository Secret keys that describe, not authenticate (argo-cd declarative-setup.md)
+_ARGOCD_SECRET_TYPE = "argocd.argoproj.io/secret-type"
+_ARGOCD_PUBLIC = frozenset({"url", "type", "name", "project", "enableOCI", "insecure", "enableLfs",
+                            "forceHttpBasicAuth", "proxy", "noProxy", "username", "githubAppID",
+                            "githubAppInstallationID", "githubAppEnterpriseBaseUrl"})
+
+
 def _one(item: Any, filename: str, line: int) -> Iterator[LiveObject]:
     if not isinstance(item, dict) or item.get("kind") not in KINDS:
         return
@@ -114,20 +121,33 @@ def _one(item: Any, filename: str, line: int) -> Iterator[LiveObject]:
 
 
 def register_secret(secret: dict[str, Any]) -> None:
-    """Teach the redactor every value of a Secret (raw base64 and decoded) before anything prints."""
-    for value in (secret.get("data") or {}).values():
+    """Teach the redactor every value of a Secret (raw base64 and decoded) before anything prints.
+
+    An Argo CD repository Secret's descriptive keys (url, type, name...) are not secret: masking them would
+    mask every registry host they name, so only its other keys are registered."""
+    public = _ARGOCD_PUBLIC if _labels(secret).get(_ARGOCD_SECRET_TYPE) else frozenset()
+    for key, value in (secret.get("data") or {}).items():
+        if key in public:
+            continue
         secrets.register_derived(str(value))
         decoded = _b64(str(value))
         if decoded is not None:
             secrets.register(decoded.decode("utf-8", "replace"))  # exact: its words stay printable
-    for value in (secret.get("stringData") or {}).values():
-        secrets.register(str(value))
+    for key, value in (secret.get("stringData") or {}).items():
+        if key not in public:
+            secrets.register(str(value))
     try:
         for entry in (pull_entries(secret) or {}).values():
             secrets.register(entry.password)
             secrets.register(f"{entry.username}:{entry.password}")
     except InvalidDockerConfig:
         return
+
+
+def _labels(secret: dict[str, Any]) -> dict[str, Any]:
+    meta = secret.get("metadata")
+    labels = meta.get("labels") if isinstance(meta, dict) else None
+    return labels if isinstance(labels, dict) else {}
 
 
 def _b64(value: str) -> bytes | None:

@@ -137,7 +137,10 @@ def _auth_keys(secret: dict[str, Any]) -> tuple[str, list[str]]:
 def orphans(ctx: AuditContext) -> Iterator[Finding]:
     ((label, value),) = MANAGED_BY.items()
     for live in ctx.live.of("Secret"):
-        if live.meta("labels").get(label) != value or (live.namespace, live.name) in ctx.expected.secrets:
+        key = (live.namespace, live.name)
+        if live.meta("labels").get(label) != value or key in ctx.expected.secrets:
+            continue
+        if key in ctx.expected.engine_secrets:
             continue
         yield ctx.at("AU007", live, (
             f"labelled {label}={value} but the spec no longer renders it on cluster {ctx.cluster!r}: Pods "

@@ -376,3 +376,13 @@ def test_invalid_node_file_fails_the_render_and_writes_nothing(tmp_path: Path,
     again = render(RenderOptions(spec_file, environ={}))
     assert {p: f.content() for p, f in first.bundle.files.items()} == {p: f.content() for p, f in
                                                                       again.bundle.files.items()}
+
+
+def test_allowlist_is_a_set() -> None:
+    text = spec("1.35", "        pullVerification:\n          policy: NeverVerifyAllowlistedImages\n"
+                        "          allowlist: [registry.k8s.io/pause, registry.k8s.io/pause]\n")
+    assert [p.split(": ", 2)[1:] for p in problems(text)] == [
+        ["clusters[0].nodePools[0].pullVerification.allowlist", "lists an image twice (the kubelet's list is a set)"]]
+    kubelet = {"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
+               "preloadedImagesVerificationAllowlist": ["a.io/x", "a.io/x"]}
+    assert node_findings(kubelet) != [] and node_findings({**kubelet, "preloadedImagesVerificationAllowlist": []}) == []

@@ -13,28 +13,13 @@ from typing import NoReturn
 import click
 
 from genpolicy import __version__, writer
+from genpolicy.cli_support import FORMAT_OPTION
+from genpolicy.cli_support import echo as _echo
+from genpolicy.cli_support import fail as _fail
 from genpolicy.errors import ExitCode, GenpolicyError, Problem, UsageError, WriteError
 from genpolicy.pipeline import RenderOptions, RenderResult, render
 from genpolicy.reporting import Format, format_problems
-from genpolicy.secrets import redact
 from genpolicy.spec import json_schema, load_spec
-
-FORMAT_OPTION = click.option(
-    "--format", "fmt", type=click.Choice(["text", "github", "json"]), default="text", show_default=True,
-    help="How problems are printed.",
-)
-
-
-def _echo(message: str, *, err: bool = False) -> None:
-    click.echo(redact(message), err=err)
-
-
-def _fail(exc: GenpolicyError, fmt: Format) -> NoReturn:
-    problems = exc.problems or [Problem("genpolicy", message=exc.message)]
-    _echo(format_problems(problems, fmt), err=fmt != "json")
-    if fmt == "text":
-        _echo(f"genpolicy: {exc.message} ({len(problems)} problem{'s' if len(problems) != 1 else ''})", err=True)
-    sys.exit(int(exc.exit_code))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -217,6 +202,7 @@ def schema_command() -> None:
 
 
 def _register_extra_commands() -> None:
+    from genpolicy.audit.command import audit_command
     from genpolicy.coverage_cmd import coverage_command
     from genpolicy.scaffold import init_command
     from genpolicy.templates_cmd import templates_group
@@ -224,6 +210,7 @@ def _register_extra_commands() -> None:
     cli.add_command(init_command)
     cli.add_command(templates_group)
     cli.add_command(coverage_command)
+    cli.add_command(audit_command)
 
 
 _register_extra_commands()

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from genpolicy.cli_support import echo, fail
 from genpolicy.errors import GenpolicyError
 from genpolicy.spec import load_spec
 
@@ -30,7 +31,6 @@ def coverage_command(spec: Path, paths: tuple[Path, ...], namespace: str, cluste
     Exit 1 when an image has no credential (or a workload file cannot be parsed), 0 otherwise.
     Without --workloads: how each managed namespace gets each registry.
     """
-    from genpolicy.cli import _echo, _fail
     from genpolicy.coverage import coverage, render_report
     from genpolicy.workloads import read_workloads
 
@@ -39,10 +39,10 @@ def coverage_command(spec: Path, paths: tuple[Path, ...], namespace: str, cluste
         workloads = read_workloads(list(paths), namespace) if paths else None
         report = coverage(resolved, workloads, cluster, public)
     except GenpolicyError as exc:
-        _fail(exc, "json" if fmt == "json" else "text")
-    _echo(render_report(report, fmt))
+        fail(exc, "json" if fmt == "json" else "text")
+    echo(render_report(report, fmt))
     if fmt != "json" and report.workloads_given:
         summary = report.summary()
-        _echo(f"genpolicy: coverage: {summary['images']} images, {report.failing} without credential, "
-              f"{len(report.errors)} workload problems", err=True)
+        echo(f"genpolicy: coverage: {summary['images']} images, {report.failing} without credential, "
+             f"{len(report.errors)} workload problems", err=True)
     sys.exit(int(report.exit_code))

@@ -282,7 +282,7 @@ def _no_registry(ctx: _Context) -> Iterator[Finding]:
 def _plaintext(ctx: _Context) -> Iterator[Finding]:
     spec = ctx.resolved.spec
     plain: dict[str, list[str]] = {}
-    for cluster, registry in ctx.resolved.registry_uses():
+    for cluster, registry in ctx.resolved.credential_uses():
         if backend_for(spec, cluster, registry) == "plain":
             plain.setdefault(registry.name, []).append(cluster.name)
     for ri, registry in enumerate(spec.registries):
@@ -325,11 +325,11 @@ def _dockerconfig_size(ctx: _Context, registries: tuple[Registry, ...]) -> tuple
 
 
 def _unused_registry(ctx: _Context) -> Iterator[Finding]:
-    used = {r.name for _, r in ctx.resolved.registry_uses()}
+    used = {r.name for _, r in ctx.resolved.registry_uses()} | {u.registry.name for u in ctx.resolved.engine_uses()}
     for registry in ctx.resolved.spec.registries:
         if registry.name not in used:
             yield Finding("GP010", ("registries", ctx.resolved.spec.registries.index(registry), "name"), (
-                f"registry {registry.name!r} is used by no namespace group on any cluster"))
+                f"registry {registry.name!r} is used by no namespace group or engine credential on any cluster"))
 
 
 _CHECKS: tuple[Callable[[_Context], Iterator[Finding]], ...] = (

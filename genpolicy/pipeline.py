@@ -248,13 +248,13 @@ def _render_parallel(ctx: RenderContext, validator: BundleValidator, workers: in
 
 def _encrypts_anywhere(resolved: Resolved) -> bool:
     """Does some (cluster, registry) pair use an encrypting backend?"""
-    return any(backend_for(resolved.spec, c, r) in ("sealed-secrets", "sops") for c, r in resolved.registry_uses())
+    return any(backend_for(resolved.spec, c, r) in ("sealed-secrets", "sops") for c, r in resolved.credential_uses())
 
 
 def _backends(resolved: Resolved) -> set[str]:
     """Registries whose Secrets are encrypted on every cluster that uses them."""
     seen: dict[str, set[str]] = {}
-    for cluster, registry in resolved.registry_uses():
+    for cluster, registry in resolved.credential_uses():
         seen.setdefault(registry.name, set()).add(backend_for(resolved.spec, cluster, registry))
     return {name for name, kinds in seen.items() if kinds <= {"sealed-secrets", "sops"}}
 

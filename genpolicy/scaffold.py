@@ -8,19 +8,19 @@ then are the files copied into the target, which must be empty unless `--force`.
 from __future__ import annotations
 
 import dataclasses
-import os
 import re
 import sys
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import click
 import yaml
 
 import genpolicy
+from genpolicy.cli_support import exit_with, write_file
 from genpolicy.errors import GenpolicyError, OutputValidationError, Problem, UsageError, WriteError
 from genpolicy.install_source import installed_source
 from genpolicy.spec.checks import SUPPORTED_KUBERNETES
@@ -244,24 +244,6 @@ def _install(project: Path, target: Path) -> Result:
     return Result([dest for _, dest in pairs], replaced)
 
 
-def write_file(destination: Path, data: bytes) -> None:
-    """Write `data` atomically (temporary file + rename): a symlink in the way is replaced, not followed."""
-    try:
-        destination.parent.mkdir(parents=True, exist_ok=True)
-        staged = destination.with_name(f".{destination.name}.genpolicy-tmp")
-        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o666)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            os.replace(staged, destination)
-        except BaseException:
-            staged.unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        raise WriteError("cannot write file", [Problem(str(destination), message=f"cannot write: {exc.strerror}")]) \
-            from None
-
-
 # -- prompts -------------------------------------------------------------------------------------------------------
 
 
@@ -299,13 +281,6 @@ def collect_answers(given: dict[str, str | None], *, interactive: bool) -> Answe
         values[key] = given_value if given_value is not None else (
             _ask(text, default, kind) if interactive else default)
     return Answers(**values, genpolicy_package=given.get("genpolicy_package") or "")
-
-
-def exit_with(exc: GenpolicyError) -> NoReturn:
-    """Print `exc` the way every genpolicy command does and exit with its code."""
-    from genpolicy.cli import _fail as cli_fail  # imported late: cli imports this module
-
-    cli_fail(exc, "text")
 
 
 def _report(target: Path, result: Result) -> None:

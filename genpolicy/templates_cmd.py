@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
+from genpolicy.cli_support import exit_with, write_file
 from genpolicy.errors import GenpolicyError, Problem, WriteError
-from genpolicy.scaffold import exit_with, write_file
 from genpolicy.templating import builtin_template_dir
 
 DESCRIPTIONS = {

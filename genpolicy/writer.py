@@ -189,11 +189,13 @@ def locked(root: Path) -> Iterator[None]:
 def apply(result: Plan) -> None:
     """Write the plan so that the output folder is always fully old or fully new.
 
-    Where the OS can swap two directories atomically (Linux renameat2 RENAME_EXCHANGE), the new
-    tree is built beside the old one (unchanged and foreign files hard-linked, changed files
-    written) and swapped in with one system call: a crash at any point leaves the old or the new
-    tree. Elsewhere (or when the folder holds a `.git`), files are staged next to their targets and
-    renamed, and a failure restores the old files.
+    Where the OS can swap two directories atomically (Linux renameat2 RENAME_EXCHANGE) and at
+    least half the files change, the new tree is built beside the old one (unchanged and foreign
+    files hard-linked, changed files written) and swapped in with one system call: a crash at any
+    point leaves the old or the new tree. Otherwise (few changes, where linking every unchanged
+    file would cost more than the render; no exchange; a `.git` in the folder), the changed files
+    are staged and renamed under a journal (genpolicy.journal): a failure restores the old files,
+    and a crash is rolled back by the next run (`recover`), so the folder is again fully old.
     """
     root = result.root
     if not result.changed and _read(root / OWNED_FILE) == owned_record(result.owned):
@@ -208,10 +210,16 @@ def apply(result: Plan) -> None:
                 "the output folder changed after this render planned its changes (another render?); "
                 "nothing was written; run the render again"))])
         _clean_leftovers(root)
-        if _exchange_supported() and not (root / ".git").exists():
+        if swap_chosen(result):
             _apply_by_swap(result)
         else:
             _apply_in_place(result)
+
+
+def swap_chosen(result: Plan) -> bool:
+    """Swap the whole tree (see `apply`) only where it can be done and costs no more than twice the writes."""
+    changes = len(result.create) + len(result.update) + len(result.delete)
+    return _exchange_supported() and not (result.root / ".git").exists() and len(result.unchanged) <= changes
 
 
 def recover(root: Path) -> None:

@@ -2,10 +2,12 @@
 """Regenerate the CRD schemas shipped in genpolicy/crds/ from upstream CRD files (maintainers only).
 
 Usage:
-    .venv/bin/python scripts/build-crd-schemas.py --upstream DIR --kyverno-modules DIR [--out genpolicy/crds]
+    .venv/bin/python scripts/build-crd-schemas.py --upstream DIR --kyverno-modules DIR [--keep-kyverno] [--out genpolicy/crds]
 
 --upstream DIR         a folder laid out <group>/<kind>.yaml holding unmodified upstream CRDs
                        (the project's shared/crds; its README lists repository, path, tag, commit).
+--keep-kyverno         reuse the Kyverno entries (and their schema files) of the existing index.json
+                       instead of rebuilding them from --kyverno-modules (still read for its NOTICE).
 --kyverno-modules DIR  the Go module cache (`go env GOMODCACHE`) holding github.com/kyverno/kyverno@vX.Y.Z
                        (`go mod download -json github.com/kyverno/kyverno@vX.Y.Z` fetches one).
 
@@ -58,7 +60,15 @@ UPSTREAM = [
           "config/crd/bases/kustomize.toolkit.fluxcd.io_kustomizations.yaml"}),
     ("flux-source-controller", "1.9.1", "fluxcd/source-controller", "092bcff3c9c3f258a44310507201d295ff294ba6",
      {"source.toolkit.fluxcd.io/gitrepository.yaml":
-          "config/crd/bases/source.toolkit.fluxcd.io_gitrepositories.yaml"}),
+          "config/crd/bases/source.toolkit.fluxcd.io_gitrepositories.yaml",
+      "source.toolkit.fluxcd.io/helmrepository.yaml":
+          "config/crd/bases/source.toolkit.fluxcd.io_helmrepositories.yaml",
+      "source.toolkit.fluxcd.io/ocirepository.yaml":
+          "config/crd/bases/source.toolkit.fluxcd.io_ocirepositories.yaml"}),
+    ("flux-image-reflector-controller", "1.2.0", "fluxcd/image-reflector-controller",
+     "cf3258bac4120a481fecf24d24c5245a5901f9c3",
+     {"image.toolkit.fluxcd.io/imagerepository.yaml":
+          "config/crd/bases/image.toolkit.fluxcd.io_imagerepositories.yaml"}),
     ("argo-cd", "3.5.1", "argoproj/argo-cd", "109ca7ca71139e514114499d294a492e7910a965",
      {"argoproj.io/application.yaml": "manifests/crds/application-crd.yaml"}),
 ]
@@ -140,17 +150,29 @@ def notice(kyverno: dict[str, Any], others: list[dict[str, Any]], modules: Path)
     return "\n".join(lines) + "\n"
 
 
+def kept_kyverno(out: Path) -> dict[str, Any]:
+    """The Kyverno entries of the index already in `out` (when the module cache lacks some releases)."""
+    kyverno: dict[str, Any] = json.loads((out / "index.json").read_text())["kyverno"]
+    return kyverno
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--upstream", type=Path, required=True)
     parser.add_argument("--kyverno-modules", type=Path, required=True)
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "genpolicy" / "crds")
+    parser.add_argument("--keep-kyverno", action="store_true")
     args = parser.parse_args()
-    for old in args.out.glob("*.json.gz"):
-        old.unlink()
     written: set[str] = set()
-    kyverno = {".".join(r.split(".")[:2]): kyverno_release(args.kyverno_modules, r, args.out, written)
-               for r in KYVERNO_RELEASES}
+    kyverno = kept_kyverno(args.out) if args.keep_kyverno else {}
+    keep = {d for entry in kyverno.values() for d in entry["schemas"].values()}
+    for old in args.out.glob("*.json.gz"):
+        if old.name.removesuffix(".json.gz") not in keep:
+            old.unlink()
+    written |= keep
+    if not args.keep_kyverno:
+        kyverno = {".".join(r.split(".")[:2]): kyverno_release(args.kyverno_modules, r, args.out, written)
+                   for r in KYVERNO_RELEASES}
     others = [upstream_release(args.upstream, e, args.out, written) for e in UPSTREAM]
     index = {"format": 1, "kyverno": kyverno, "projects": others,
              "note": "Kyverno 1.16 is not in the Go module proxy; a 1.16 cluster uses the 1.15 schemas "

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -103,3 +105,56 @@ def test_sigkill_in_a_git_checkout_is_rolled_back_by_the_next_run(tmp_path: Path
         assert not list(out.rglob("*.genpolicy-tmp")) and not (out / ".genpolicy-staging").exists()
         outcomes["rolled back" if interrupted and state == old else "old" if state == old else "new"] += 1
     print(f"after SIGKILL (.git): {outcomes}")
+
+
+_KILL_AT_STEP = """
+import json, os, signal, sys
+from pathlib import Path
+from genpolicy import journal, writer
+root, step = Path(sys.argv[1]), int(sys.argv[2])
+wanted = {rel: writer.Planned(text.encode()) for rel, text in json.loads(Path(sys.argv[3]).read_text()).items()}
+result = writer.plan(root, wanted)
+assert not writer.swap_chosen(result), "a small change goes through the journal"
+calls = [0]
+def dying(real):
+    def step_then_die(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == step:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real(*args, **kwargs)
+    return step_then_die
+for name in ("replace", "unlink", "link", "open", "rmdir"):
+    setattr(journal.os, name, dying(getattr(os, name)))
+writer.apply(result)
+print("finished")
+"""
+
+
+def test_sigkill_at_every_step_of_a_small_change_is_rolled_back(tmp_path: Path) -> None:
+    """A one-namespace change is written through the journal; a SIGKILL at any of its system calls
+    leaves a folder that the next run's recovery makes fully old (or that is already fully new)."""
+    names = [f"ns-{i:04d}" for i in range(40)]
+    out = tmp_path / "out"
+    spec = write_spec(tmp_path, SPEC.replace("NAMESPACES", ", ".join([*names[1:], "ns-added"])))
+    assert render(spec, "same-password").wait() == 0
+    new = snapshot(out)
+    wanted = tmp_path / "wanted.json"
+    wanted.write_text(json.dumps({rel: data.decode() for rel, data in new.items() if rel != writer.OWNED_FILE}))
+    outcomes = {"rolled back": 0, "new": 0}
+    for step in range(1, 100):
+        shutil.rmtree(out)
+        write_spec(tmp_path, SPEC.replace("NAMESPACES", ", ".join(names)))  # same file name: same headers
+        assert render(spec, "same-password").wait() == 0
+        old = snapshot(out)
+        proc = subprocess.run([sys.executable, "-c", _KILL_AT_STEP, str(out), str(step), str(wanted)],
+                              env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True)
+        assert proc.returncode in (0, -signal.SIGKILL), proc.stderr
+        writer.recover(out)
+        state = snapshot(out)
+        assert state in (old, new), f"step {step}: mixed output after SIGKILL and recovery"
+        assert not (out / ".genpolicy-staging").exists()
+        outcomes["new" if state == new else "rolled back"] += 1
+        if proc.returncode == 0:
+            break
+    assert proc.returncode == 0 and outcomes["rolled back"] >= 5, outcomes
+    print(f"SIGKILL at each of {step - 1} steps of a one-namespace change: {outcomes}")

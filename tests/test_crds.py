@@ -22,7 +22,9 @@ EMITTED = ["kyverno.io/v1 ClusterPolicy", "policies.kyverno.io/v1 GeneratingPoli
            "policies.kyverno.io/v1 MutatingPolicy", "external-secrets.io/v1 ExternalSecret",
            "external-secrets.io/v1 ClusterExternalSecret", "bitnami.com/v1alpha1 SealedSecret",
            "source.toolkit.fluxcd.io/v1 GitRepository", "kustomize.toolkit.fluxcd.io/v1 Kustomization",
-           "argoproj.io/v1alpha1 Application", *(f"generators.external-secrets.io/v1alpha1 {k}" for k in
+           "argoproj.io/v1alpha1 Application", "source.toolkit.fluxcd.io/v1 HelmRepository",
+           "source.toolkit.fluxcd.io/v1 OCIRepository", "image.toolkit.fluxcd.io/v1 ImageRepository",
+           *(f"generators.external-secrets.io/v1alpha1 {k}" for k in
                                                  ("ECRAuthorizationToken", "GCRAccessToken", "ACRAccessToken"))]
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pyrage
 import pytest
+import yaml
 from test_backends import make_certificate
 
 from conftest import Run, require_shared, run_cli, write_spec
@@ -57,14 +58,27 @@ clusters:
     backend: sealed-secrets
     sealedSecrets: {certificate: cert.pem}
     kyverno: {version: "1.13"}
+    engineCredentials:  # Argo CD repository Secrets, sealed / ESO / generator
+      - {registry: ghcr, kind: repository, url: ghcr.io/org/charts}
+      - {registry: inline, kind: repo-creds}
+      - {registry: hub, kind: repository}
+      - {registry: vault, kind: repository}
+      - {registry: ecr, kind: repo-creds}
   - name: sops
     kubernetesVersion: "1.33"
     gitops: flux
     backend: sops
     sops: {recipients: [RECIPIENT]}
+    engineCredentials:  # Flux sources with SOPS-encrypted secretRef Secrets
+      - {registry: ghcr, kind: HelmRepository}
+      - {registry: quay, kind: OCIRepository, url: quay.io/org/manifests}
+      - {registry: hub, kind: ImageRepository, url: docker.io/org/app}
   - name: plain
     kubernetesVersion: "1.33"
     backend: plain
+    engineCredentials:  # plaintext repository Secrets: only under out/plain, like the pull Secrets
+      - {registry: ghcr, kind: repository}
+      - {registry: quay, kind: repo-creds}
 namespaceGroups:
   - name: apps
     namespaces: [alpha, beta]
@@ -126,6 +140,27 @@ def assert_clean(result: Run, what: str) -> None:
         assert needle not in result.output, f"{what} printed a credential form {needle[:6]}..."
 
 
+FAILING_POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "web", "namespace": "alpha"},
+               "spec": {"imagePullSecrets": [{"name": "ghcr-pull"}, {"name": "inline-pull"}],
+                        "containers": [{"name": "web", "image": "ghcr.io/org/web:1"}]},
+               "status": {"containerStatuses": [{"name": "web", "state": {"waiting": {"reason": "ErrImagePull"}}}]}}
+
+
+def live_export(out: Path, folder: Path) -> Path:
+    """The plain cluster's rendered Secrets and ServiceAccounts as `kubectl get -o yaml` lists them, one of
+    them drifted, plus a Pod failing to pull with them (issue 18: audit reads real credentials)."""
+    items: list[object] = [FAILING_POD]
+    for path in sorted((out / "plain").rglob("*.yaml")):
+        items += [d for d in yaml.safe_load_all(path.read_text())
+                  if isinstance(d, dict) and d.get("kind") in ("Secret", "ServiceAccount")]
+    for item in items:
+        if isinstance(item, dict) and item.get("kind") == "Secret" and item["metadata"]["name"] != "ghcr-pull":
+            item["type"] = "Opaque"  # reported by name and type, never with its data
+    export = folder / "live.yaml"
+    export.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": items}))
+    return export
+
+
 def every_command(spec: Path) -> dict[str, Run]:
     folder = spec.parent
     out = folder / "out"
@@ -152,6 +187,9 @@ def every_command(spec: Path) -> dict[str, Run]:
         "templates list": run_cli("templates", "list"),
         "init": run_cli("init", folder / "scaffold", "--no-input"),
     }
+    export = live_export(out, folder)
+    for fmt in ("text", "json", "sarif", "policyreport"):
+        runs[f"audit {fmt}"] = run_cli("audit", spec, "--cluster", "plain", "--live", export, "--format", fmt)
     # changes, then failures: a changed credential, a vanished file, a broken template, a bad spec
     runs["render changed"] = run_cli("render", spec, "--diff", env={"LEAK_PASS": ENV_PASSWORD + "-2"})
     runs["missing variable"] = run_cli("render", spec, env={})
@@ -177,6 +215,10 @@ def test_no_command_prints_a_credential(spec: Path) -> None:
     assert runs["missing variable"].code == 4 and runs["vanished file"].code == 4
     assert runs["broken template"].code == 5 and runs["invalid spec"].code == 3
     assert "canary-robot" in runs["explain dockerconfig"].output  # usernames are shown, passwords never
+    assert runs["audit text"].code == 1 and "AU004" in runs["audit text"].stdout
+    assert "AU008" in runs["audit text"].stdout and "user canary-robot" in runs["audit text"].stdout
+    # the exported Argo CD repository Secrets are the spec's (not orphans); their url keys stay readable
+    assert "AU007" not in runs["audit text"].stdout and "for ghcr.io/org/web:1" in runs["audit text"].stdout
     for what, result in runs.items():
         assert_clean(result, what)
 
@@ -184,6 +226,9 @@ def test_no_command_prints_a_credential(spec: Path) -> None:
 def test_only_opted_in_plaintext_files_hold_credentials(spec: Path) -> None:
     assert run_cli("render", spec, env=ENV).code == 0
     out = spec.parent / "out"
+    engine_files = ["sealed/engines/engines.yaml", "sops/engines/flux-system/ghcr-pull.sops.yaml",
+                    "plain/engines/engines.yaml"]
+    assert all((out / f).is_file() for f in engine_files), "engine credentials are part of the leak check"
     encoded = {n: n for n in needles()}
     for path in sorted(p for p in out.rglob("*") if p.is_file()):
         content = path.read_text(encoding="utf-8")
@@ -191,7 +236,8 @@ def test_only_opted_in_plaintext_files_hold_credentials(spec: Path) -> None:
         leaked = [n for n in encoded if n in content]
         if not plain_secret:
             assert not leaked, f"{path.relative_to(out)} holds a credential form"
-        if "kind: Secret\n" in content and "dockerconfigjson" in content and plain_secret:
+        if "kind: Secret\n" in content and ("dockerconfigjson" in content or "secret-type" in content) \
+                and plain_secret:
             assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
     for password in PASSWORDS:  # plaintext Secrets hold them only base64-encoded, as Kubernetes wants
         assert not any(password in p.read_text() for p in out.rglob("*") if p.is_file())

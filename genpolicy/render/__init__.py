@@ -15,7 +15,7 @@ import yaml
 from genpolicy.crypto.sops import render_sops_config
 from genpolicy.errors import OutputValidationError, Problem
 from genpolicy.nodes.render import node_files
-from genpolicy.render import encrypted, kyverno, metadata, wiring
+from genpolicy.render import encrypted, engines, kyverno, metadata, wiring
 from genpolicy.render.documents import Document, OutputFile, SpecPath
 from genpolicy.render.kyverno_tests import build_suite
 from genpolicy.render.pullsecrets import PullSecret, PullSecretRenderer, encrypted_missing, pull_secrets
@@ -150,6 +150,7 @@ def _render_cluster(
         resources.append("namespaces")
     resources += _render_cluster_external_secrets(ctx, bundle, cluster, folder, targets, secrets, header)
     resources += _render_kyverno(ctx, bundle, cluster, folder, secrets, header)
+    resources += engines.render_engines(_engine_emit(ctx, bundle, cluster, secrets, header), cluster, folder)
     _add_kustomization(ctx, bundle, cluster, folder, resources, header)
     _render_nodes(ctx, bundle, cluster, folder, header)
 
@@ -163,6 +164,18 @@ def _render_nodes(ctx: RenderContext, bundle: Bundle, cluster: Cluster, folder: 
         file.documents = ([Document("hosts.toml", node_file.text)] if node_file.text is not None else
                           [_document(ctx, "object.yaml.j2", {"object": o}) for o in node_file.objects])
         bundle.add(file)
+
+
+def _engine_emit(ctx: RenderContext, bundle: Bundle, cluster: Cluster, secrets: PullSecretRenderer,
+                 header: str) -> engines.Emit:
+    """The pipeline's helpers, lent to genpolicy.render.engines (engineCredentials)."""
+    return engines.Emit(
+        ctx.resolved, ctx.credentials, ctx.encryption, header,
+        document=lambda obj, sensitive: _document(ctx, "object.yaml.j2", {"object": obj}, sensitive=sensitive),
+        pull_secret=lambda target, secret, path, sops_dir: _secret_documents(
+            ctx, bundle, target, secret, secrets, path, sops_dir),
+        add=bundle.add,
+        kustomization=lambda path, resources: _add_kustomization(ctx, bundle, cluster, path, resources, header))
 
 
 def _cluster_wide(target: NamespaceTarget, secret: PullSecret) -> bool:

@@ -173,12 +173,30 @@ def key_material_id(cluster: Cluster, backend: str, ctx: EncryptionContext) -> s
     return f"sops:age:sha256:{hashlib.sha256(recipients.encode()).hexdigest()[:16]}"
 
 
+Plaintext = str | Mapping[str, str]  # the `.dockerconfigjson` value, or every data key's value
+
+
+def _values(plaintext: Plaintext) -> dict[str, str]:
+    return {".dockerconfigjson": plaintext} if isinstance(plaintext, str) else dict(sorted(plaintext.items()))
+
+
+def _fingerprinted(plaintext: Plaintext) -> str:
+    """What the fingerprint covers: the value itself (one `.dockerconfigjson`), else every key and value."""
+    return plaintext if isinstance(plaintext, str) else json.dumps(_values(plaintext), separators=(",", ":"))
+
+
+def _data_keys(secret: Mapping[str, Any]) -> tuple[str, ...]:
+    data = secret.get("data")
+    return tuple(sorted(data)) if isinstance(data, Mapping) and data else (".dockerconfigjson",)
+
+
 def sealed_secret(secret: dict[str, Any], cluster: Cluster, ctx: EncryptionContext, path: str,
-                  plaintext: str | None) -> dict[str, Any]:
+                  plaintext: Plaintext | None) -> dict[str, Any]:
     """The SealedSecret for a plain Secret object: fresh metadata around reused or new ciphertext.
 
     Only `encryptedData` is reused (after the trust checks); every other field is rendered from
-    the spec, so metadata is always current and nothing else on disk is carried over.
+    the spec, so metadata is always current and nothing else on disk is carried over. A Secret
+    with several data keys (an Argo CD repository) passes them all as `plaintext`; each is sealed.
     """
     settings = cluster.sealed_secrets
     assert settings is not None
@@ -186,15 +204,16 @@ def sealed_secret(secret: dict[str, Any], cluster: Cluster, ctx: EncryptionConte
     scope = Scope(settings.scope)
     ident = trust.Identity(path, "SealedSecret", meta["namespace"], meta["name"],
                            key_material_id(cluster, "sealed-secrets", ctx))
-    fingerprint = None if plaintext is None else ctx.fingerprint.digest({**ident.parts(), "plaintext": plaintext})
-    found, why = _reusable_sealed(ctx, ident, fingerprint, ctx.certificate(cluster).key_size // 8)
+    fingerprint = None if plaintext is None else ctx.fingerprint.digest(
+        {**ident.parts(), "plaintext": _fingerprinted(plaintext)})
+    found, why = _reusable_sealed(ctx, ident, fingerprint, ctx.certificate(cluster).key_size // 8, _data_keys(secret))
     if found is not None:
         ciphertext, stored, tag, level = found
     elif plaintext is None:
         raise _missing_credentials(ident, why)
     else:
-        ciphertext = {".dockerconfigjson": seal_value(ctx.certificate(cluster), plaintext.encode(),
-                                                      namespace=ident.namespace, name=ident.name, scope=scope)}
+        ciphertext = {k: seal_value(ctx.certificate(cluster), v.encode(), namespace=ident.namespace,
+                                    name=ident.name, scope=scope) for k, v in _values(plaintext).items()}
         stored, tag, level = fingerprint, None, trust.ENCRYPTED
     if stored is not None and ctx.fingerprint.key is not None:
         tag = trust.binding(ctx.fingerprint, ident, stored, ciphertext)
@@ -215,16 +234,16 @@ def sealed_secret(secret: dict[str, Any], cluster: Cluster, ctx: EncryptionConte
 
 
 def _reusable_sealed(ctx: EncryptionContext, ident: trust.Identity, fingerprint: str | None, key_bytes: int,
-                     ) -> tuple[tuple[dict[str, str], str | None, str | None, str] | None, str]:
+                     keys: tuple[str, ...]) -> tuple[tuple[dict[str, str], str | None, str | None, str] | None, str]:
     """((ciphertext, stored fingerprint, stored binding, level) or None, why not) for an existing SealedSecret."""
     found = ctx.existing.find(ident.path, ident.kind, ident.namespace, ident.name)
     if found is None:
         return None, ""
     _, obj = found
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    ciphertext = trust.sealed_ciphertext(obj, key_bytes)
+    ciphertext = trust.sealed_ciphertext(obj, key_bytes, keys)
     if not isinstance(annotations, dict) or ciphertext is None:
-        return None, "the committed SealedSecret's encryptedData is malformed (one sealed .dockerconfigjson expected)"
+        return None, f"the committed SealedSecret's encryptedData is malformed (sealed {', '.join(keys)} expected)"
     level = trust.judge(ctx.fingerprint, ident, annotations, ciphertext, fingerprint)
     if level is None:
         return None, "the committed SealedSecret's fingerprint or key material does not match"
@@ -236,7 +255,7 @@ def _text(value: object) -> str | None:
 
 
 def sops_secret(secret: dict[str, Any], cluster: Cluster, ctx: EncryptionContext, path: str,
-                plaintext_b64: str | None) -> tuple[str, dict[str, Any]]:
+                plaintext_b64: Plaintext | None) -> tuple[str, dict[str, Any]]:
     """(SOPS-encrypted YAML text, the plaintext object's non-secret shape for validation).
 
     The MAC covers the metadata, so a file is reused only when everything outside its encrypted
@@ -247,10 +266,10 @@ def sops_secret(secret: dict[str, Any], cluster: Cluster, ctx: EncryptionContext
     meta = secret["metadata"]
     ident = trust.Identity(path, "Secret", meta["namespace"], meta["name"], key_material_id(cluster, "sops", ctx))
     fingerprint = None if plaintext_b64 is None else ctx.fingerprint.digest(
-        {**ident.parts(), "plaintext": plaintext_b64})
+        {**ident.parts(), "plaintext": _fingerprinted(plaintext_b64)})
     annotations = {**(meta.get("annotations") or {}), KEY_ID: ident.key_id}
     doc = {**secret, "metadata": {**meta, "annotations": dict(sorted(annotations.items()))}}
-    shape = {**doc, "data": {".dockerconfigjson": ""}}
+    shape = {**doc, "data": dict.fromkeys(_data_keys(secret), "")}
     found, why = _reusable_sops(ctx, ident, fingerprint, shape, list(settings.recipients))
     if found is not None:
         return found, shape
@@ -259,7 +278,7 @@ def sops_secret(secret: dict[str, Any], cluster: Cluster, ctx: EncryptionContext
     ctx.record(trust.ENCRYPTED, ident)
     if fingerprint is not None:
         doc = {**doc, "metadata": {**doc["metadata"], "annotations": {**annotations, FINGERPRINT: fingerprint}}}
-    doc["data"] = {".dockerconfigjson": plaintext_b64}
+    doc["data"] = _values(plaintext_b64)
     now = datetime.datetime.now(datetime.UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def bind(body: Mapping[str, Any]) -> dict[str, str]:
@@ -282,7 +301,7 @@ def _reusable_sops(ctx: EncryptionContext, ident: trust.Identity, fingerprint: s
     if parsed is None:
         return None, "the committed file is not a SOPS file as genpolicy writes it"
     body, meta = parsed
-    if trust.without_own({**body, "data": {".dockerconfigjson": ""}}) != trust.without_own(shape):
+    if trust.without_own({**body, "data": dict.fromkeys(shape["data"], "")}) != trust.without_own(shape):
         return None, "the committed file differs outside its encrypted data (the spec's metadata changed, or " \
                      "the file was edited); SOPS files are re-encrypted for that"
     age = meta.get("age")
@@ -291,8 +310,8 @@ def _reusable_sops(ctx: EncryptionContext, ident: trust.Identity, fingerprint: s
             or sorted(str(a.get("recipient")) for a in age if isinstance(a, dict)) != sorted(recipients)):
         return None, "the committed file's sops metadata is not for the spec's recipients"
     data = body.get("data")
-    ciphertext = dict(data) if isinstance(data, dict) and list(data) == [".dockerconfigjson"] and \
-        is_encrypted_token(data[".dockerconfigjson"]) else None
+    ciphertext = dict(data) if isinstance(data, dict) and sorted(data) == sorted(shape["data"]) and \
+        all(is_encrypted_token(v) for v in data.values()) else None
     annotations = body["metadata"].get("annotations") or {}
     level = trust.judge(ctx.fingerprint, ident, annotations, ciphertext, fingerprint)
     if level is None:

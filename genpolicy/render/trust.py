@@ -109,21 +109,25 @@ def _binding_problem(key: Keyed, identity: Identity, stored: Any, tag: Any,
     return None
 
 
-def sealed_ciphertext(obj: Mapping[str, Any], key_bytes: int) -> dict[str, str] | None:
-    """The `encryptedData` of a SealedSecret when it is exactly one plausible sealed value, else None."""
+def sealed_ciphertext(obj: Mapping[str, Any], key_bytes: int,
+                      keys: tuple[str, ...] = (".dockerconfigjson",)) -> dict[str, str] | None:
+    """The `encryptedData` of a SealedSecret when it is exactly a plausible sealed value per key, else None."""
     spec = obj.get("spec")
     data = spec.get("encryptedData") if isinstance(spec, Mapping) else None
-    if not isinstance(data, Mapping) or set(data) != {".dockerconfigjson"}:
+    if not isinstance(data, Mapping) or set(data) != set(keys):
         return None
-    value = data[".dockerconfigjson"]
+    if not all(_plausible_sealed(data[k], key_bytes) for k in keys):
+        return None
+    return {k: data[k] for k in keys}
+
+
+def _plausible_sealed(value: Any, key_bytes: int) -> bool:
     try:
         blob = base64.b64decode(value, validate=True) if isinstance(value, str) else b""
     except (binascii.Error, ValueError):
-        return None
+        return False
     # HybridEncrypt: 2-byte length, RSA-OAEP block (the key size), AES-GCM ciphertext and 16-byte tag
-    if len(blob) < 2 + key_bytes + 16 or int.from_bytes(blob[:2], "big") != key_bytes:
-        return None
-    return {".dockerconfigjson": value}
+    return len(blob) >= 2 + key_bytes + 16 and int.from_bytes(blob[:2], "big") == key_bytes
 
 
 def without_own(obj: Mapping[str, Any]) -> dict[str, Any]:

@@ -70,7 +70,7 @@ def flux_objects(resolved: Resolved, cluster: Cluster, folder: str, files: set[s
     decryption = ({"provider": "sops", "secretRef": {"name": cluster.sops.decryption_secret}}
                   if cluster.sops is not None else None)
     has = {part: any(f.startswith(f"{folder}/{part}/") for f in files)
-           for part in ("namespaces", "external-secrets", "kyverno/source", "kyverno/policies")}
+           for part in ("namespaces", "external-secrets", "kyverno/source", "kyverno/policies", "engines")}
     if has["kyverno/source"]:
         objects.append(_kustomization(resolved, cluster, "kyverno-source", _path(wiring, folder, "kyverno/source"),
                                       [], decryption, wait=True))
@@ -85,6 +85,9 @@ def flux_objects(resolved: Resolved, cluster: Cluster, folder: str, files: set[s
     if has["external-secrets"]:
         objects.append(_kustomization(resolved, cluster, "external-secrets",
                                       _path(wiring, folder, "external-secrets"), [], None, wait=True))
+    if has["engines"]:  # engineCredentials: the sources' Secrets (maybe SOPS) and the Flux sources
+        objects.append(_kustomization(resolved, cluster, "engine-credentials", _path(wiring, folder, "engines"),
+                                      [], decryption, wait=True))
     return objects
 
 

@@ -13,6 +13,7 @@ from genpolicy.errors import Problem
 from genpolicy.nodes.checks import check_nodes
 from genpolicy.registry import InvalidServer, normalize_server
 from genpolicy.spec.destinations import shared_destinations
+from genpolicy.spec.engine_checks import EngineUse, check_engine_credentials, engine_uses
 from genpolicy.spec.loader import LoadedYaml, Path, format_path
 from genpolicy.spec.model import READ_SOURCES, Cluster, HelmValues, LabelSelector, Registry, SecretMode, Spec
 
@@ -65,9 +66,18 @@ class Resolved:
         pairs += [(t.cluster, r) for t in self.kyverno_targets for r in t.registries]
         return list({(c.name, r.name): (c, r) for c, r in pairs}.values())
 
+    def engine_uses(self) -> list[EngineUse]:
+        """The clusters' engineCredentials, resolved (genpolicy.spec.engine_checks)."""
+        return list(engine_uses(self.spec, self.server_keys))
+
+    def credential_uses(self) -> list[tuple[Cluster, Registry]]:
+        """registry_uses plus the (cluster, registry) pairs engine credentials render Secrets for."""
+        pairs = self.registry_uses() + [(u.cluster, u.registry) for u in self.engine_uses() if u.needs_secret]
+        return list({(c.name, r.name): (c, r) for c, r in pairs}.values())
+
     def used_registries(self) -> list[Registry]:
-        """Registries some group renders on some cluster, each once, in spec order of first use."""
-        return list({r.name: r for _, r in self.registry_uses()}.values())
+        """Registries some group or engine credential renders on some cluster, each once, in spec order of first use."""
+        return list({r.name: r for _, r in self.credential_uses()}.values())
 
     def kyverno_targets_for(self, cluster: str) -> list[KyvernoTarget]:
         return [t for t in self.kyverno_targets if t.cluster.name == cluster]
@@ -127,6 +137,7 @@ def check_spec(spec: Spec, loaded: LoadedYaml) -> tuple[Resolved, list[Problem]]
         checker.error(path, message)
     _check_metadata(checker)
     check_nodes(spec, checker.error)
+    check_engine_credentials(spec, resolved.server_keys, checker.error)
     _resolve_groups(checker, resolved)
     return resolved, sorted(set(checker.problems))
 
@@ -206,7 +217,7 @@ def backend_for(spec: Spec, cluster: Cluster, registry: Registry) -> str:
 def _check_backends(checker: _Checker, resolved: Resolved) -> None:
     """Every (cluster, registry) pair that reads values needs a usable backend."""
     spec = checker.spec
-    for cluster, registry in resolved.registry_uses():
+    for cluster, registry in resolved.credential_uses():
         backend = backend_for(spec, cluster, registry)
         ri = spec.registries.index(registry)
         ci = spec.clusters.index(cluster)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 from pydantic.alias_generators import to_camel
 
 from genpolicy.nodes.model import Mirror, NodePool
+from genpolicy.spec.engines import EngineCredential
 
 API_VERSION = "genpolicy/v1alpha1"
 KIND = "PullSecretSpec"
@@ -263,6 +264,9 @@ class Cluster(Model):
         description="Argo CD clusters: the Application's destination, Argo CD namespace and project.")
     node_pools: list[NodePool] = Field(default_factory=list, description="Node bootstrap files: kubelet "
                                        "credential providers, KEP-2535 settings, containerd mirrors (docs/nodes.md).")
+    engine_credentials: list[EngineCredential] = Field(
+        default_factory=list, description="Registries the GitOps engine itself reads (OCI Helm charts, OCI "
+                                          "artifacts, image tags): Argo CD repository Secrets, Flux sources.")
 
     _version_as_string = field_validator("kubernetes_version", mode="before")(
         classmethod(lambda cls, v: quoted_version(v)))

@@ -1,0 +1,143 @@
+"""`<cluster>/engines/`: the GitOps engine's own registry access (`clusters[].engineCredentials`).
+
+Argo CD clusters get repository / repo-creds Secrets (genpolicy.render.engine_secrets) through the
+registry's backend. Flux clusters get `HelmRepository` (type oci), `OCIRepository` and
+`ImageRepository` objects (source.toolkit.fluxcd.io/v1, image.toolkit.fluxcd.io/v1) with either
+`provider: aws|azure|gcp` (the controller's cloud identity, no Secret) or a `secretRef` to one
+dockerconfigjson Secret per registry and namespace, rendered exactly like a pull Secret (same
+backends, same no-churn rules). Flux source fields: fluxcd/source-controller docs/spec/v1
+helmrepositories.md and ocirepositories.md; image-reflector-controller docs/spec/v1
+imagerepositories.md. Everything goes into one folder listed by the cluster's kustomization.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from genpolicy.errors import CredentialError, Problem
+from genpolicy.render import encrypted, engine_secrets, metadata
+from genpolicy.render.documents import Document, OutputFile
+from genpolicy.render.pullsecrets import PullSecret
+from genpolicy.secrets import Credential
+from genpolicy.spec import NamespaceTarget, Resolved
+from genpolicy.spec.checks import backend_for
+from genpolicy.spec.engine_checks import EngineUse
+from genpolicy.spec.model import Cluster, HelmValues, Spec
+
+FOLDER = "engines"
+API_VERSIONS = {"HelmRepository": "source.toolkit.fluxcd.io/v1", "OCIRepository": "source.toolkit.fluxcd.io/v1",
+                "ImageRepository": "image.toolkit.fluxcd.io/v1"}
+PullSecretFn = Callable[[NamespaceTarget, PullSecret, str, str], tuple[list[Document], list[str]]]
+
+
+@dataclass
+class Emit:
+    """What the render pipeline lends this module (which must not import the pipeline itself)."""
+
+    resolved: Resolved
+    credentials: dict[str, Credential]
+    encryption: encrypted.EncryptionContext | None
+    header: str
+    document: Callable[[dict[str, Any], bool], Document]  # an object (and whether it holds clear credentials)
+    pull_secret: PullSecretFn  # (target, secret, manifest path, SOPS folder) -> documents, SOPS file paths
+    add: Callable[[OutputFile], None]
+    kustomization: Callable[[str, list[str]], None]  # folder, resources
+
+
+def render_engines(emit: Emit, cluster: Cluster, folder: str) -> list[str]:
+    """Render `<folder>/engines/`; the cluster kustomization's entries for it (none without credentials)."""
+    uses = [u for u in emit.resolved.engine_uses() if u.cluster.name == cluster.name]
+    if not uses:
+        return []
+    base = f"{folder}/{FOLDER}"
+    manifest = OutputFile(f"{base}/{FOLDER}.yaml", emit.header, cluster=cluster.name)
+    extra: list[str] = []
+    for use in _flux_secret_uses(uses):
+        secret = PullSecret(use.registry.effective_secret_name, (use.registry,))
+        docs, files = emit.pull_secret(_target(use), secret, manifest.path, f"{base}/{use.namespace}")
+        manifest.documents += docs
+        extra += files
+    for use in uses:
+        if use.entry.kind in API_VERSIONS:
+            manifest.documents.append(emit.document(flux_source(emit.resolved.spec, use), False))
+        else:
+            docs, files = _argocd_documents(emit, use, manifest.path, base)
+            manifest.documents += docs
+            extra += files
+    resources = [posixpath.relpath(f, base) for f in extra]
+    if manifest.documents:
+        emit.add(manifest)
+        resources.insert(0, manifest.path.rpartition("/")[2])
+    emit.kustomization(base, resources)
+    return [FOLDER]
+
+
+def _flux_secret_uses(uses: list[EngineUse]) -> list[EngineUse]:
+    """One Secret per (namespace, registry) that a Flux object references."""
+    wanted = {(u.namespace, u.registry.name): u for u in uses if u.entry.kind in API_VERSIONS and u.needs_secret}
+    return [wanted[k] for k in sorted(wanted)]
+
+
+def _target(use: EngineUse) -> NamespaceTarget:
+    """A pseudo-target for the engine's namespace, so the Secret renders as every pull Secret does."""
+    return NamespaceTarget(cluster=use.cluster, group="engine-credentials", namespace=use.namespace,
+                           registries=(use.registry,), service_accounts=(), secret_mode="per-registry",
+                           merged_secret_name="", helm_values=HelmValues(enabled=False))
+
+
+def flux_source(spec: Spec, use: EngineUse) -> dict[str, Any]:
+    """A Flux HelmRepository (type oci), OCIRepository or ImageRepository for one engine credential."""
+    kind = use.entry.kind
+    body: dict[str, Any] = {"interval": use.interval}
+    if kind == "ImageRepository":
+        body["image"] = use.url
+    else:
+        body["url"] = f"oci://{use.url}"
+    if kind == "HelmRepository":
+        body["type"] = "oci"
+    if use.needs_secret:
+        body["secretRef"] = {"name": use.registry.effective_secret_name}
+    else:
+        body["provider"] = use.provider
+    meta: dict[str, Any] = {"name": use.entry.object_name(), "namespace": use.namespace,
+                            "labels": metadata.labels(spec, {metadata.REGISTRY_LABEL: use.registry.name})}
+    if spec.common_annotations:
+        meta["annotations"] = dict(sorted(spec.common_annotations.items()))
+    return {"apiVersion": API_VERSIONS[kind], "kind": kind, "metadata": meta, "spec": body}
+
+
+def _argocd_documents(emit: Emit, use: EngineUse, manifest_path: str, base: str
+                      ) -> tuple[list[Document], list[str]]:
+    """The repository Secret through the registry's backend: (documents, separate SOPS files)."""
+    spec = emit.resolved.spec
+    repo = engine_secrets.repo_secret(spec, use)
+    backend = backend_for(spec, use.cluster, use.registry)
+    if backend in ("external-secrets", "generator"):
+        objects = (engine_secrets.generator_objects(repo) if backend == "generator"
+                   else [engine_secrets.external_secret(repo)])
+        engine_secrets.check_repository_secret(objects[-1], manifest_path)
+        return [emit.document(o, False) for o in objects], []
+    plain_values = engine_secrets.values(repo, emit.credentials.get(use.registry.name))
+    data = engine_secrets.encoded(plain_values)
+    plain = engine_secrets.plain_secret(repo, data)
+    if data is not None:
+        engine_secrets.check_repository_secret(plain, manifest_path)
+    if backend not in ("sealed-secrets", "sops"):
+        if data is None:
+            raise CredentialError("credentials needed", [Problem(
+                f"{repo.namespace}/{repo.name}", message="credentials are needed to render this Secret")])
+        return [emit.document(plain, True)], []
+    assert emit.encryption is not None
+    encrypted.refuse_clear_credentials(plain, "engine credentials", backend)
+    if backend == "sealed-secrets":
+        sealed = encrypted.sealed_secret(plain, use.cluster, emit.encryption, manifest_path, plain_values)
+        return [emit.document(sealed, False)], []
+    path = f"{base}/{repo.namespace}/{repo.name}.sops.yaml"
+    text, shape = encrypted.sops_secret(plain, use.cluster, emit.encryption, path, data)
+    file = OutputFile(path, "", cluster=use.cluster.name)
+    file.documents = [Document("sops", text, shape)]
+    emit.add(file)
+    return [], [path]

@@ -386,3 +386,17 @@ def test_allowlist_is_a_set() -> None:
     kubelet = {"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
                "preloadedImagesVerificationAllowlist": ["a.io/x", "a.io/x"]}
     assert node_findings(kubelet) != [] and node_findings({**kubelet, "preloadedImagesVerificationAllowlist": []}) == []
+
+
+def test_validate_command_checks_hosts_toml(tmp_path: Path) -> None:
+    committed = ROOT / "out" / "platform" / "prod" / "nodes" / "general" / "certs.d" / "docker.io" / "hosts.toml"
+    folder = tmp_path / "certs.d" / "docker.io"
+    folder.mkdir(parents=True)
+    (folder / "hosts.toml").write_text(committed.read_text().replace("override_path", "overide_path"))
+    run = run_cli("validate", tmp_path, "--kubernetes-version", "1.34")
+    assert run.code == 1 and "'overide_path' was unexpected" in run.output and "containerd hosts.toml" in run.output
+    (folder / "hosts.toml").write_text("server = \n")
+    run = run_cli("validate", tmp_path, "--kubernetes-version", "1.34")
+    assert run.code == 1 and "cannot parse" in run.output
+    (folder / "hosts.toml").write_text(committed.read_text())
+    assert run_cli("validate", tmp_path, "--kubernetes-version", "1.34").code == 0

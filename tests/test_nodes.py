@@ -400,3 +400,17 @@ def test_validate_command_checks_hosts_toml(tmp_path: Path) -> None:
     assert run.code == 1 and "cannot parse" in run.output
     (folder / "hosts.toml").write_text(committed.read_text())
     assert run_cli("validate", tmp_path, "--kubernetes-version", "1.34").code == 0
+
+
+def test_a_registry_served_by_a_pool_provider_is_explained_by_the_pool() -> None:
+    """`credentials.node` names the plugin; when a pool configures it, the pool's entry is the credential path."""
+    text = spec(pool="        credentialProviders: [{kind: acr}]\n", replace={
+        "registries: [hub, harbor]": "registries: [hub, harbor, acr]",
+        "mirrors:\n": "  - name: acr\n    server: '*.azurecr.io'\n    credentials:\n"
+                       "      node: {provider: acr-credential-provider}\nmirrors:\n"})
+    sources = [a.source for a in explain_spec(load(text), "corp.azurecr.io/app:1", "shop", None, None).attempts]
+    assert sources == ["node pool general: credential provider acr-credential-provider (acr)"]
+    other = text.replace("{provider: acr-credential-provider}", "{provider: aks-kubelet-identity}")
+    sources = [a.source for a in explain_spec(load(other), "corp.azurecr.io/app:1", "shop", None, None).attempts]
+    assert sources == ["node credential provider aks-kubelet-identity",
+                       "node pool general: credential provider acr-credential-provider (acr)"]

@@ -356,9 +356,11 @@ def pod_keyring(resolved: Resolved, cluster: str, namespace: str, service_accoun
     for group in groups:
         _kyverno(ring, resolved, namespace, group, images, listed)
     # a kubelet credential provider runs on the nodes: it serves every namespace of the cluster
-    node_served = tuple(r for c, r in resolved.registry_uses() if c.name == cluster and r.credentials.node)
+    pools = pool_sources(next(c for c in resolved.spec.clusters if c.name == cluster))
+    node_served = tuple(r for c, r in resolved.registry_uses() if c.name == cluster and r.credentials.node
+                        and r.credentials.node.provider not in {s.name for s in pools})  # the pools say how
     _node_sources(ring, resolved, node_served)
-    for source in pool_sources(next(c for c in resolved.spec.clusters if c.name == cluster)):
+    for source in pools:
         ring.add_node(source.pattern, source.source)  # node pools' plugins: tried after the pull secrets
     return ring
 

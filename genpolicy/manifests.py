@@ -12,6 +12,8 @@ import yaml
 from genpolicy.crds import shipped_crds
 from genpolicy.errors import GenpolicyError, Problem, UsageError
 from genpolicy.inputs import MAX_MANIFEST_BYTES, read_text, yaml_documents
+from genpolicy.nodes.schema import HOSTS_TOML_NAME as HOSTS_TOML
+from genpolicy.nodes.schema import hosts_toml_problems
 from genpolicy.validate import CrdSchemas, Validator, kubernetes_schemas
 
 
@@ -45,8 +47,8 @@ KYVERNO_CLI = ("Kyverno CLI files (cli.kyverno.io): `kyverno test` reads them, t
 def manifest_files(paths: list[Path]) -> Iterator[Path]:
     for path in paths:
         if path.is_dir():
-            yield from sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml", ".json") and p.is_file()
-                              and not p.name.startswith("."))
+            yield from sorted(p for p in path.rglob("*") if (p.suffix in (".yaml", ".yml", ".json")
+                              or p.name == HOSTS_TOML) and p.is_file() and not p.name.startswith("."))
         else:
             yield path
 
@@ -65,6 +67,10 @@ def validate_paths(paths: list[Path], kubernetes_version: str, crd_paths: list[P
         raise UsageError(str(exc)) from None
     report = ValidationReport()
     for path in manifest_files(paths):
+        if path.name == HOSTS_TOML:  # containerd registry hosts (docs/nodes.md)
+            report.checked += 1
+            report.problems += hosts_toml_problems(path)
+            continue
         try:
             for line, obj in documents(path):
                 _validate_one(report, validator, str(path), line, obj)

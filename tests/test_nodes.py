@@ -376,3 +376,41 @@ def test_invalid_node_file_fails_the_render_and_writes_nothing(tmp_path: Path,
     again = render(RenderOptions(spec_file, environ={}))
     assert {p: f.content() for p, f in first.bundle.files.items()} == {p: f.content() for p, f in
                                                                       again.bundle.files.items()}
+
+
+def test_allowlist_is_a_set() -> None:
+    text = spec("1.35", "        pullVerification:\n          policy: NeverVerifyAllowlistedImages\n"
+                        "          allowlist: [registry.k8s.io/pause, registry.k8s.io/pause]\n")
+    assert [p.split(": ", 2)[1:] for p in problems(text)] == [
+        ["clusters[0].nodePools[0].pullVerification.allowlist", "lists an image twice (the kubelet's list is a set)"]]
+    kubelet = {"apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
+               "preloadedImagesVerificationAllowlist": ["a.io/x", "a.io/x"]}
+    assert node_findings(kubelet) != [] and node_findings({**kubelet, "preloadedImagesVerificationAllowlist": []}) == []
+
+
+def test_validate_command_checks_hosts_toml(tmp_path: Path) -> None:
+    committed = ROOT / "out" / "platform" / "prod" / "nodes" / "general" / "certs.d" / "docker.io" / "hosts.toml"
+    folder = tmp_path / "certs.d" / "docker.io"
+    folder.mkdir(parents=True)
+    (folder / "hosts.toml").write_text(committed.read_text().replace("override_path", "overide_path"))
+    run = run_cli("validate", tmp_path, "--kubernetes-version", "1.34")
+    assert run.code == 1 and "'overide_path' was unexpected" in run.output and "containerd hosts.toml" in run.output
+    (folder / "hosts.toml").write_text("server = \n")
+    run = run_cli("validate", tmp_path, "--kubernetes-version", "1.34")
+    assert run.code == 1 and "cannot parse" in run.output
+    (folder / "hosts.toml").write_text(committed.read_text())
+    assert run_cli("validate", tmp_path, "--kubernetes-version", "1.34").code == 0
+
+
+def test_a_registry_served_by_a_pool_provider_is_explained_by_the_pool() -> None:
+    """`credentials.node` names the plugin; when a pool configures it, the pool's entry is the credential path."""
+    text = spec(pool="        credentialProviders: [{kind: acr}]\n", replace={
+        "registries: [hub, harbor]": "registries: [hub, harbor, acr]",
+        "mirrors:\n": "  - name: acr\n    server: '*.azurecr.io'\n    credentials:\n"
+                       "      node: {provider: acr-credential-provider}\nmirrors:\n"})
+    sources = [a.source for a in explain_spec(load(text), "corp.azurecr.io/app:1", "shop", None, None).attempts]
+    assert sources == ["node pool general: credential provider acr-credential-provider (acr)"]
+    other = text.replace("{provider: acr-credential-provider}", "{provider: aks-kubelet-identity}")
+    sources = [a.source for a in explain_spec(load(other), "corp.azurecr.io/app:1", "shop", None, None).attempts]
+    assert sources == ["node credential provider aks-kubelet-identity",
+                       "node pool general: credential provider acr-credential-provider (acr)"]

@@ -29,6 +29,7 @@ class PoolSource:
 
     pool: str
     kind: str
+    name: str
     pattern: str
     source: str
     token: ServiceAccountToken | None
@@ -49,7 +50,8 @@ def pool_sources(cluster: Cluster) -> list[PoolSource]:
         for provider in pool.credential_providers:
             settings = effective(provider)
             source = f"{POOL_PREFIX}{pool.name}: credential provider {settings.name} ({provider.kind})"
-            found += [PoolSource(pool.name, provider.kind, pattern, source, provider.service_account_token)
+            token = provider.service_account_token
+            found += [PoolSource(pool.name, provider.kind, settings.name, pattern, source, token)
                       for pattern in settings.match_images]
     return found
 

@@ -171,6 +171,8 @@ def _check_verification(error: Report, pool: NodePool, base: Path, version: Vers
                        "KEP-2535 pull-credential verification settings")
     if settings.allowlist and settings.policy != "NeverVerifyAllowlistedImages":
         error((*base, "allowlist"), "applies only with policy NeverVerifyAllowlistedImages")
+    if len(set(settings.allowlist)) != len(settings.allowlist):
+        error((*base, "allowlist"), "lists an image twice (the kubelet's list is a set)")
     for i, image in enumerate(settings.allowlist):
         problem = _allowlist_problem(image)
         if problem:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
+
+from genpolicy.errors import GenpolicyError, Problem
+from genpolicy.inputs import MAX_MANIFEST_BYTES, read_text
 
 _DIR = Path(__file__).parent / "schemas"
 _SCHEMAS = {
@@ -17,6 +21,7 @@ _SCHEMAS = {
     ("kubelet.config.k8s.io/v1beta1", "KubeletConfiguration"): "kubeletconfiguration-v1beta1.json",
 }
 HOSTS_TOML = "hosts-toml.json"
+HOSTS_TOML_NAME = "hosts.toml"
 KUBELET_GROUP = "kubelet.config.k8s.io/"
 
 
@@ -48,6 +53,18 @@ def node_findings(obj: Any, *, alpha_tokens: bool = False) -> list[tuple[str, st
 def hosts_findings(document: dict[str, Any]) -> list[tuple[str, str]]:
     """Schema errors of a parsed hosts.toml."""
     return _errors(_validator(HOSTS_TOML, False), document)
+
+
+def hosts_toml_problems(path: Path) -> list[Problem]:
+    """`genpolicy validate` on a hosts.toml file: TOML syntax, then the schema."""
+    try:
+        document = tomllib.loads(read_text(path, what="hosts.toml", limit=MAX_MANIFEST_BYTES))
+    except GenpolicyError as exc:
+        return list(exc.problems)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        return [Problem(str(path), message=f"cannot parse: {exc}")]
+    return [Problem(str(path), 0, 0, where, f"{message} (containerd hosts.toml)")
+            for where, message in hosts_findings(document)]
 
 
 def _errors(validator: Any, obj: Any) -> list[tuple[str, str]]:

@@ -346,3 +346,14 @@ def test_the_example_is_current_and_complete() -> None:
     flux = by_name(documents(out / "edge/engines/engines.yaml"))
     assert {k[0] for k in flux} == {"HelmRepository", "OCIRepository", "ImageRepository"}
     assert (out / "edge/engines/flux-system/ghcr-pull.sops.yaml").is_file()
+
+
+@pytest.mark.parametrize(("destination", "fires"), [("", False), ("argocd: {name: in-cluster}", False),
+                                                    ("argocd: {server: https://edge.example.com:6443}", True)])
+def test_lint_warns_when_argocd_repository_secrets_go_to_another_cluster(
+        tmp_path: Path, destination: str, fires: bool) -> None:
+    spec = write_spec(tmp_path, _one("argocd", "{registry: ghcr, kind: repository}").replace(
+        "    backend: plain\n", f"    backend: plain\n    {destination}\n"))
+    result = run_cli("lint", spec, "--format", "json")
+    codes = [p.get("code") for p in json.loads(result.stdout)["problems"]]
+    assert ("GP012" in codes) == fires, result.output

@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ from genpolicy.crypto.sops import decrypt_document
 from genpolicy.errors import OutputValidationError
 from genpolicy.render.engine_secrets import check_repository_secret
 from genpolicy.validate import CrdSchemas, Validator, kubernetes_schemas
+from realtools import require
 
 PASSWORD = "Engine-Canary-Token-7f3a9c"
 ENV = {"REG_USER": "robot", "REG_PASS": PASSWORD}
@@ -357,3 +360,49 @@ def test_lint_warns_when_argocd_repository_secrets_go_to_another_cluster(
     result = run_cli("lint", spec, "--format", "json")
     codes = [p.get("code") for p in json.loads(result.stdout)["problems"]]
     assert ("GP012" in codes) == fires, result.output
+
+
+# --- the real tools (tests/realtools.py; skipped with the reason when not built) --------------------
+
+EXPECTED_KEYS = {"enableOCI": "true", "name": "ghcr-oci-repo", "password": PASSWORD, "type": "helm",
+                 "url": "ghcr.io/acme/charts", "username": "robot"}
+
+
+def _tool(name: str, *args: str | Path, stdin: str = "", cwd: Path, env: dict[str, str] | None = None) -> Any:
+    tool = require(name)
+    full = {"PATH": os.environ.get("PATH", ""), "HOME": str(cwd), "KUBECONFIG": str(cwd / "none"),
+            "SOPS_DISABLE_VERSION_CHECK": "1", **(env or {})}
+    return subprocess.run([tool.path, *map(str, args)], input=stdin, capture_output=True, text=True, env=full,
+                          cwd=cwd, timeout=60, check=False)
+
+
+def test_real_kubeseal_opens_every_key_of_the_repository_secret(tmp_path: Path) -> None:
+    _, key_path = write_certificate(tmp_path, "cert")
+    _, wrong_key = write_certificate(tmp_path, "wrong")
+    spec = write_spec(tmp_path, spec_text(ARGO, "backend: sealed-secrets\n    sealedSecrets: {certificate: cert.pem}"))
+    assert run_cli("render", spec, env=ENV).code == 0
+    sealed = by_name(documents(tmp_path / "out/argo/engines/engines.yaml"))[("SealedSecret", "ghcr-oci-repo")]
+    proc = _tool("kubeseal", "--recovery-unseal", "--recovery-private-key", key_path, "-o", "yaml",
+                 stdin=yaml.safe_dump(sealed), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    secret = yaml.safe_load(proc.stdout)
+    assert decoded(secret) == EXPECTED_KEYS
+    assert secret["metadata"]["labels"]["argocd.argoproj.io/secret-type"] == "repository"
+    refused = _tool("kubeseal", "--recovery-unseal", "--recovery-private-key", wrong_key, "-o", "yaml",
+                    stdin=yaml.safe_dump(sealed), cwd=tmp_path)
+    assert refused.returncode != 0  # the wrong key opens nothing
+
+
+def test_real_sops_decrypts_the_repository_secret_and_refuses_an_edited_one(tmp_path: Path) -> None:
+    identity = pyrage.x25519.Identity.generate()
+    (tmp_path / "age.agekey").write_text(f"{identity}\n")
+    spec = write_spec(tmp_path, spec_text(ARGO, f"backend: sops\n    sops: {{recipients: [{identity.to_public()}]}}"))
+    assert run_cli("render", spec, env=ENV).code == 0
+    path = tmp_path / "out/argo/engines/argo-system/ghcr-oci-repo.sops.yaml"
+    env = {"SOPS_AGE_KEY_FILE": str(tmp_path / "age.agekey")}
+    proc = _tool("sops", "--decrypt", path, cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert decoded(yaml.safe_load(proc.stdout)) == EXPECTED_KEYS
+    edited = tmp_path / "edited.sops.yaml"
+    edited.write_text(path.read_text().replace("argo-system", "other-ns", 1))  # metadata is under the MAC
+    assert _tool("sops", "--decrypt", edited, cwd=tmp_path, env=env).returncode != 0

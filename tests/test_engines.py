@@ -320,6 +320,21 @@ def test_spec_errors_point_at_the_entry(tmp_path: Path, gitops: str, entry: str,
     assert not (tmp_path / "out").exists()  # a failed render changes nothing
 
 
+@pytest.mark.parametrize(("gitops", "entry", "fires"), [
+    ("flux", "{registry: ghcr, kind: HelmRepository}", True),
+    ("flux", "{registry: ghcr, kind: HelmRepository, namespace: sources}", False),
+    ("argocd", "{registry: ghcr, kind: repository, name: ghcr-pull}", True),
+    ("argocd", "{registry: ghcr, kind: repository}", False),
+])
+def test_an_engine_secret_may_not_duplicate_a_pull_secret(tmp_path: Path, gitops: str, entry: str,
+                                                          fires: bool) -> None:
+    namespace = "flux-system" if gitops == "flux" else "argocd"
+    text = _one(gitops, entry).replace("namespaces: [apps]", f"namespaces: [apps, {namespace}]")
+    result = run_cli("render", write_spec(tmp_path, text), env=ENV)
+    assert (result.code == 3) == fires, result.output
+    assert ("already renders Secret 'ghcr-pull'" in result.stderr) == fires
+
+
 def test_plaintext_engine_secret_needs_the_opt_in(tmp_path: Path) -> None:
     text = spec_text(ARGO, "backend: plain").replace("registries: [ghcr]", "registries: [harbor]")
     spec = write_spec(tmp_path, text)

@@ -6,6 +6,7 @@ import base64
 import copy
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -375,6 +376,31 @@ def test_lint_warns_when_argocd_repository_secrets_go_to_another_cluster(
     result = run_cli("lint", spec, "--format", "json")
     codes = [p.get("code") for p in json.loads(result.stdout)["problems"]]
     assert ("GP012" in codes) == fires, result.output
+
+
+def test_kubectl_kustomize_builds_the_example_engine_folders(tmp_path: Path) -> None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl not on PATH: cannot check that `kubectl kustomize` builds the engines folders")
+    out = ROOT / "out" / "engines"
+
+    def build(folder: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([kubectl, "kustomize", str(folder)], capture_output=True, text=True, check=False)
+
+    edge = build(out / "edge")
+    assert edge.returncode == 0, edge.stderr
+    objects = list(yaml.safe_load_all(edge.stdout))
+    kinds = sorted((d["kind"], d["metadata"]["namespace"], d["metadata"]["name"]) for d in objects
+                   if d["metadata"]["namespace"] == "flux-system")
+    assert kinds == [("HelmRepository", "flux-system", "acme-charts"), ("ImageRepository", "flux-system", "shop-api"),
+                     ("ImageRepository", "flux-system", "shop-web"), ("OCIRepository", "flux-system", "acme-manifests"),
+                     ("Secret", "flux-system", "ghcr-pull")]
+    mgmt = build(out / "mgmt")
+    assert mgmt.returncode == 0 and "argocd.argoproj.io/secret-type: repo-creds" in mgmt.stdout, mgmt.stderr
+    broken = tmp_path / "edge"
+    shutil.copytree(out / "edge", broken)
+    (broken / "engines/flux-system/ghcr-pull.sops.yaml").unlink()  # the kustomization lists it
+    assert build(broken).returncode != 0
 
 
 # --- the real tools (tests/realtools.py; skipped with the reason when not built) --------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import json
 import os
 import shutil
@@ -171,6 +172,45 @@ def test_argocd_sealed_repository_secret_opens_and_does_not_churn(tmp_path: Path
     after = tree(out)
     assert after["argo/engines/engines.yaml"] != before["argo/engines/engines.yaml"]
     assert after["argo/namespaces/apps.yaml"] != before["argo/namespaces/apps.yaml"]  # same registry, rotated too
+
+
+def _edit_engine_file(out: Path, rel: str, name: str, change: Any) -> None:
+    """Rewrite one SealedSecret (as someone with write access to the repository could, owned-files record too)."""
+    path = out / rel
+    header = "".join(line for line in path.read_text().splitlines(keepends=True) if line.startswith("#"))
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    for doc in docs:
+        if doc["kind"] == "SealedSecret" and doc["metadata"]["name"] == name:
+            change(doc["spec"]["encryptedData"])
+    path.write_text(header + "---\n" + "---\n".join(yaml.safe_dump(d, sort_keys=False) for d in docs))
+    record = json.loads((out / ".genpolicy-owned.json").read_text())
+    record["files"][rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (out / ".genpolicy-owned.json").write_text(json.dumps(record, indent=2) + "\n")
+
+
+def test_a_tampered_sealed_repository_secret_is_never_reused(tmp_path: Path) -> None:
+    write_certificate(tmp_path, "cert")
+    spec = write_spec(tmp_path, spec_text(ARGO, "backend: sealed-secrets\n    sealedSecrets: {certificate: cert.pem}"))
+    assert run_cli("render", spec, env=ENV).code == 0
+    out, rel = tmp_path / "out", "argo/engines/engines.yaml"
+    original = (out / rel).read_bytes()
+
+    def check(env: dict[str, str]) -> Any:
+        return run_cli("render", spec, "--check", "--no-cache", env=env)
+
+    assert check({}).code == 0
+    _edit_engine_file(out, rel, "ghcr-oci-repo", lambda data: data.__setitem__("url", data["password"]))
+    swapped = check({})  # the fingerprint key is there: the binding shows the swap
+    assert swapped.code == 4 and "does not match its binding" in swapped.stderr, swapped.output
+    _edit_engine_file(out, rel, "ghcr-oci-repo", lambda data: data.pop("url"))
+    missing = check({})
+    assert missing.code == 4 and "encryptedData is malformed (sealed enableOCI, name, password, type, url, " \
+        "username expected)" in missing.stderr, missing.output
+    healed = run_cli("render", spec, "--no-cache", env=ENV)  # with the credentials: sealed afresh
+    assert healed.code == 0, healed.output
+    assert set(by_name(documents(out / rel))[("SealedSecret", "ghcr-oci-repo")]["spec"]["encryptedData"]) == set(
+        EXPECTED_KEYS)
+    assert (out / rel).read_bytes() != original and check({}).code == 0
 
 
 def test_argocd_sops_repository_secret_decrypts(tmp_path: Path) -> None:

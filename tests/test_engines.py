@@ -487,3 +487,15 @@ def test_real_sops_decrypts_the_repository_secret_and_refuses_an_edited_one(tmp_
     edited = tmp_path / "edited.sops.yaml"
     edited.write_text(path.read_text().replace("argo-system", "other-ns", 1))  # metadata is under the MAC
     assert _tool("sops", "--decrypt", edited, cwd=tmp_path, env=env).returncode != 0
+
+
+def test_same_spec_same_bytes_in_a_fresh_folder(tmp_path: Path) -> None:
+    """Unencrypted output (plain, ESO, Flux sources) is a function of the spec and the credentials."""
+    trees = []
+    for run in ("a", "b"):
+        folder = tmp_path / run
+        folder.mkdir()
+        spec = write_spec(folder, spec_text(ARGO + FLUX, "backend: plain", allow=True))
+        assert run_cli("render", spec, env=ENV).code == 0
+        trees.append(tree(folder / "out"))
+    assert trees[0] == trees[1] and any("engines/" in p for p in trees[0])

@@ -325,6 +325,7 @@ BAD = [
     ("{registry: ghcr, kind: HelmRepository}", "runs argocd, whose kinds are repository, repo-creds"),
     ("{registry: ghcr, kind: repository, url: quay.io/acme}", "is not under registry 'ghcr'"),
     ("{registry: ecr, kind: repository}", "served by the nodes' identity; Argo CD"),
+    ("{registry: ghcr, kind: repository, url: https://ghcr.io/acme}", "write the repository as `oci://host/path`"),
     ("{registry: ghcr, kind: repository, interval: 5m}", "`interval` and `provider` are Flux settings"),
     ("{registry: ghcr, kind: repository, url: ghcr.io/a}\n      - {registry: ghcr, kind: repo-creds, name: "
      "ghcr-oci-repo}", "Secret name 'ghcr-oci-repo' in namespace 'argocd' is already used"),

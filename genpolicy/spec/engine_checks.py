@@ -124,7 +124,10 @@ def _check_use(use: EngineUse, server_key: str, base: Path, error: ErrorFn) -> N
     if use.entry.kind in FLUX_KINDS and use.provider == "generic" and creds.node is not None:
         error(base, f"registry {use.registry.name!r} is served by the nodes' identity and its host names no "
                     "cloud: set `provider: aws`, `azure` or `gcp` (Flux then uses the controller's identity)")
-    if not _under(use.url, server_key):
+    if "://" in use.url:
+        error((*base, "url"), "write the repository as `oci://host/path` or `host/path`: engines reach OCI "
+                              "registries over their own protocol, not http(s)")
+    elif not _under(use.url, server_key):
         error((*base, "url"), f"{use.url!r} is not under registry {use.registry.name!r} ({default_url(server_key)})"
                               ": its credentials would not be sent there")
     if use.entry.kind == "ImageRepository" and ("@" in use.url or ":" in use.url.rpartition("/")[2]):

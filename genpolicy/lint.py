@@ -20,7 +20,7 @@ from genpolicy.secrets import Credential, Sensitive
 from genpolicy.spec import Resolved
 from genpolicy.spec.checks import backend_for
 from genpolicy.spec.loader import Path, format_path
-from genpolicy.spec.model import READ_SOURCES, Registry
+from genpolicy.spec.model import IN_CLUSTER_SERVER, READ_SOURCES, Registry
 
 SEVERITIES = ("error", "warning", "info")
 NEAR_LIMIT_BYTES = 768 * 1024
@@ -62,9 +62,11 @@ RULES = {rule.code: rule for rule in (
     Rule("GP009", "secret-size", "warning",
          "A pull Secret near the 1 MiB limit of a Kubernetes Secret."),
     Rule("GP010", "unused-registry", "warning",
-         "A registry no namespace group uses."),
+         "A registry no namespace group or engine credential uses."),
     Rule("GP011", "open-path-prefix", "warning",
          "A key with a path but no trailing '/' also reaches a sibling project's images (/platform, /platformx)."),
+    Rule("GP012", "engine-credentials-elsewhere", "warning",
+         "Argo CD repository Secrets deployed to a cluster other than Argo CD's own, where it never reads them."),
 )}
 _BY_NAME = {rule.name: rule.code for rule in RULES.values()}
 
@@ -332,7 +334,16 @@ def _unused_registry(ctx: _Context) -> Iterator[Finding]:
                 f"registry {registry.name!r} is used by no namespace group or engine credential on any cluster"))
 
 
+def _engine_credentials_elsewhere(ctx: _Context) -> Iterator[Finding]:
+    for ci, cluster in enumerate(ctx.resolved.spec.clusters):
+        if cluster.gitops == "argocd" and cluster.engine_credentials and cluster.argocd.target() != IN_CLUSTER_SERVER:
+            yield Finding("GP012", ("clusters", ci, "engineCredentials"), (
+                f"cluster {cluster.name!r} is deployed to {cluster.argocd.target()}, but Argo CD reads repository "
+                "Secrets only in its own namespace on its own cluster: render these engineCredentials on the cluster "
+                "whose destination is Argo CD's (in-cluster)"))
+
+
 _CHECKS: tuple[Callable[[_Context], Iterator[Finding]], ...] = (
     _overlapping_keys, _loose_path_prefix, _cloud_static_credentials, _docker_hub, _pod_level_secrets,
-    _no_registry, _plaintext, _secret_size, _unused_registry, _open_path_prefix,
+    _no_registry, _plaintext, _secret_size, _unused_registry, _open_path_prefix, _engine_credentials_elsewhere,
 )

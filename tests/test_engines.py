@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import base64
 import copy
+import hashlib
 import json
+import os
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +25,7 @@ from genpolicy.crypto.sops import decrypt_document
 from genpolicy.errors import OutputValidationError
 from genpolicy.render.engine_secrets import check_repository_secret
 from genpolicy.validate import CrdSchemas, Validator, kubernetes_schemas
+from realtools import require
 
 PASSWORD = "Engine-Canary-Token-7f3a9c"
 ENV = {"REG_USER": "robot", "REG_PASS": PASSWORD}
@@ -169,6 +174,45 @@ def test_argocd_sealed_repository_secret_opens_and_does_not_churn(tmp_path: Path
     assert after["argo/namespaces/apps.yaml"] != before["argo/namespaces/apps.yaml"]  # same registry, rotated too
 
 
+def _edit_engine_file(out: Path, rel: str, name: str, change: Any) -> None:
+    """Rewrite one SealedSecret (as someone with write access to the repository could, owned-files record too)."""
+    path = out / rel
+    header = "".join(line for line in path.read_text().splitlines(keepends=True) if line.startswith("#"))
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    for doc in docs:
+        if doc["kind"] == "SealedSecret" and doc["metadata"]["name"] == name:
+            change(doc["spec"]["encryptedData"])
+    path.write_text(header + "---\n" + "---\n".join(yaml.safe_dump(d, sort_keys=False) for d in docs))
+    record = json.loads((out / ".genpolicy-owned.json").read_text())
+    record["files"][rel] = hashlib.sha256(path.read_bytes()).hexdigest()
+    (out / ".genpolicy-owned.json").write_text(json.dumps(record, indent=2) + "\n")
+
+
+def test_a_tampered_sealed_repository_secret_is_never_reused(tmp_path: Path) -> None:
+    write_certificate(tmp_path, "cert")
+    spec = write_spec(tmp_path, spec_text(ARGO, "backend: sealed-secrets\n    sealedSecrets: {certificate: cert.pem}"))
+    assert run_cli("render", spec, env=ENV).code == 0
+    out, rel = tmp_path / "out", "argo/engines/engines.yaml"
+    original = (out / rel).read_bytes()
+
+    def check(env: dict[str, str]) -> Any:
+        return run_cli("render", spec, "--check", "--no-cache", env=env)
+
+    assert check({}).code == 0
+    _edit_engine_file(out, rel, "ghcr-oci-repo", lambda data: data.__setitem__("url", data["password"]))
+    swapped = check({})  # the fingerprint key is there: the binding shows the swap
+    assert swapped.code == 4 and "does not match its binding" in swapped.stderr, swapped.output
+    _edit_engine_file(out, rel, "ghcr-oci-repo", lambda data: data.pop("url"))
+    missing = check({})
+    assert missing.code == 4 and "encryptedData is malformed (sealed enableOCI, name, password, type, url, " \
+        "username expected)" in missing.stderr, missing.output
+    healed = run_cli("render", spec, "--no-cache", env=ENV)  # with the credentials: sealed afresh
+    assert healed.code == 0, healed.output
+    assert set(by_name(documents(out / rel))[("SealedSecret", "ghcr-oci-repo")]["spec"]["encryptedData"]) == set(
+        EXPECTED_KEYS)
+    assert (out / rel).read_bytes() != original and check({}).code == 0
+
+
 def test_argocd_sops_repository_secret_decrypts(tmp_path: Path) -> None:
     identity = pyrage.x25519.Identity.generate()
     backend = f"backend: sops\n    sops: {{recipients: [{identity.to_public()}]}}"
@@ -281,6 +325,7 @@ BAD = [
     ("{registry: ghcr, kind: HelmRepository}", "runs argocd, whose kinds are repository, repo-creds"),
     ("{registry: ghcr, kind: repository, url: quay.io/acme}", "is not under registry 'ghcr'"),
     ("{registry: ecr, kind: repository}", "served by the nodes' identity; Argo CD"),
+    ("{registry: ghcr, kind: repository, url: https://ghcr.io/acme}", "write the repository as `oci://host/path`"),
     ("{registry: ghcr, kind: repository, interval: 5m}", "`interval` and `provider` are Flux settings"),
     ("{registry: ghcr, kind: repository, url: ghcr.io/a}\n      - {registry: ghcr, kind: repo-creds, name: "
      "ghcr-oci-repo}", "Secret name 'ghcr-oci-repo' in namespace 'argocd' is already used"),
@@ -317,6 +362,21 @@ def test_spec_errors_point_at_the_entry(tmp_path: Path, gitops: str, entry: str,
     assert not (tmp_path / "out").exists()  # a failed render changes nothing
 
 
+@pytest.mark.parametrize(("gitops", "entry", "fires"), [
+    ("flux", "{registry: ghcr, kind: HelmRepository}", True),
+    ("flux", "{registry: ghcr, kind: HelmRepository, namespace: sources}", False),
+    ("argocd", "{registry: ghcr, kind: repository, name: ghcr-pull}", True),
+    ("argocd", "{registry: ghcr, kind: repository}", False),
+])
+def test_an_engine_secret_may_not_duplicate_a_pull_secret(tmp_path: Path, gitops: str, entry: str,
+                                                          fires: bool) -> None:
+    namespace = "flux-system" if gitops == "flux" else "argocd"
+    text = _one(gitops, entry).replace("namespaces: [apps]", f"namespaces: [apps, {namespace}]")
+    result = run_cli("render", write_spec(tmp_path, text), env=ENV)
+    assert (result.code == 3) == fires, result.output
+    assert ("already renders Secret 'ghcr-pull'" in result.stderr) == fires
+
+
 def test_plaintext_engine_secret_needs_the_opt_in(tmp_path: Path) -> None:
     text = spec_text(ARGO, "backend: plain").replace("registries: [ghcr]", "registries: [harbor]")
     spec = write_spec(tmp_path, text)
@@ -346,3 +406,97 @@ def test_the_example_is_current_and_complete() -> None:
     flux = by_name(documents(out / "edge/engines/engines.yaml"))
     assert {k[0] for k in flux} == {"HelmRepository", "OCIRepository", "ImageRepository"}
     assert (out / "edge/engines/flux-system/ghcr-pull.sops.yaml").is_file()
+
+
+@pytest.mark.parametrize(("destination", "fires"), [("", False), ("argocd: {name: in-cluster}", False),
+                                                    ("argocd: {server: https://edge.example.com:6443}", True)])
+def test_lint_warns_when_argocd_repository_secrets_go_to_another_cluster(
+        tmp_path: Path, destination: str, fires: bool) -> None:
+    spec = write_spec(tmp_path, _one("argocd", "{registry: ghcr, kind: repository}").replace(
+        "    backend: plain\n", f"    backend: plain\n    {destination}\n"))
+    result = run_cli("lint", spec, "--format", "json")
+    codes = [p.get("code") for p in json.loads(result.stdout)["problems"]]
+    assert ("GP012" in codes) == fires, result.output
+
+
+def test_kubectl_kustomize_builds_the_example_engine_folders(tmp_path: Path) -> None:
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl not on PATH: cannot check that `kubectl kustomize` builds the engines folders")
+    out = ROOT / "out" / "engines"
+
+    def build(folder: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([kubectl, "kustomize", str(folder)], capture_output=True, text=True, check=False)
+
+    edge = build(out / "edge")
+    assert edge.returncode == 0, edge.stderr
+    objects = list(yaml.safe_load_all(edge.stdout))
+    kinds = sorted((d["kind"], d["metadata"]["namespace"], d["metadata"]["name"]) for d in objects
+                   if d["metadata"]["namespace"] == "flux-system")
+    assert kinds == [("HelmRepository", "flux-system", "acme-charts"), ("ImageRepository", "flux-system", "shop-api"),
+                     ("ImageRepository", "flux-system", "shop-web"), ("OCIRepository", "flux-system", "acme-manifests"),
+                     ("Secret", "flux-system", "ghcr-pull")]
+    mgmt = build(out / "mgmt")
+    assert mgmt.returncode == 0 and "argocd.argoproj.io/secret-type: repo-creds" in mgmt.stdout, mgmt.stderr
+    broken = tmp_path / "edge"
+    shutil.copytree(out / "edge", broken)
+    (broken / "engines/flux-system/ghcr-pull.sops.yaml").unlink()  # the kustomization lists it
+    assert build(broken).returncode != 0
+
+
+# --- the real tools (tests/realtools.py; skipped with the reason when not built) --------------------
+
+EXPECTED_KEYS = {"enableOCI": "true", "name": "ghcr-oci-repo", "password": PASSWORD, "type": "helm",
+                 "url": "ghcr.io/acme/charts", "username": "robot"}
+
+
+def _tool(name: str, *args: str | Path, stdin: str = "", cwd: Path, env: dict[str, str] | None = None) -> Any:
+    tool = require(name)
+    full = {"PATH": os.environ.get("PATH", ""), "HOME": str(cwd), "KUBECONFIG": str(cwd / "none"),
+            "SOPS_DISABLE_VERSION_CHECK": "1", **(env or {})}
+    return subprocess.run([tool.path, *map(str, args)], input=stdin, capture_output=True, text=True, env=full,
+                          cwd=cwd, timeout=60, check=False)
+
+
+def test_real_kubeseal_opens_every_key_of_the_repository_secret(tmp_path: Path) -> None:
+    _, key_path = write_certificate(tmp_path, "cert")
+    _, wrong_key = write_certificate(tmp_path, "wrong")
+    spec = write_spec(tmp_path, spec_text(ARGO, "backend: sealed-secrets\n    sealedSecrets: {certificate: cert.pem}"))
+    assert run_cli("render", spec, env=ENV).code == 0
+    sealed = by_name(documents(tmp_path / "out/argo/engines/engines.yaml"))[("SealedSecret", "ghcr-oci-repo")]
+    proc = _tool("kubeseal", "--recovery-unseal", "--recovery-private-key", key_path, "-o", "yaml",
+                 stdin=yaml.safe_dump(sealed), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    secret = yaml.safe_load(proc.stdout)
+    assert decoded(secret) == EXPECTED_KEYS
+    assert secret["metadata"]["labels"]["argocd.argoproj.io/secret-type"] == "repository"
+    refused = _tool("kubeseal", "--recovery-unseal", "--recovery-private-key", wrong_key, "-o", "yaml",
+                    stdin=yaml.safe_dump(sealed), cwd=tmp_path)
+    assert refused.returncode != 0  # the wrong key opens nothing
+
+
+def test_real_sops_decrypts_the_repository_secret_and_refuses_an_edited_one(tmp_path: Path) -> None:
+    identity = pyrage.x25519.Identity.generate()
+    (tmp_path / "age.agekey").write_text(f"{identity}\n")
+    spec = write_spec(tmp_path, spec_text(ARGO, f"backend: sops\n    sops: {{recipients: [{identity.to_public()}]}}"))
+    assert run_cli("render", spec, env=ENV).code == 0
+    path = tmp_path / "out/argo/engines/argo-system/ghcr-oci-repo.sops.yaml"
+    env = {"SOPS_AGE_KEY_FILE": str(tmp_path / "age.agekey")}
+    proc = _tool("sops", "--decrypt", path, cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert decoded(yaml.safe_load(proc.stdout)) == EXPECTED_KEYS
+    edited = tmp_path / "edited.sops.yaml"
+    edited.write_text(path.read_text().replace("argo-system", "other-ns", 1))  # metadata is under the MAC
+    assert _tool("sops", "--decrypt", edited, cwd=tmp_path, env=env).returncode != 0
+
+
+def test_same_spec_same_bytes_in_a_fresh_folder(tmp_path: Path) -> None:
+    """Unencrypted output (plain, ESO, Flux sources) is a function of the spec and the credentials."""
+    trees = []
+    for run in ("a", "b"):
+        folder = tmp_path / run
+        folder.mkdir()
+        spec = write_spec(folder, spec_text(ARGO + FLUX, "backend: plain", allow=True))
+        assert run_cli("render", spec, env=ENV).code == 0
+        trees.append(tree(folder / "out"))
+    assert trees[0] == trees[1] and any("engines/" in p for p in trees[0])

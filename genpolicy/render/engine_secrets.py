@@ -95,8 +95,8 @@ def external_secret(repo: RepoSecret) -> dict[str, Any]:
                                                                "property": eso.properties.username}})
         username = "{{ .username }}"
     template = {**repo.fields(), "password": "{{ .password }}", "username": username or ""}
-    return _external(repo, eso.refresh_interval, {"secretStoreRef": {"kind": eso.store.kind, "name": eso.store.name},
-                                                  "data": data}, template)
+    store = {"kind": eso.store.kind, "name": eso.store.name}
+    return _external(repo, eso.refresh_interval, template, {"data": data}, store)
 
 
 def generator_objects(repo: RepoSecret) -> list[dict[str, Any]]:
@@ -115,7 +115,7 @@ def generator_objects(repo: RepoSecret) -> list[dict[str, Any]]:
     source = {"dataFrom": [{"sourceRef": {"generatorRef": {
         "apiVersion": "generators.external-secrets.io/v1alpha1", "kind": generator.kind, "name": name}}}]}
     interval = generator.refresh_interval or DEFAULT_REFRESH[generator.kind]
-    return [gen, _external(repo, interval, source, template)]
+    return [gen, _external(repo, interval, template, source)]
 
 
 def _earlier(repo: RepoSecret) -> dict[str, str]:
@@ -123,13 +123,15 @@ def _earlier(repo: RepoSecret) -> dict[str, str]:
     return {**repo.annotations, metadata.ARGOCD_SYNC_WAVE: str(wave)}
 
 
-def _external(repo: RepoSecret, interval: str, source: dict[str, Any], template: dict[str, str]) -> dict[str, Any]:
+def _external(repo: RepoSecret, interval: str, template: dict[str, str], source: dict[str, Any],
+              store: dict[str, str] | None = None) -> dict[str, Any]:
+    """An ExternalSecret owning the repository Secret; `source` is its `data` or `dataFrom`."""
     target = {"name": repo.name, "creationPolicy": "Owner", "deletionPolicy": "Retain",
               "template": {"type": "Opaque", "engineVersion": "v2", "metadata": {"labels": repo.labels},
                            "data": dict(sorted(template.items()))}}
+    spec: dict[str, Any] = {"refreshInterval": interval, **({"secretStoreRef": store} if store else {})}
     return {"apiVersion": "external-secrets.io/v1", "kind": "ExternalSecret", "metadata": repo.meta(),
-            "spec": {"refreshInterval": interval, **{k: v for k, v in source.items() if k == "secretStoreRef"},
-                     "target": target, **{k: v for k, v in source.items() if k != "secretStoreRef"}}}
+            "spec": {**spec, "target": target, **source}}
 
 
 def check_repository_secret(obj: dict[str, Any], where: str) -> None:

@@ -13,7 +13,7 @@ from genpolicy.errors import Problem
 from genpolicy.nodes.checks import check_nodes
 from genpolicy.registry import InvalidServer, normalize_server
 from genpolicy.spec.destinations import shared_destinations
-from genpolicy.spec.engine_checks import EngineUse, check_engine_credentials, engine_uses
+from genpolicy.spec.engine_checks import EngineUse, check_engine_credentials, check_pull_secret_collisions, engine_uses
 from genpolicy.spec.loader import LoadedYaml, Path, format_path
 from genpolicy.spec.model import READ_SOURCES, Cluster, HelmValues, LabelSelector, Registry, SecretMode, Spec
 
@@ -139,6 +139,7 @@ def check_spec(spec: Spec, loaded: LoadedYaml) -> tuple[Resolved, list[Problem]]
     check_nodes(spec, checker.error)
     check_engine_credentials(spec, resolved.server_keys, checker.error)
     _resolve_groups(checker, resolved)
+    check_pull_secret_collisions(spec, resolved.server_keys, resolved.targets, checker.error)
     return resolved, sorted(set(checker.problems))
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from genpolicy.spec.engines import ARGOCD_KINDS, DEFAULT_INTERVAL, FLUX_KINDS, EngineCredential
 from genpolicy.spec.loader import Path
@@ -123,7 +124,10 @@ def _check_use(use: EngineUse, server_key: str, base: Path, error: ErrorFn) -> N
     if use.entry.kind in FLUX_KINDS and use.provider == "generic" and creds.node is not None:
         error(base, f"registry {use.registry.name!r} is served by the nodes' identity and its host names no "
                     "cloud: set `provider: aws`, `azure` or `gcp` (Flux then uses the controller's identity)")
-    if not _under(use.url, server_key):
+    if "://" in use.url:
+        error((*base, "url"), "write the repository as `oci://host/path` or `host/path`: engines reach OCI "
+                              "registries over their own protocol, not http(s)")
+    elif not _under(use.url, server_key):
         error((*base, "url"), f"{use.url!r} is not under registry {use.registry.name!r} ({default_url(server_key)})"
                               ": its credentials would not be sent there")
     if use.entry.kind == "ImageRepository" and ("@" in use.url or ":" in use.url.rpartition("/")[2]):
@@ -149,3 +153,44 @@ def _check_unique(spec: Spec, uses: list[EngineUse], error: ErrorFn) -> None:
                 error((*base, what), f"{kind} {what} {key[-1]!r} in namespace {use.namespace!r} is already used by "
                                      f"engineCredentials[{seen[key]}] (set a different `{what}`)")
             seen.setdefault(key, use.index)
+
+
+class PullTarget(Protocol):
+    """What a static namespace target (genpolicy.spec.checks.NamespaceTarget) tells about its Secrets."""
+
+    @property
+    def cluster(self) -> Cluster: ...
+    @property
+    def group(self) -> str: ...
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def registries(self) -> tuple[Registry, ...]: ...
+    @property
+    def secret_mode(self) -> str: ...
+    @property
+    def merged_secret_name(self) -> str: ...
+
+
+def _pull_secret_names(target: PullTarget) -> list[str]:
+    served = [r for r in target.registries if r.credentials.node is None]
+    if target.secret_mode == "merged":
+        return [target.merged_secret_name] if served else []
+    return [r.effective_secret_name for r in served]
+
+
+def check_pull_secret_collisions(spec: Spec, server_keys: dict[str, str], targets: Iterable[PullTarget],
+                                 error: ErrorFn) -> None:
+    """An engine Secret named like a namespace group's pull Secret in its namespace would be one object twice."""
+    pulls = {(t.cluster.name, t.namespace, n): t.group for t in targets for n in _pull_secret_names(t)}
+    for use in engine_uses(spec, server_keys):
+        if not use.needs_secret:
+            continue
+        argo = use.entry.kind in ARGOCD_KINDS
+        name = use.entry.object_name() if argo else use.registry.effective_secret_name
+        group = pulls.get((use.cluster.name, use.namespace, name))
+        if group is not None:
+            fix = "`name`" if argo else "`namespace` (or the registry's `secretName`)"
+            error(("clusters", spec.clusters.index(use.cluster), "engineCredentials", use.index),
+                  f"namespace group {group!r} already renders Secret {name!r} in namespace {use.namespace!r}; "
+                  f"set another {fix}")

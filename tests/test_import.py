@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yamllint import linter
+from yamllint.config import YamlLintConfig
 
 from bundles import write_certificate
 from conftest import ROOT, Run, run_cli
@@ -44,6 +46,8 @@ def do_import(folder: Path, *inputs: Path, extra: tuple[str, ...] = ()) -> tuple
     result = run_cli("import", *inputs, "-o", folder / "spec.yaml", "--checklist", folder / "checklist.md", *extra)
     assert result.code == 0, result.output
     spec_text = (folder / "spec.yaml").read_text()
+    problems = list(linter.run(spec_text, YamlLintConfig(file=str(ROOT / ".yamllint"))))
+    assert problems == [], [str(p) for p in problems]  # the repository's (kubectl-like) YAML style
     return result, yaml.safe_load(spec_text), (folder / "checklist.md").read_text()
 
 

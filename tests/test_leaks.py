@@ -177,6 +177,7 @@ def every_command(spec: Path) -> dict[str, Run]:
     export = live_export(out, folder)
     for fmt in ("text", "json", "sarif", "policyreport"):
         runs[f"audit {fmt}"] = run_cli("audit", spec, "--cluster", "plain", "--live", export, "--format", fmt)
+    runs["import"] = run_cli("import", export, "--backend", "plain")  # the spec on stdout, checklist on stderr
     # changes, then failures: a changed credential, a vanished file, a broken template, a bad spec
     runs["render changed"] = run_cli("render", spec, "--diff", env={"LEAK_PASS": ENV_PASSWORD + "-2"})
     runs["missing variable"] = run_cli("render", spec, env={})
@@ -204,6 +205,7 @@ def test_no_command_prints_a_credential(spec: Path) -> None:
     assert "canary-robot" in runs["explain dockerconfig"].output  # usernames are shown, passwords never
     assert runs["audit text"].code == 1 and "AU004" in runs["audit text"].stdout
     assert "AU008" in runs["audit text"].stdout and "user canary-robot" in runs["audit text"].stdout
+    assert runs["import"].code == 0 and "fromEnv" in runs["import"].stdout
     for what, result in runs.items():
         assert_clean(result, what)
 

@@ -9,14 +9,15 @@ from pathlib import Path
 from typing import NoReturn
 
 import click
-import yaml
 
 from genpolicy.errors import GenpolicyError, Problem, UsageError, WriteError
 from genpolicy.reporting import format_problems
 from genpolicy.secrets import redact
+from genpolicy.templating import to_yaml
 
-HEADER = ("# Starter spec written by `genpolicy import` from the tools running today; review it, then follow\n"
-          "# the cut-over checklist. Credentials are read from the environment at render time, never stored here.\n")
+HEADER = ("# Starter spec written by `genpolicy import` from the tools running\n"
+          "# today: review it, then follow the cut-over checklist. Credentials are\n"
+          "# read from the environment at render time, never stored here.\n")
 
 
 def _echo(message: str, *, err: bool = False) -> None:
@@ -31,7 +32,7 @@ def _fail(exc: GenpolicyError) -> NoReturn:
 
 
 def spec_text(spec: dict[str, object]) -> str:
-    return HEADER + yaml.safe_dump(spec, sort_keys=False, default_flow_style=False, width=120)
+    return HEADER + "---\n" + to_yaml(spec) + "\n"
 
 
 def _write(path: Path, text: str, force: bool) -> None:

@@ -365,3 +365,33 @@ def test_several_clusters_need_cluster(tmp_path: Path) -> None:
     result = run_cli("audit", spec, "--live", export)
     assert result.code == 2 and "prod, dev" in result.stderr
     assert run_cli("audit", spec, "--live", export, "--cluster", "dev").code == 0
+
+
+HOSTILE = [
+    ({"kind": "Secret", "metadata": {"name": "a", "namespace": "alpha", "labels": ["x"]}}, "metadata.labels must be"),
+    ({"kind": "Secret", "metadata": {"name": "a", "namespace": "alpha"}, "data": {".dockerconfigjson": 12}},
+     'data[".dockerconfigjson"] must be a string'),
+    ({"kind": "ServiceAccount", "metadata": {"name": "default", "namespace": "alpha", "managedFields": [1]}},
+     "metadata.managedFields[0] must be a mapping"),
+    ({"kind": "ServiceAccount", "metadata": {"name": "default", "namespace": "alpha"}, "imagePullSecrets": "x"},
+     "imagePullSecrets must be a list"),
+    ({"kind": "Pod", "metadata": {"name": "p", "namespace": "alpha"}, "spec": {"containers": [{"name": "c"}]},
+      "status": {"containerStatuses": [{"name": "c", "state": {"waiting": "x"}}]}},
+     "status.containerStatuses[0].state.waiting must be a mapping"),
+    ({"kind": "Pod", "metadata": {"name": "q", "namespace": "alpha"}, "spec": []}, "spec must be a mapping"),
+    ({"kind": "Event", "metadata": {"name": "e", "namespace": "alpha"}, "involvedObject": "x"},
+     "involvedObject must be a mapping"),
+    ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "alpha"}, "status": {"refreshTime": 7}},
+     "status.refreshTime must be a string"),
+    ({"kind": "Secret", "metadata": "x"}, "metadata must be a mapping"),
+]
+
+
+@pytest.mark.parametrize(("item", "message"), HOSTILE)
+def test_malformed_objects_are_refused_at_their_position(rendered_spec: tuple[Path, Objects], item: dict[str, Any],
+                                                         message: str) -> None:
+    spec, objects = rendered_spec
+    export = write_export(spec.parent, {**objects, ("X", "", "x"): item})
+    result = run_audit(spec, export)
+    assert result.code == 2 and "Traceback" not in result.output, result.output
+    assert re.search(r"live\.yaml:\d+:1: \w+ [^:]*: ", result.stderr) and message in result.stderr, result.stderr

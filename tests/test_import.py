@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from yamllint import linter
 from yamllint.config import YamlLintConfig
@@ -169,3 +170,24 @@ def test_bad_inputs_and_existing_output(tmp_path: Path) -> None:
     first = (tmp_path / "spec.yaml").read_text()
     assert run_cli("import", PATCHER, "-o", tmp_path / "spec.yaml", "--force").code == 0
     assert (tmp_path / "spec.yaml").read_text() == first, "deterministic"
+
+
+HOSTILE = [
+    ({"apiVersion": "ops.alexellis.io/v1", "kind": "ClusterPullSecret", "metadata": {"name": "d"},
+      "spec": {"secretRef": "x"}}, "spec.secretRef must be a mapping"),
+    ({"apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy", "metadata": {"name": "k"},
+      "spec": {"rules": [{"name": "r", "generate": {"kind": "Secret", "clone": "x"}}]}},
+     "spec.rules[0].generate.clone must be a mapping"),
+    ({"apiVersion": "kyverno.io/v1", "kind": "ClusterPolicy", "metadata": {"name": "k"},
+      "spec": {"rules": [{"name": "r", "preconditions": "z"}]}}, "spec.rules[0].preconditions must be a mapping"),
+    ({"kind": "Secret", "metadata": {"name": "s", "namespace": "a"}, "data": [1]}, "data must be a mapping"),
+    ({"kind": "Deployment", "metadata": {"name": "p", "namespace": "x"}, "spec": {"template": "x"}},
+     "spec.template must be a mapping"),
+]
+
+
+@pytest.mark.parametrize(("item", "message"), HOSTILE)
+def test_malformed_inputs_are_refused_at_their_position(tmp_path: Path, item: dict[str, Any], message: str) -> None:
+    result = run_cli("import", PATCHER, export(tmp_path, [item]))
+    assert result.code == 2 and "Traceback" not in result.output, result.output
+    assert "export.yaml:1:1: " in result.stderr and message in result.stderr, result.stderr

@@ -30,12 +30,37 @@ SHAPES: dict[str, tuple[tuple[str, type], ...]] = {
                        ("spec.dataFrom[].sourceRef.generatorRef.kind", str), ("spec.refreshInterval", str),
                        ("status.refreshTime", str)),
 }
+_POD_TEMPLATE = tuple((f"spec.template.spec.{path}", kind) for path, kind in (
+    ("containers", list), ("containers[]", dict), ("containers[].env", list), ("containers[].env[]", dict),
+    ("containers[].args", list), ("containers[].command", list), ("containers[].volumeMounts", list),
+    ("containers[].volumeMounts[]", dict), ("volumes", list), ("volumes[]", dict), ("volumes[].secret", dict)))
+_RULE = tuple((f"spec.rules[].{path}", kind) for path, kind in (
+    ("generate", dict), ("generate.clone", dict), ("match", dict), ("exclude", dict), ("match.any", list),
+    ("match.any[]", dict), ("match.any[].resources", dict), ("match.any[].resources.names", list),
+    ("exclude.any", list), ("exclude.any[]", dict), ("exclude.any[].resources", dict), ("mutate", dict),
+    ("mutate.patchStrategicMerge", dict), ("mutate.patchStrategicMerge.spec", dict),
+    ("mutate.patchStrategicMerge.spec.containers", list), ("mutate.patchStrategicMerge.spec.containers[]", dict),
+    ("mutate.patchStrategicMerge.spec.initContainers", list),
+    ("mutate.patchStrategicMerge.spec.initContainers[]", dict),
+    ("mutate.patchStrategicMerge.spec.imagePullSecrets", list),
+    ("mutate.patchStrategicMerge.spec.imagePullSecrets[]", dict), ("preconditions", dict),
+    ("preconditions.any", list), ("preconditions.any[]", dict), ("preconditions.all", list),
+    ("preconditions.all[]", dict)))
+_POLICY = (("spec", dict), ("spec.rules", list), ("spec.rules[]", dict), *_RULE)
+IMPORT_SHAPES: dict[str, tuple[tuple[str, type], ...]] = {
+    **SHAPES,
+    "Deployment": (("spec", dict), ("spec.template", dict), ("spec.template.spec", dict), *_POD_TEMPLATE),
+    "ClusterPullSecret": (("spec", dict), ("spec.secretRef", dict), ("spec.secretRef.name", str),
+                          ("spec.secretRef.namespace", str)),
+    "ClusterPolicy": _POLICY,
+    "Policy": _POLICY,
+}
 _NAMES: dict[type, str] = {dict: "a mapping", list: "a list", str: "a string"}
 
 
-def shape_problem(obj: dict[str, Any]) -> str | None:
-    """The first field (of those the audit reads) with the wrong type, or None."""
-    for path, kind in (*_META, *SHAPES.get(str(obj.get("kind")), ())):
+def shape_problem(obj: dict[str, Any], shapes: dict[str, tuple[tuple[str, type], ...]] = SHAPES) -> str | None:
+    """The first field (of those the audit, or with IMPORT_SHAPES the import, reads) with the wrong type."""
+    for path, kind in (*_META, *shapes.get(str(obj.get("kind")), ())):
         for where, value in _values(obj, path.replace("[]", ".[]").split(".")):
             if value is not None and not isinstance(value, kind):
                 return f"{where} must be {_NAMES[kind]}, not {type(value).__name__}"

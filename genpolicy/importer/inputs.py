@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from genpolicy.audit.live import pull_entries, register_secret
+from genpolicy.audit.shapes import IMPORT_SHAPES, shape_problem
 from genpolicy.errors import Problem, UsageError
 from genpolicy.inputs import MAX_MANIFEST_BYTES, read_text, yaml_documents
 from genpolicy.registry import InvalidDockerConfig, InvalidKey, parse_key
@@ -69,6 +70,9 @@ def read_manifests(paths: list[Path]) -> list[Manifest]:
         for line, doc in documents:
             found += _flatten(doc, str(path), line)
     for item in found:
+        problem = shape_problem(item.obj, IMPORT_SHAPES)
+        if problem is not None:
+            raise UsageError("invalid import input", [Problem(item.file, item.line, 1, item.ref, problem)])
         if item.kind == "Secret":
             register_secret(item.obj)
     return found

@@ -235,6 +235,13 @@ def _expiring(o: Objects) -> None:
         "example.com/token-expires-at": stamp(datetime.timedelta(days=2))}
 
 
+def _eso_failing(o: Objects) -> None:
+    del o[("Secret", "beta", "harbor-pull")]
+    o[("ExternalSecret", "beta", "harbor-pull")]["status"]["conditions"] = [{
+        "type": "Ready", "status": "False", "reason": "SecretSyncedError",
+        "message": "could not get secret data from provider"}]
+
+
 def _not_exported(o: Objects) -> None:
     for key in [k for k in o if k[1] == "zeta"]:
         del o[key]
@@ -244,6 +251,7 @@ MUTATIONS: list[tuple[Callable[[Objects], None], set[tuple[str, str]]]] = [
     (_drift, {("AU001", "ServiceAccount alpha/default")}),
     (lambda o: o.pop(("ServiceAccount", "beta", "builder")), {("AU002", "ServiceAccount beta/builder")}),
     (lambda o: o.pop(("Secret", "beta", "ghcr-pull")), {("AU003", "Secret beta/ghcr-pull")}),
+    (_eso_failing, {("AU003", "Secret beta/harbor-pull")}),
     (_wrong_type, {("AU004", "Secret alpha/hub-pull")}),
     (_malformed, {("AU005", "Secret gamma/regcred"), ("AU009", "Pod gamma/hub")}),  # its Pod now runs from cache
     (_wrong_key, {("AU006", "Secret beta/hub-pull")}),
@@ -276,6 +284,7 @@ def test_every_seeded_drift_is_found_and_nothing_else(rendered_spec: tuple[Path,
     assert "legacy-regcred" in result.stdout
     assert "pulled anonymously" in result.stdout and "401 Unauthorized" in result.stdout
     assert "listed Secret 'chart-pull' is not in the export" in result.stdout
+    assert "its ExternalSecret is not Ready (SecretSyncedError: could not get secret data" in result.stdout
     assert re.search(r"live\.yaml:\d+:1: ServiceAccount alpha/default: imagePullSecrets is", result.stdout)
     assert re.search(r"spec\.yaml:\d+:\d+: Secret beta/ghcr-pull: Secret beta/ghcr-pull", result.stdout)
 

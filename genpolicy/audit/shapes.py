@@ -28,7 +28,9 @@ SHAPES: dict[str, tuple[tuple[str, type], ...]] = {
     "ExternalSecret": (("spec", dict), ("status", dict), ("spec.dataFrom", list), ("spec.dataFrom[]", dict),
                        ("spec.dataFrom[].sourceRef", dict), ("spec.dataFrom[].sourceRef.generatorRef", dict),
                        ("spec.dataFrom[].sourceRef.generatorRef.kind", str), ("spec.refreshInterval", str),
-                       ("status.refreshTime", str)),
+                       ("status.refreshTime", str), ("status.conditions", list), ("status.conditions[]", dict),
+                       ("status.conditions[].type", str), ("status.conditions[].status", str),
+                       ("status.conditions[].reason", str), ("status.conditions[].message", str)),
 }
 _POD_TEMPLATE = tuple((f"spec.template.spec.{path}", kind) for path, kind in (
     ("containers", list), ("containers[]", dict), ("containers[].env", list), ("containers[].env[]", dict),

@@ -287,6 +287,7 @@ def test_every_seeded_drift_is_found_and_nothing_else(rendered_spec: tuple[Path,
     assert "its ExternalSecret is not Ready (SecretSyncedError: could not get secret data" in result.stdout
     assert re.search(r"live\.yaml:\d+:1: ServiceAccount alpha/default: imagePullSecrets is", result.stdout)
     assert re.search(r"spec\.yaml:\d+:\d+: Secret beta/ghcr-pull: Secret beta/ghcr-pull", result.stdout)
+    assert "spec.yaml:1:1" not in result.stdout, "missing objects point at their group in the spec"
 
 
 @pytest.mark.parametrize("index", range(len(MUTATIONS)))

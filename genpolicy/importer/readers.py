@@ -78,7 +78,7 @@ def _patcher_delivery(item: Manifest, container: dict[str, Any], manifests: list
     config = patcher_config(container)
     name = config["secretname"]
     delivery = Delivery("imagepullsecret-patcher", item.ref, name, item.where, [ALL],
-                        stop=f"scale it to zero first: kubectl -n {item.namespace} scale "
+                        stop=f"scale it to zero first: kubectl -n {item.namespace or 'default'} scale "
                              f"{item.kind.lower()}/{item.name} --replicas=0, then delete it")
     delivery.excludes = [n.strip() for n in config["excluded-namespaces"].split(",") if n.strip()]
     if config["allserviceaccount"].lower() == "true":
@@ -104,7 +104,7 @@ def _mounted_secret(item: Manifest, path: str) -> str:
     for container in spec.get("containers") or []:
         for mount in container.get("volumeMounts") or []:
             if path.startswith(str(mount.get("mountPath", "\0"))) and volumes.get(mount.get("name")):
-                return f"{item.namespace}/{volumes[mount.get('name')]}"
+                return f"{item.namespace or 'default'}/{volumes[mount.get('name')]}"
     return ""
 
 

@@ -204,6 +204,7 @@ def schema_command() -> None:
 def _register_extra_commands() -> None:
     from genpolicy.audit.command import audit_command
     from genpolicy.coverage_cmd import coverage_command
+    from genpolicy.importer.command import import_command
     from genpolicy.scaffold import init_command
     from genpolicy.templates_cmd import templates_group
 
@@ -211,6 +212,7 @@ def _register_extra_commands() -> None:
     cli.add_command(templates_group)
     cli.add_command(coverage_command)
     cli.add_command(audit_command)
+    cli.add_command(import_command)
 
 
 _register_extra_commands()

@@ -235,6 +235,13 @@ def _expiring(o: Objects) -> None:
         "example.com/token-expires-at": stamp(datetime.timedelta(days=2))}
 
 
+def _eso_failing(o: Objects) -> None:
+    del o[("Secret", "beta", "harbor-pull")]
+    o[("ExternalSecret", "beta", "harbor-pull")]["status"]["conditions"] = [{
+        "type": "Ready", "status": "False", "reason": "SecretSyncedError",
+        "message": "could not get secret data from provider"}]
+
+
 def _not_exported(o: Objects) -> None:
     for key in [k for k in o if k[1] == "zeta"]:
         del o[key]
@@ -244,6 +251,7 @@ MUTATIONS: list[tuple[Callable[[Objects], None], set[tuple[str, str]]]] = [
     (_drift, {("AU001", "ServiceAccount alpha/default")}),
     (lambda o: o.pop(("ServiceAccount", "beta", "builder")), {("AU002", "ServiceAccount beta/builder")}),
     (lambda o: o.pop(("Secret", "beta", "ghcr-pull")), {("AU003", "Secret beta/ghcr-pull")}),
+    (_eso_failing, {("AU003", "Secret beta/harbor-pull")}),
     (_wrong_type, {("AU004", "Secret alpha/hub-pull")}),
     (_malformed, {("AU005", "Secret gamma/regcred"), ("AU009", "Pod gamma/hub")}),  # its Pod now runs from cache
     (_wrong_key, {("AU006", "Secret beta/hub-pull")}),
@@ -276,8 +284,10 @@ def test_every_seeded_drift_is_found_and_nothing_else(rendered_spec: tuple[Path,
     assert "legacy-regcred" in result.stdout
     assert "pulled anonymously" in result.stdout and "401 Unauthorized" in result.stdout
     assert "listed Secret 'chart-pull' is not in the export" in result.stdout
+    assert "its ExternalSecret is not Ready (SecretSyncedError: could not get secret data" in result.stdout
     assert re.search(r"live\.yaml:\d+:1: ServiceAccount alpha/default: imagePullSecrets is", result.stdout)
     assert re.search(r"spec\.yaml:\d+:\d+: Secret beta/ghcr-pull: Secret beta/ghcr-pull", result.stdout)
+    assert "spec.yaml:1:1" not in result.stdout, "missing objects point at their group in the spec"
 
 
 @pytest.mark.parametrize("index", range(len(MUTATIONS)))
@@ -365,3 +375,33 @@ def test_several_clusters_need_cluster(tmp_path: Path) -> None:
     result = run_cli("audit", spec, "--live", export)
     assert result.code == 2 and "prod, dev" in result.stderr
     assert run_cli("audit", spec, "--live", export, "--cluster", "dev").code == 0
+
+
+HOSTILE = [
+    ({"kind": "Secret", "metadata": {"name": "a", "namespace": "alpha", "labels": ["x"]}}, "metadata.labels must be"),
+    ({"kind": "Secret", "metadata": {"name": "a", "namespace": "alpha"}, "data": {".dockerconfigjson": 12}},
+     'data[".dockerconfigjson"] must be a string'),
+    ({"kind": "ServiceAccount", "metadata": {"name": "default", "namespace": "alpha", "managedFields": [1]}},
+     "metadata.managedFields[0] must be a mapping"),
+    ({"kind": "ServiceAccount", "metadata": {"name": "default", "namespace": "alpha"}, "imagePullSecrets": "x"},
+     "imagePullSecrets must be a list"),
+    ({"kind": "Pod", "metadata": {"name": "p", "namespace": "alpha"}, "spec": {"containers": [{"name": "c"}]},
+      "status": {"containerStatuses": [{"name": "c", "state": {"waiting": "x"}}]}},
+     "status.containerStatuses[0].state.waiting must be a mapping"),
+    ({"kind": "Pod", "metadata": {"name": "q", "namespace": "alpha"}, "spec": []}, "spec must be a mapping"),
+    ({"kind": "Event", "metadata": {"name": "e", "namespace": "alpha"}, "involvedObject": "x"},
+     "involvedObject must be a mapping"),
+    ({"kind": "ExternalSecret", "metadata": {"name": "e", "namespace": "alpha"}, "status": {"refreshTime": 7}},
+     "status.refreshTime must be a string"),
+    ({"kind": "Secret", "metadata": "x"}, "metadata must be a mapping"),
+]
+
+
+@pytest.mark.parametrize(("item", "message"), HOSTILE)
+def test_malformed_objects_are_refused_at_their_position(rendered_spec: tuple[Path, Objects], item: dict[str, Any],
+                                                         message: str) -> None:
+    spec, objects = rendered_spec
+    export = write_export(spec.parent, {**objects, ("X", "", "x"): item})
+    result = run_audit(spec, export)
+    assert result.code == 2 and "Traceback" not in result.output, result.output
+    assert re.search(r"live\.yaml:\d+:1: \w+ [^:]*: ", result.stderr) and message in result.stderr, result.stderr

@@ -190,6 +190,7 @@ def every_command(spec: Path) -> dict[str, Run]:
     export = live_export(out, folder)
     for fmt in ("text", "json", "sarif", "policyreport"):
         runs[f"audit {fmt}"] = run_cli("audit", spec, "--cluster", "plain", "--live", export, "--format", fmt)
+    runs["import"] = run_cli("import", export, "--backend", "plain")  # the spec on stdout, checklist on stderr
     # changes, then failures: a changed credential, a vanished file, a broken template, a bad spec
     runs["render changed"] = run_cli("render", spec, "--diff", env={"LEAK_PASS": ENV_PASSWORD + "-2"})
     runs["missing variable"] = run_cli("render", spec, env={})
@@ -219,6 +220,7 @@ def test_no_command_prints_a_credential(spec: Path) -> None:
     assert "AU008" in runs["audit text"].stdout and "user canary-robot" in runs["audit text"].stdout
     # the exported Argo CD repository Secrets are the spec's (not orphans); their url keys stay readable
     assert "AU007" not in runs["audit text"].stdout and "for ghcr.io/org/web:1" in runs["audit text"].stdout
+    assert runs["import"].code == 0 and "fromEnv" in runs["import"].stdout
     for what, result in runs.items():
         assert_clean(result, what)
 

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from genpolicy import secrets
+from genpolicy.audit.shapes import shape_problem
 from genpolicy.errors import Problem, UsageError
 from genpolicy.inputs import MAX_MANIFEST_BYTES, read_text, yaml_documents
 from genpolicy.registry import Entry, InvalidDockerConfig, entries_from_secret
@@ -115,6 +116,11 @@ def _one(item: Any, filename: str, line: int) -> Iterator[LiveObject]:
     meta = item.get("metadata")
     meta = meta if isinstance(meta, dict) else {}
     name, namespace = str(meta.get("name") or ""), str(meta.get("namespace") or "")
+    problem = shape_problem(item)
+    if problem is not None:
+        ref = f"{item['kind']} {namespace}/{name}" if namespace else f"{item['kind']} {name}"
+        raise UsageError("invalid live export", [Problem(filename, line, 1, ref, f"{problem} (kubectl never "
+                                                                              "writes this)")])
     if item["kind"] == "Secret":
         register_secret(item)
     yield LiveObject(str(item["kind"]), namespace, name, item, filename, line)

@@ -76,7 +76,7 @@ def pull_secrets(ctx: AuditContext) -> Iterator[Finding]:
             continue
         live = ctx.live.get("Secret", namespace, name)
         if live is None:
-            yield ctx.at_spec("AU003", "Secret", namespace, name, _missing_message(wanted))
+            yield ctx.at_spec("AU003", "Secret", namespace, name, _missing_message(wanted) + _eso_status(ctx, wanted))
             continue
         yield from _check_secret(ctx, live, wanted)
 
@@ -89,6 +89,18 @@ def _missing_message(wanted: ExpectedSecret) -> str:
     }.get(wanted.how, "apply the rendered bundle (Argo CD / Flux sync)")
     return (f"Secret {wanted.namespace}/{wanted.name} ({', '.join(wanted.keys)}) is rendered by the spec "
             f"(group {wanted.group!r}) but not in the export; {how}")
+
+
+def _eso_status(ctx: AuditContext, wanted: ExpectedSecret) -> str:
+    """The ExternalSecret's Ready condition, when the export has it and it is not True."""
+    external = ctx.live.get("ExternalSecret", wanted.namespace, wanted.name)
+    if wanted.how != "ExternalSecret" or external is None:
+        return ""
+    for condition in (external.obj.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Ready" and condition.get("status") != "True":
+            detail = ": ".join(str(condition[k]) for k in ("reason", "message") if condition.get(k))
+            return f"; its ExternalSecret is not Ready ({detail[:300] or 'no reason given'})"
+    return ""
 
 
 def _check_secret(ctx: AuditContext, live: LiveObject, wanted: ExpectedSecret) -> Iterator[Finding]:

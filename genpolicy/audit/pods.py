@@ -51,8 +51,8 @@ def node_cache_only(ctx: AuditContext) -> Iterator[Finding]:
                 "Pod's pull secrets hold no credential for it and no node provider serves it: it runs from "
                 "the node's image cache (imagePullPolicy " + (container.pull_policy or "IfNotPresent") + "); "
                 "a new node, image garbage collection, or the kubelet's KEP-2535 re-check of cached private "
-                "images (KubeletEnsureSecretPulledImages) makes the next start fail, unless the image is "
-                "public"))
+                "images (KubeletEnsureSecretPulledImages, on by default from 1.35) makes the next start fail, "
+                "unless the image is public"))
 
 
 def _private_key(image: str, keys: list[str]) -> str | None:

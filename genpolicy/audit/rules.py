@@ -94,8 +94,12 @@ class AuditContext:
         return Finding(self.resolved.loaded.filename, line, col, code, kind, namespace, name, message)
 
     def _group_path(self, namespace: str, name: str) -> tuple[str | int, ...]:
+        """The spec's group that renders the object (for a Namespace finding: anything in that namespace)."""
         group = self.expected.account_groups.get((namespace, name))
         secret = self.expected.secrets.get((namespace, name))
         group = group or (secret.group if secret is not None else "")
+        if not group and not namespace:
+            group = next((s.group for (ns, _), s in sorted(self.expected.secrets.items()) if ns == name), "")
+            group = group or next((g for (ns, _), g in sorted(self.expected.account_groups.items()) if ns == name), "")
         names = [g.name for g in self.resolved.spec.namespace_groups]
         return ("namespaceGroups", names.index(group)) if group in names else ()

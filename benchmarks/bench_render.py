@@ -177,8 +177,10 @@ class Bench:
         The spec keeps its file name: it is printed in every file's header.
         """
         render(self.spec, self.environ())
-        return repeat(self.times, lambda i: make_spec(self.work, self.shape[0] + (i % 2 == 0), *self.shape[1:]),
-                      lambda _: render(self.spec, self.environ()))
+        run = repeat(self.times, lambda i: make_spec(self.work, self.shape[0] + (i % 2 == 0), *self.shape[1:]),
+                     lambda _: render(self.spec, self.environ()))
+        make_spec(self.work, *self.shape)
+        return run
 
     def no_change(self, *args: str, fresh_cache: bool = False) -> Run:
         render(self.spec, self.environ())
@@ -197,7 +199,7 @@ def target(value: float, op: str, limit: float) -> dict[str, Any]:
 def one_cluster(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     bench = Bench(work / "one", args, 1, args.namespaces)
     full = bench.full()
-    floor = floors(work / "one" / "out", work / "floor1", bench.times)
+    floor = floors(work / "one" / "out", work / "floor1", max(5, bench.times))
     change = bench.one_namespace()
     cached = bench.no_change()
     no_cache = bench.no_change("--no-cache", fresh_cache=True)
@@ -225,7 +227,7 @@ def many_clusters(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     bench = Bench(work / "many", args, args.clusters, args.namespaces)
     serial = bench.full(GENPOLICY_WORKERS="1")
     two = bench.full(GENPOLICY_WORKERS="2")
-    floor = floors(work / "many" / "out", work / "floorN", bench.times)
+    floor = floors(work / "many" / "out", work / "floorN", max(5, bench.times))
     return {
         "seconds": {"full_one_worker": _run(serial), "full_two_workers": _run(two), "floors": floor},
         "targets": {

@@ -12,7 +12,7 @@ from typing import NoReturn
 
 import click
 
-from genpolicy import __version__, writer
+from genpolicy import __version__, quick, writer
 from genpolicy.errors import ExitCode, GenpolicyError, Problem, UsageError, WriteError
 from genpolicy.pipeline import RenderOptions, RenderResult, render
 from genpolicy.reporting import Format, format_problems
@@ -57,7 +57,8 @@ def cli() -> None:
 def render_command(spec: Path, output: Path | None, check: bool, show_diff: bool, crds: tuple[Path, ...],
                    template_dirs: tuple[Path, ...], no_cache: bool, fmt: Format) -> None:
     """Render SPEC into per-cluster folders that kubectl kustomize, Argo CD and Flux apply."""
-    options = RenderOptions(spec, output, list(crds), list(template_dirs), check=check, cache=not no_cache)
+    options = RenderOptions(spec, output, list(crds), list(template_dirs), check=check, cache=not no_cache,
+                            quick=quick.plain_render(sys.argv[1:]))
     try:
         with _progress() as tick:
             options.progress = tick

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from genpolicy import secrets, writer
+from genpolicy import inputs, quick, secrets, writer
 from genpolicy.cache import Inputs, RenderCache
 from genpolicy.crds import shipped_crds
 from genpolicy.credentials import CredentialReader
@@ -18,7 +20,8 @@ from genpolicy.origins import spec_problem
 from genpolicy.render import Bundle, RenderContext, encrypted, finalize_bundle, render_bundle
 from genpolicy.render.documents import Document, OutputFile
 from genpolicy.render.encrypted import FingerprintKey
-from genpolicy.secrets import Credential
+from genpolicy.reporting import format_problems
+from genpolicy.secrets import Credential, redact
 from genpolicy.spec import Resolved, load_spec
 from genpolicy.spec.checks import backend_for
 from genpolicy.templating import Templates, builtin_template_dir
@@ -35,6 +38,7 @@ class RenderOptions:
     progress: Callable[[int], None] | None = None
     check: bool = False  # `render --check`: encrypted Secrets may be reused without credentials
     cache: bool = False  # the no-change fast path (genpolicy.cache); the CLI turns it on
+    quick: str | None = None  # the CLI's SPEC argument of a plain `render SPEC`: feed genpolicy.quick
 
 
 @dataclass
@@ -49,7 +53,9 @@ class RenderResult:
     cache_digest: str = ""
     cached: bool = False  # the no-change fast path answered
     cached_warnings: list[Problem] = field(default_factory=list)
+    lint_warnings: list[Problem] = field(default_factory=list)
     verification: list[tuple[str, str]] = field(default_factory=list)  # (how, object) per encrypted Secret
+    quick: Callable[[RenderResult], None] | None = None  # remembers this render for genpolicy.quick
 
     def after_write(self) -> None:
         """Keep a newly generated fingerprint key; remember this render for the no-change fast path."""
@@ -59,6 +65,8 @@ class RenderResult:
             # the record this render wrote (not the file re-read: another render may have replaced it since)
             self.cache.store(self.cache_digest, writer.owned_record(self.plan.owned), self.objects,
                              [asdict(w) for w in self.cached_warnings])
+            if self.quick is not None:
+                self.quick(self)
 
 
 def output_root(options: RenderOptions, resolved: Resolved) -> Path:
@@ -80,8 +88,19 @@ def check_output_root(root: Path) -> None:
 
 def render(options: RenderOptions) -> RenderResult:
     """Load, render and validate in memory, then plan against the disk (nothing is written)."""
+    watched = quick.Watched(os.environ if options.environ is None else options.environ)
+    inputs.READ_LOG = set() if options.quick is not None and options.cache else None
+    try:
+        result = _render(options, watched)
+    finally:
+        files, inputs.READ_LOG = inputs.READ_LOG, None
+    if files is not None and not result.cached and options.quick is not None:
+        result.quick = functools.partial(_remember, options.quick, watched, files | _quick_files(options, result))
+    return result
+
+
+def _render(options: RenderOptions, environ: quick.Watched) -> RenderResult:
     resolved = load_spec(options.spec)
-    environ = os.environ if options.environ is None else options.environ
     root = output_root(options, resolved)
     if not options.check:
         writer.recover(root)  # a crashed render's leftovers, before anything reads the output
@@ -118,8 +137,24 @@ def render(options: RenderOptions) -> RenderResult:
     wanted = {path: writer.Planned(f.content(), f.sensitive) for path, f in bundle.files.items()}
     fingerprint_key = encryption.fingerprint if encryption else None
     return RenderResult(resolved, bundle, writer.plan(root, wanted), warnings, objects, fingerprint_key, cache,
-                        digest, cached_warnings=cacheable,
+                        digest, cached_warnings=cacheable, lint_warnings=lint_warnings,
                         verification=sorted(encryption.verified, key=lambda v: v[1]) if encryption else [])
+
+
+def _quick_files(options: RenderOptions, result: RenderResult) -> set[str]:
+    """Inputs read in worker processes or tested for existence only: the fingerprint key, the certificates."""
+    paths = [options.spec.parent / encrypted.FINGERPRINT_FILE]
+    paths += [options.spec.parent / c.sealed_secrets.certificate for c in result.resolved.spec.clusters
+              if c.sealed_secrets is not None]
+    return {os.path.abspath(p) for p in paths}
+
+
+def _remember(spec_arg: str, watched: quick.Watched, files: set[str], result: RenderResult) -> None:
+    """The quick record: what this render printed besides the summary line, and what it read."""
+    printed = [redact(format_problems([w], "text")) for w in result.cached_warnings + result.lint_warnings]
+    facts = {"root": str(result.plan.root), "owned": hashlib.sha256(writer.owned_record(result.plan.owned)).hexdigest(),
+             "objects": result.objects, "files_owned": len(result.plan.owned), "printed": printed}
+    quick.store(watched.environ, spec_arg, watched, files, facts)
 
 
 def _cache_inputs(options: RenderOptions, resolved: Resolved, root: Path, credentials: Mapping[str, Credential],

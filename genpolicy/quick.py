@@ -24,9 +24,12 @@ import secrets
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from genpolicy.cache import CACHE_FORMAT, Inputs, builtin_templates, cache_folder, load_key
+
+if TYPE_CHECKING:
+    from genpolicy.errors import Problem
 
 QUICK_FORMAT = 1
 _ABSENT = b"\0absent"
@@ -116,6 +119,18 @@ def plain_render(argv: list[str]) -> str | None:
     if len(argv) != 2 or argv[0] != "render" or argv[1].startswith("-") or not argv[1]:
         return None
     return str(Path(argv[1]))
+
+
+def remember(spec_arg: str, watched: Watched, files: set[str], root: str, owned_record: bytes, objects: int,
+             warnings: list[Problem]) -> None:
+    """The record of a full render: what it printed besides the summary line (warnings, redacted), what it read."""
+    from genpolicy.reporting import format_problems
+    from genpolicy.secrets import redact
+
+    printed = [redact(format_problems([w], "text")) for w in warnings]
+    facts = {"root": root, "owned": hashlib.sha256(owned_record).hexdigest(), "objects": objects,
+             "files_owned": len(json.loads(owned_record).get("files", {})), "printed": printed}
+    store(watched.environ, spec_arg, watched, files, facts)
 
 
 def answer(argv: list[str], environ: Mapping[str, str]) -> int | None:

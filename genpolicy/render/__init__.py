@@ -15,7 +15,7 @@ import yaml
 from genpolicy.crypto.sops import render_sops_config
 from genpolicy.errors import OutputValidationError, Problem
 from genpolicy.render import encrypted, kyverno, metadata, wiring
-from genpolicy.render.documents import Document, OutputFile, SpecPath
+from genpolicy.render.documents import Document, MemoDocument, OutputFile, SpecPath
 from genpolicy.render.kyverno_tests import build_suite
 from genpolicy.render.pullsecrets import PullSecret, PullSecretRenderer, encrypted_missing, pull_secrets
 from genpolicy.secrets import Credential
@@ -446,15 +446,15 @@ def _registry_path(ctx: RenderContext, secret: PullSecret) -> SpecPath:
 def _document(ctx: RenderContext, template: str, context: dict[str, Any], *, sensitive: bool = False) -> Document:
     namespace = context.get("namespace")
     if template in _MEMO_TEMPLATES and isinstance(namespace, str) and ctx.templates.is_builtin(template):
-        text, obj, shape = _memo_render(ctx, template, context, namespace)
-        return Document(template, text, obj, sensitive, shape)
+        text, shape = _memo_render(ctx, template, context, namespace)
+        return MemoDocument(template, text, shape, NAMESPACE_SENTINEL, namespace, sensitive)
     text = ctx.templates.render(template, context)
     return Document(template, text, parse_document(template, text), sensitive)
 
 
 def _memo_render(
     ctx: RenderContext, template: str, context: dict[str, Any], namespace: str
-) -> tuple[str, Any, str]:
+) -> tuple[str, str]:
     """Render and parse a built-in per-namespace template once per shape, then substitute the namespace.
 
     The built-in templates emit `namespace` only as a whole quoted scalar, so rendering with a
@@ -467,9 +467,7 @@ def _memo_render(
         cached = (text, json.dumps(parse_document(template, text), default=str))
         ctx.memo[key] = cached
     text, obj_json = cached
-    # Namespaces are DNS labels: substituting in the JSON text needs no escaping.
-    obj = json.loads(obj_json.replace(NAMESPACE_SENTINEL, namespace))
-    return text.replace(NAMESPACE_SENTINEL, namespace), obj, obj_json
+    return text.replace(NAMESPACE_SENTINEL, namespace), obj_json  # the object: MemoDocument, when asked
 
 
 def parse_document(template: str, text: str) -> Any:

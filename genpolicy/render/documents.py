@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +26,30 @@ class Document:
             ns = f"{meta.get('namespace')}/" if meta.get("namespace") else ""
             return f"{self.obj.get('kind', '?')} {ns}{meta.get('name', '?')}"
         return self.template
+
+
+class MemoDocument(Document):
+    """A document rendered once per shape: its object is the shape's JSON with the namespace substituted,
+    parsed only if something asks for it (validation reuses the shape's outcome; most never do)."""
+
+    def __init__(self, template: str, text: str, shape: str, sentinel: str, namespace: str, sensitive: bool) -> None:
+        super().__init__(template, text, None, sensitive, shape)
+        self._pending: tuple[str, str, str] | None = (shape, sentinel, namespace)
+
+    @property
+    def obj(self) -> Any:
+        pending = self.__dict__.get("_pending")
+        if pending is not None:
+            shape, sentinel, namespace = pending
+            # namespaces are DNS labels: substituting in the JSON text needs no escaping
+            self.__dict__["_obj"] = json.loads(shape.replace(sentinel, namespace))
+            self._pending = None
+        return self.__dict__.get("_obj")
+
+    @obj.setter
+    def obj(self, value: Any) -> None:
+        self.__dict__["_obj"] = value
+        self._pending = None
 
 
 @dataclass

@@ -149,7 +149,7 @@ def _render(options: RenderOptions, environ: quick.Watched) -> RenderResult:
     warnings, objects = validator.finish()
     cacheable = list(warnings)  # "not validated" warnings: facts of the output, replayed on a cache hit
     warnings += lint_warnings + _backend_warnings(encryption)
-    wanted = {path: writer.Planned(f.content(), f.sensitive) for path, f in bundle.files.items()}
+    wanted = {path: writer.Planned(f.freeze(), f.sensitive) for path, f in bundle.files.items()}  # one copy
     fingerprint_key = encryption.fingerprint if encryption else None
     return RenderResult(resolved, bundle, writer.plan(root, wanted), warnings, objects, fingerprint_key, cache,
                         digest, cached_warnings=cacheable, lint_warnings=lint_warnings,

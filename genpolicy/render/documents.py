@@ -72,6 +72,13 @@ class OutputFile:
     def plaintext_secrets(self) -> int:
         return self.raw_plain if self.raw is not None else sum(1 for d in self.documents if d.sensitive)
 
+    def freeze(self) -> bytes:
+        """The file's bytes, kept in place of its documents (a written render needs nothing else)."""
+        if self.raw is None:
+            self.raw, self.raw_plain, self.raw_sensitive = self.content(), self.plaintext_secrets(), self.sensitive
+            self.documents = []
+        return self.raw
+
     def content(self) -> bytes:
         if self.raw is not None:
             return self.raw

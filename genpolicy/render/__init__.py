@@ -460,7 +460,9 @@ def _memo_render(
     The built-in templates emit `namespace` only as a whole quoted scalar, so rendering with a
     sentinel and substituting it gives exactly the text (and object) of a direct render.
     """
-    key = (template, json.dumps({**context, "namespace": None}, sort_keys=True, default=str))
+    # repr of the plain values (str, int, bool, None, dicts, lists) a context holds is equal only for equal
+    # values (True and 1 differ); another key order only costs a second render. Half json.dumps' cost.
+    key = (template, repr({**context, "namespace": None}))
     cached = ctx.memo.get(key)
     if cached is None:
         text = ctx.templates.render(template, {**context, "namespace": NAMESPACE_SENTINEL})

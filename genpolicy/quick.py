@@ -21,6 +21,7 @@ import hmac
 import json
 import os
 import secrets
+import stat
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -84,11 +85,22 @@ def digest(key: bytes, spec_arg: str, env_names: list[str], files: list[str], en
 
 
 def _read(path: Path) -> bytes:
+    """A regular file's bytes (a FIFO or device is never waited on: it reads as "not a file")."""
     try:
-        with open(path, "rb") as handle:
-            return b"\1" + handle.read()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
         return _ABSENT + str(exc.errno).encode()
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return b"\2not a regular file"
+        chunks = [b"\1"]
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError as exc:
+        return _ABSENT + str(exc.errno).encode()
+    finally:
+        os.close(fd)
 
 
 def store(environ: Mapping[str, str], spec_arg: str, watched: Watched, files: set[str], facts: dict[str, Any]) -> None:

@@ -94,3 +94,16 @@ def test_the_record_lists_what_the_render_read(plain_spec: Path, env: dict[str, 
     record_file.write_text(record_file.read_text().replace('"objects": ', '"objects": 1'))  # a tampered record
     assert SKIPPED in render(plain_spec, env).stderr  # the full path's own cache answers instead
     assert "objects validated" in render(plain_spec, env).stderr
+
+
+def test_a_spec_replaced_by_a_fifo_is_not_waited_on(plain_spec: Path, env: dict[str, str]) -> None:
+    import os
+
+    render(plain_spec, env)
+    text = plain_spec.read_text()
+    plain_spec.unlink()
+    os.mkfifo(plain_spec)
+    result = run_cli("render", plain_spec, env=env)  # would block forever if the quick answer opened it plainly
+    assert result.code != 0 and SKIPPED not in result.stderr and "regular file" in result.stderr
+    plain_spec.unlink()
+    plain_spec.write_text(text)

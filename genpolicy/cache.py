@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import importlib.metadata
 import json
 import os
+import re
 import secrets
 import stat
 import sys
@@ -27,11 +27,16 @@ from typing import Any
 
 from genpolicy import __version__
 from genpolicy.errors import GenpolicyError
-from genpolicy.inputs import MAX_MANIFEST_BYTES, read_bytes
 
 CACHE_FORMAT = 1
 _LIBRARIES = ("kubernetes-validate", "jsonschema-rs", "jinja2", "pyyaml", "pydantic", "cryptography", "pyrage")
 _PACKAGE = Path(__file__).resolve().parent
+
+
+def builtin_templates() -> Path:
+    """The built-in template folder (as `templating.builtin_template_dir`, without importing Jinja2)."""
+    packaged = _PACKAGE / "templates"
+    return packaged if packaged.is_dir() else _PACKAGE.parent / "templates"
 
 
 def cache_folder(environ: Mapping[str, str]) -> Path:
@@ -63,12 +68,29 @@ class Inputs:
                     info = path.stat()
                     self.add(f"code:{path}", f"{info.st_size}:{info.st_mtime_ns}")
         self.add("version", f"{__version__} {sys.version}")
+        found = _distributions()
         for name in _LIBRARIES:
-            try:
-                self.add(f"lib:{name}", importlib.metadata.version(name))
-            except importlib.metadata.PackageNotFoundError:
-                self.add(f"lib:{name}", "-")
+            self.add(f"lib:{name}", found.get(_normal(name), "-"))
         self.add("day", datetime.now(UTC).date().isoformat())  # certificates expire; nothing is trusted for long
+
+
+def _distributions() -> dict[str, str]:
+    """Installed distributions by normalised name: the first `.dist-info` folder on sys.path (as imports
+    find them), named with its version (what importlib.metadata reads, without its import cost)."""
+    found: dict[str, str] = {}
+    for entry in sys.path:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            if name.endswith((".dist-info", ".egg-info")) and "-" in name:
+                found.setdefault(_normal(name.split("-", 1)[0]), name.rsplit(".", 1)[0])
+    return found
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "_", name).lower()
 
 
 def _walk(root: Path) -> list[Path]:
@@ -81,6 +103,8 @@ def _walk(root: Path) -> list[Path]:
 
 
 def _read(path: Path) -> bytes:
+    from genpolicy.inputs import MAX_MANIFEST_BYTES, read_bytes  # the spec stack: not needed by genpolicy.quick
+
     try:
         return read_bytes(path, what="input", limit=MAX_MANIFEST_BYTES)
     except GenpolicyError as exc:  # a FIFO, device or huge file: hashed as unreadable, refused later
@@ -102,7 +126,7 @@ class RenderCache:
         folder = cache_folder(environ)
         try:
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            key = _load_or_create_key(folder / "key")
+            key = load_key(folder / "key")
         except OSError:
             return None
         name = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:32]
@@ -144,7 +168,7 @@ class RenderCache:
             tmp.unlink(missing_ok=True)
 
 
-def _load_or_create_key(path: Path) -> bytes:
+def load_key(path: Path) -> bytes:
     """The local HMAC key: never through a symlink, ours and private (else OSError: the cache is off)."""
     _check_private(os.stat(path.parent, follow_symlinks=False), path.parent, folder=True)
     try:

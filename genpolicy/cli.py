@@ -12,7 +12,7 @@ from typing import NoReturn
 
 import click
 
-from genpolicy import __version__, writer
+from genpolicy import __version__, quick, writer
 from genpolicy.cli_support import FORMAT_OPTION
 from genpolicy.cli_support import echo as _echo
 from genpolicy.cli_support import fail as _fail
@@ -42,7 +42,8 @@ def cli() -> None:
 def render_command(spec: Path, output: Path | None, check: bool, show_diff: bool, crds: tuple[Path, ...],
                    template_dirs: tuple[Path, ...], no_cache: bool, fmt: Format) -> None:
     """Render SPEC into per-cluster folders that kubectl kustomize, Argo CD and Flux apply."""
-    options = RenderOptions(spec, output, list(crds), list(template_dirs), check=check, cache=not no_cache)
+    options = RenderOptions(spec, output, list(crds), list(template_dirs), check=check, cache=not no_cache,
+                            quick=quick.plain_render(sys.argv[1:]))
     try:
         with _progress() as tick:
             options.progress = tick

@@ -34,6 +34,11 @@ def interrupted() -> NoReturn:
 
 def main() -> NoReturn:
     try:
+        from genpolicy import quick  # stdlib only: a no-change `render SPEC` is answered before the heavy imports
+
+        status = quick.answer(sys.argv[1:], os.environ)
+        if status is not None:
+            sys.exit(status)
         from genpolicy.cli import main as run
 
         run()

@@ -28,6 +28,7 @@ MAX_DOCUMENT_NODES = 5 * MAX_NODES  # per YAML document, after alias expansion (
 MAX_DOCUMENT_DEPTH = 2 * MAX_DEPTH
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ErrorType = type[GenpolicyError]
+READ_LOG: set[str] | None = None  # while set (a render that may feed genpolicy.quick): every path read
 
 
 def _fail(error: ErrorType, path: Path | str, message: str, what: str) -> GenpolicyError:
@@ -36,6 +37,8 @@ def _fail(error: ErrorType, path: Path | str, message: str, what: str) -> Genpol
 
 def read_bytes(path: Path, *, what: str, limit: int, error: ErrorType = UsageError) -> bytes:
     """The bytes of a regular file of at most `limit` bytes (opened without blocking on FIFOs)."""
+    if READ_LOG is not None:
+        READ_LOG.add(os.path.abspath(path))
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import importlib.util
 import json
 import re
 from collections.abc import Iterable, Iterator
@@ -20,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
-import kubernetes_validate
 import yaml
 
 from genpolicy.crds import ShippedCrds
@@ -29,7 +29,17 @@ from genpolicy.nodes.schema import is_node_object, node_findings
 from genpolicy.nodes.versions import cache_type_required, parse_version
 from genpolicy.spec.checks import DNS1123_LABEL, DNS1123_SUBDOMAIN
 
-_SCHEMA_ROOT = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
+
+def _package_folder(name: str) -> Path:
+    """An installed package's folder, found without importing it (kubernetes-validate imports jsonschema:
+    a tenth of a render's start-up, for nothing but its schema files)."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(f"{name} is not installed", name=name)
+    return Path(spec.origin).parent
+
+
+_SCHEMA_ROOT = _package_folder("kubernetes_validate") / "kubernetes-json-schema"
 _DEFINITIONS_ID = "https://kubernetes.io/api/_definitions.json"
 _YamlLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")

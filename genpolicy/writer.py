@@ -10,14 +10,12 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
-import difflib
 import errno
 import fcntl
 import functools
 import hashlib
 import json
 import os
-import re
 import shutil
 import stat
 import sys
@@ -28,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from genpolicy import journal
+from genpolicy.diffs import redact_secret_data as redact_secret_data  # re-exported: the diff of a plan
+from genpolicy.diffs import unified_diff as unified_diff
 from genpolicy.errors import Problem, WriteError
 
 OWNED_FILE = ".genpolicy-owned.json"
@@ -160,14 +160,37 @@ def verified_unchanged(root: Path) -> Plan | None:
         return None
     result = Plan(root, owned=dict(owned), record_before=_read(root / OWNED_FILE))
     safe_dirs: set[str] = set()
+    base = os.fspath(root)
     for rel in sorted(owned):
-        if _outside(root, rel, safe_dirs):
-            return None
-        current = _read(root / rel)
-        if current is None or sha256(current) != owned[rel]:
+        if _outside_folders(root, rel, safe_dirs) or _regular_sha256(os.path.join(base, rel)) != owned[rel]:
             return None
         result.unchanged.append(rel)
     return result
+
+
+def _outside_folders(root: Path, rel: str, safe_dirs: set[str]) -> bool:
+    """`_outside` for the folders of a path only (its last component is opened without following links)."""
+    folder = rel.rpartition("/")[0]
+    return bool(folder) and folder not in safe_dirs and _outside(root, folder, safe_dirs)
+
+
+def _regular_sha256(path: str) -> str | None:
+    """The SHA-256 of a regular file, not through a symlink; None when it is anything else or unreadable."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        digest = hashlib.sha256()
+        while chunk := os.read(fd, 1 << 20):
+            digest.update(chunk)
+        return digest.hexdigest()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -359,37 +382,3 @@ def _write_error(path: Path, exc: OSError) -> WriteError:
     reason = "no space left on device" if exc.errno == errno.ENOSPC else (exc.strerror or type(exc).__name__)
     return WriteError("cannot write output", [Problem(str(path), message=f"cannot write: {reason}; "
                                                                          "the output folder was left unchanged")])
-
-
-_DATA_BLOCK = re.compile(r"^(\s*)(data|stringData|encryptedData):\s*$")
-
-
-def redact_secret_data(text: str) -> str:
-    """Replace values inside `data:`/`stringData:` blocks so diffs never show credentials."""
-    out: list[str] = []
-    block_indent: int | None = None
-    for line in text.splitlines(keepends=True):
-        indent = len(line) - len(line.lstrip())
-        if block_indent is not None and line.strip() and indent > block_indent:
-            key, sep, _ = line.partition(":")
-            out.append(f"{key}{sep} <redacted>\n" if sep else line)
-            continue
-        block_indent = None
-        match = _DATA_BLOCK.match(line)
-        if match:
-            block_indent = len(match.group(1))
-        out.append(line)
-    return "".join(out)
-
-
-def unified_diff(result: Plan) -> str:
-    """A unified diff of every change, with Secret data redacted on both sides."""
-    chunks: list[str] = []
-    changes = [(rel, b"", item.content) for rel, item in result.create.items()]
-    changes += [(rel, result.old[rel], item.content) for rel, item in result.update.items()]
-    changes += [(rel, result.old[rel], b"") for rel in result.delete]
-    for rel, old, new in sorted(changes):
-        before = redact_secret_data(old.decode("utf-8", "replace")).splitlines(keepends=True)
-        after = redact_secret_data(new.decode("utf-8", "replace")).splitlines(keepends=True)
-        chunks.extend(difflib.unified_diff(before, after, f"a/{rel}", f"b/{rel}"))
-    return "".join(line if line.endswith("\n") else line + "\n" for line in chunks)

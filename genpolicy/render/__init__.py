@@ -16,7 +16,7 @@ from genpolicy.crypto.sops import render_sops_config
 from genpolicy.errors import OutputValidationError, Problem
 from genpolicy.nodes.render import node_files
 from genpolicy.render import encrypted, engines, kyverno, metadata, wiring
-from genpolicy.render.documents import Document, OutputFile, SpecPath
+from genpolicy.render.documents import Document, MemoDocument, OutputFile, SpecPath
 from genpolicy.render.kyverno_tests import build_suite
 from genpolicy.render.pullsecrets import PullSecret, PullSecretRenderer, encrypted_missing, pull_secrets
 from genpolicy.secrets import Credential
@@ -472,30 +472,30 @@ def _registry_path(ctx: RenderContext, secret: PullSecret) -> SpecPath:
 def _document(ctx: RenderContext, template: str, context: dict[str, Any], *, sensitive: bool = False) -> Document:
     namespace = context.get("namespace")
     if template in _MEMO_TEMPLATES and isinstance(namespace, str) and ctx.templates.is_builtin(template):
-        text, obj, shape = _memo_render(ctx, template, context, namespace)
-        return Document(template, text, obj, sensitive, shape)
+        text, shape = _memo_render(ctx, template, context, namespace)
+        return MemoDocument(template, text, shape, NAMESPACE_SENTINEL, namespace, sensitive)
     text = ctx.templates.render(template, context)
     return Document(template, text, parse_document(template, text), sensitive)
 
 
 def _memo_render(
     ctx: RenderContext, template: str, context: dict[str, Any], namespace: str
-) -> tuple[str, Any, str]:
+) -> tuple[str, str]:
     """Render and parse a built-in per-namespace template once per shape, then substitute the namespace.
 
     The built-in templates emit `namespace` only as a whole quoted scalar, so rendering with a
     sentinel and substituting it gives exactly the text (and object) of a direct render.
     """
-    key = (template, json.dumps({**context, "namespace": None}, sort_keys=True, default=str))
+    # repr of the plain values (str, int, bool, None, dicts, lists) a context holds is equal only for equal
+    # values (True and 1 differ); another key order only costs a second render. Half json.dumps' cost.
+    key = (template, repr({**context, "namespace": None}))
     cached = ctx.memo.get(key)
     if cached is None:
         text = ctx.templates.render(template, {**context, "namespace": NAMESPACE_SENTINEL})
         cached = (text, json.dumps(parse_document(template, text), default=str))
         ctx.memo[key] = cached
     text, obj_json = cached
-    # Namespaces are DNS labels: substituting in the JSON text needs no escaping.
-    obj = json.loads(obj_json.replace(NAMESPACE_SENTINEL, namespace))
-    return text.replace(NAMESPACE_SENTINEL, namespace), obj, obj_json
+    return text.replace(NAMESPACE_SENTINEL, namespace), obj_json  # the object: MemoDocument, when asked
 
 
 def parse_document(template: str, text: str) -> Any:

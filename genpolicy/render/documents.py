@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,30 @@ class Document:
         return self.template
 
 
+class MemoDocument(Document):
+    """A document rendered once per shape: its object is the shape's JSON with the namespace substituted,
+    parsed only if something asks for it (validation reuses the shape's outcome; most never do)."""
+
+    def __init__(self, template: str, text: str, shape: str, sentinel: str, namespace: str, sensitive: bool) -> None:
+        super().__init__(template, text, None, sensitive, shape)
+        self._pending: tuple[str, str, str] | None = (shape, sentinel, namespace)
+
+    @property
+    def obj(self) -> Any:
+        pending = self.__dict__.get("_pending")
+        if pending is not None:
+            shape, sentinel, namespace = pending
+            # namespaces are DNS labels: substituting in the JSON text needs no escaping
+            self.__dict__["_obj"] = json.loads(shape.replace(sentinel, namespace))
+            self._pending = None
+        return self.__dict__.get("_obj")
+
+    @obj.setter
+    def obj(self, value: Any) -> None:
+        self.__dict__["_obj"] = value
+        self._pending = None
+
+
 @dataclass
 class OutputFile:
     """A file of the bundle: a header plus one or more documents."""
@@ -46,6 +71,13 @@ class OutputFile:
 
     def plaintext_secrets(self) -> int:
         return self.raw_plain if self.raw is not None else sum(1 for d in self.documents if d.sensitive)
+
+    def freeze(self) -> bytes:
+        """The file's bytes, kept in place of its documents (a written render needs nothing else)."""
+        if self.raw is None:
+            self.raw, self.raw_plain, self.raw_sensitive = self.content(), self.plaintext_secrets(), self.sensitive
+            self.documents = []
+        return self.raw
 
     def content(self) -> bytes:
         if self.raw is not None:

@@ -1,0 +1,43 @@
+"""Unified diffs of a write plan, with Secret data redacted (`render --diff`)."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from genpolicy.writer import Plan
+
+_DATA_BLOCK = re.compile(r"^(\s*)(data|stringData|encryptedData):\s*$")
+
+
+def redact_secret_data(text: str) -> str:
+    """Replace values inside `data:`/`stringData:` blocks so diffs never show credentials."""
+    out: list[str] = []
+    block_indent: int | None = None
+    for line in text.splitlines(keepends=True):
+        indent = len(line) - len(line.lstrip())
+        if block_indent is not None and line.strip() and indent > block_indent:
+            key, sep, _ = line.partition(":")
+            out.append(f"{key}{sep} <redacted>\n" if sep else line)
+            continue
+        block_indent = None
+        match = _DATA_BLOCK.match(line)
+        if match:
+            block_indent = len(match.group(1))
+        out.append(line)
+    return "".join(out)
+
+
+def unified_diff(result: Plan) -> str:
+    """A unified diff of every change, with Secret data redacted on both sides."""
+    chunks: list[str] = []
+    changes = [(rel, b"", item.content) for rel, item in result.create.items()]
+    changes += [(rel, result.old[rel], item.content) for rel, item in result.update.items()]
+    changes += [(rel, result.old[rel], b"") for rel in result.delete]
+    for rel, old, new in sorted(changes):
+        before = redact_secret_data(old.decode("utf-8", "replace")).splitlines(keepends=True)
+        after = redact_secret_data(new.decode("utf-8", "replace")).splitlines(keepends=True)
+        chunks.extend(difflib.unified_diff(before, after, f"a/{rel}", f"b/{rel}"))
+    return "".join(line if line.endswith("\n") else line + "\n" for line in chunks)

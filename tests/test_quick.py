@@ -1,0 +1,109 @@
+"""The no-change answer before the heavy imports (genpolicy.quick): it repeats the last full render's
+answer only when every raw input it read is as then, prints exactly what the full path prints, and
+falls through to the full path for anything else."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import HUB_PASSWORD, Run, run_cli
+
+SKIPPED = "unchanged inputs and output, render skipped"
+HEAVY = ("pydantic", "jinja2", "kubernetes_validate", "cryptography", "genpolicy.spec", "click")
+
+
+@pytest.fixture
+def env(tmp_path: Path, plain_env: dict[str, str]) -> dict[str, str]:
+    return {**plain_env, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+
+
+def render(spec: Path, env: dict[str, str], *args: str) -> Run:
+    result = run_cli("render", spec, *args, env=env)
+    assert result.code == 0, result.output
+    return result
+
+
+def imported(stderr: str) -> set[str]:
+    """Module names from `python -X importtime` lines."""
+    return {line.rsplit("|", 1)[1].strip() for line in stderr.splitlines() if line.startswith("import time:")}
+
+
+def test_no_change_is_answered_before_the_heavy_imports(plain_spec: Path, env: dict[str, str]) -> None:
+    render(plain_spec, env)
+    quick = render(plain_spec, {**env, "PYTHONPROFILEIMPORTTIME": "1"})
+    assert SKIPPED in quick.stderr
+    modules = imported(quick.stderr)
+    assert "genpolicy.quick" in modules and not {m for m in modules if m.startswith(HEAVY)}
+    full = render(plain_spec, {**env, "PYTHONPROFILEIMPORTTIME": "1"}, "--format", "text")  # not `render SPEC`
+    assert SKIPPED in full.stderr and "pydantic" in imported(full.stderr), "the full path's own cache answered"
+    strip = lambda run: [line for line in run.stderr.splitlines() if not line.startswith("import time:")]  # noqa: E731
+    assert strip(quick) == strip(full), "the quick answer prints exactly what the full path prints"
+
+
+@pytest.mark.parametrize("change", ["credential file", "credential env", "env absent to set", "spec", "cwd",
+                                    "fingerprint key appears", "hand edit", "staging leftover"])
+def test_any_raw_input_change_falls_through(plain_spec: Path, env: dict[str, str], tmp_path: Path,
+                                            change: str) -> None:
+    render(plain_spec, env)
+    out = plain_spec.parent / "out"
+    cwd = None
+    if change == "credential file":
+        (tmp_path / "hub-password.txt").write_text(HUB_PASSWORD + "-rotated\n")
+    elif change == "credential env":
+        env = {**env, "REG_USER": "someone-else"}
+    elif change == "env absent to set":
+        env = {**env, "GENPOLICY_FINGERPRINT_KEY": "x"}  # looked up (absent) only if encrypting: not recorded
+    elif change == "spec":
+        plain_spec.write_text(plain_spec.read_text() + "\n")
+    elif change == "cwd":
+        cwd = tmp_path
+    elif change == "fingerprint key appears":
+        (tmp_path / ".genpolicy-fingerprint.key").write_text("00" * 32 + "\n")
+    elif change == "hand edit":
+        (out / "prod/namespaces/alpha.yaml").write_text("# edited\n")
+    else:
+        (out / ".genpolicy-staging").mkdir()
+    result = run_cli("render", plain_spec, env={**env, "PYTHONPROFILEIMPORTTIME": "1"}, cwd=cwd)
+    fell_through = "pydantic" in imported(result.stderr)
+    if change == "env absent to set":
+        assert result.code == 0 and SKIPPED in result.stderr and not fell_through, "a variable never looked up"
+        return
+    assert fell_through, f"{change}: the quick answer must not answer"
+    if change == "hand edit":
+        assert result.code == 6 and "changed by hand" in result.stderr  # the full path decides
+        return
+    assert result.code == 0, result.output
+    if change in ("credential file", "credential env", "spec"):
+        assert SKIPPED not in result.stderr
+    if change in ("credential file", "credential env"):
+        assert "updated" in result.stderr and "0 updated" not in result.stderr
+    if change == "staging leftover":
+        assert not (out / ".genpolicy-staging").exists(), "the full path recovered the leftovers"
+
+
+def test_the_record_lists_what_the_render_read(plain_spec: Path, env: dict[str, str], tmp_path: Path) -> None:
+    render(plain_spec, env)
+    [record_file] = (tmp_path / "cache" / "genpolicy").glob("quick-*.json")
+    record = json.loads(record_file.read_text())
+    assert {"REG_USER", "REG_PASS"} <= set(record["env"])
+    assert str(tmp_path / "hub-password.txt") in record["files"]
+    assert str(tmp_path / ".genpolicy-fingerprint.key") in record["files"]
+    record_file.write_text(record_file.read_text().replace('"objects": ', '"objects": 1'))  # a tampered record
+    assert SKIPPED in render(plain_spec, env).stderr  # the full path's own cache answers instead
+    assert "objects validated" in render(plain_spec, env).stderr
+
+
+def test_a_spec_replaced_by_a_fifo_is_not_waited_on(plain_spec: Path, env: dict[str, str]) -> None:
+    import os
+
+    render(plain_spec, env)
+    text = plain_spec.read_text()
+    plain_spec.unlink()
+    os.mkfifo(plain_spec)
+    result = run_cli("render", plain_spec, env=env)  # would block forever if the quick answer opened it plainly
+    assert result.code != 0 and SKIPPED not in result.stderr and "regular file" in result.stderr
+    plain_spec.unlink()
+    plain_spec.write_text(text)

@@ -4,10 +4,27 @@ from __future__ import annotations
 
 import difflib
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from genpolicy.writer import Plan
+
+class _Content(Protocol):
+    @property
+    def content(self) -> bytes: ...
+
+
+class Changes(Protocol):
+    """What a diff needs of a write plan (genpolicy.writer.Plan), without importing the writer."""
+
+    @property
+    def create(self) -> Mapping[str, _Content]: ...
+    @property
+    def update(self) -> Mapping[str, _Content]: ...
+    @property
+    def delete(self) -> Sequence[str]: ...
+    @property
+    def old(self) -> Mapping[str, bytes]: ...
+
 
 _DATA_BLOCK = re.compile(r"^(\s*)(data|stringData|encryptedData):\s*$")
 
@@ -30,7 +47,7 @@ def redact_secret_data(text: str) -> str:
     return "".join(out)
 
 
-def unified_diff(result: Plan) -> str:
+def unified_diff(result: Changes) -> str:
     """A unified diff of every change, with Secret data redacted on both sides."""
     chunks: list[str] = []
     changes = [(rel, b"", item.content) for rel, item in result.create.items()]

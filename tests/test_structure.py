@@ -7,6 +7,7 @@ a late import hides a cycle from Python, not from the reader.
 from __future__ import annotations
 
 import ast
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -154,3 +155,29 @@ def test_the_over_limit_list_only_names_modules_still_over() -> None:
 def test_the_line_limit_check_counts_lines(tmp_path: Path) -> None:
     package = _write(tmp_path, {"pkg/__init__.py": "", "pkg/big.py": "x = 1\n" * (MAX_LINES + 1)})
     assert line_counts(package) == {"__init__.py": 0, "big.py": MAX_LINES + 1}
+
+
+def unknown_modules(readme: str, package: Path) -> list[str]:
+    """Modules and packages the README's Development section names that the package does not have."""
+    section = readme.split("\n## Development\n", 1)[-1].split("\n### ", 1)[0]
+    names = {path.name for path in package.rglob("*")}
+    named = re.findall(r"`([a-z_/]+(?:\.py|/))`", section)
+    return [name for name in named if not _exists(name, package, names)]
+
+
+def _exists(name: str, package: Path, names: set[str]) -> bool:
+    """A repository path (`genpolicy/registry/`, `tests/x.py`) exists, or a bare name is in the package."""
+    if "/" in name.rstrip("/"):
+        return (package.parent / name).exists()
+    return name.rstrip("/") in names
+
+
+def test_the_readme_map_names_only_existing_modules() -> None:
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    assert "\n## Development\n" in readme
+    assert unknown_modules(readme, PACKAGE) == []
+
+
+def test_the_readme_map_check_finds_unknown_modules() -> None:
+    readme = "# x\n## Development\n`genpolicy/registry/` `cli.py` `sops/` `gone.py` `genpolicy/nope/`\n### Tests\n"
+    assert unknown_modules(readme, PACKAGE) == ["gone.py", "genpolicy/nope/"]

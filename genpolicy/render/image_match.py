@@ -4,7 +4,7 @@ One RE2 regular expression over the raw `image` string of a container, used by b
 engines: CEL `matches()` and JMESPath `regex_match()` in ClusterPolicy preconditions (raw strings,
 so Kyverno's `defaultRegistry` setting cannot change the answer).
 
-Both follow the kubelet (see registry.py): ports must be equal, `*` in a host label matches one
+Both follow the kubelet (see genpolicy.registry): ports must be equal, `*` in a host label matches one
 label, a key path is a plain string prefix (`/team` also matches `/teammate`), and Docker Hub
 (`docker.io`) covers short names (`nginx`, `user/app`) and `index.docker.io/...`.
 """

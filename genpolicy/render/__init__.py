@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import posixpath
 import re
@@ -16,9 +15,10 @@ from genpolicy.crypto.sops import render_sops_config
 from genpolicy.errors import OutputValidationError, Problem
 from genpolicy.nodes.render import node_files
 from genpolicy.render import encrypted, engines, kyverno, metadata, wiring
+from genpolicy.render.backends import SecretJob, backend_named
 from genpolicy.render.documents import Document, OutputFile, SpecPath
 from genpolicy.render.kyverno_tests import build_suite
-from genpolicy.render.pullsecrets import PullSecret, PullSecretRenderer, encrypted_missing, pull_secrets
+from genpolicy.render.pullsecrets import PullSecret, PullSecretRenderer, pull_secrets
 from genpolicy.secrets import Credential
 from genpolicy.spec import NamespaceTarget, Resolved
 from genpolicy.spec.checks import KyvernoTarget, backend_for
@@ -364,35 +364,12 @@ def _secret_documents(
     manifest_path: str, sops_dir: str, annotations: dict[str, str] | None = None,
 ) -> tuple[list[Document], list[str]]:
     """Documents for the manifest file, plus paths of separate SOPS files (relative to sops_dir's parent)."""
-    backend = backend_for(ctx.resolved.spec, target.cluster, secret.registries[0])
-    if backend == "generator":
-        objects = secrets.generator_objects(target, secret, annotations)
-        documents = [_document(ctx, template, {"object": obj}) for template, obj in objects]
-        documents[0].origins = {"spec": (*_registry_path(ctx, secret), "credentials", "generator", "spec")}
-        return documents, []
-    template, context, sensitive = secrets.context(target, secret)
-    if annotations is not None:
-        context["annotations"] = annotations
-    if backend not in ("sealed-secrets", "sops"):
-        if sensitive and context.get("dockerconfigjson") is None:
-            raise encrypted_missing(target, secret)
-        return [_document(ctx, template, context, sensitive=sensitive)], []
-    assert ctx.encryption is not None
-    plain = _document(ctx, template, {**context, "dockerconfigjson": context.get("dockerconfigjson") or ""},
-                      sensitive=True)
-    encrypted.refuse_clear_credentials(plain.obj, plain.template, backend)
-    encoded = context.get("dockerconfigjson")
-    if backend == "sealed-secrets":
-        body = None if encoded is None else base64.b64decode(str(encoded)).decode("utf-8")
-        obj = encrypted.sealed_secret(plain.obj, target.cluster, ctx.encryption, manifest_path, body)
-        return [_document(ctx, "sealedsecret.yaml.j2", {"object": obj})], []
-    path = f"{sops_dir}/{secret.name}.sops.yaml"
-    text, shape = encrypted.sops_secret(plain.obj, target.cluster, ctx.encryption, path,
-                                        None if encoded is None else str(encoded))
-    file = OutputFile(path, "", cluster=target.cluster.name)
-    file.documents = [Document("sops", text, shape)]
-    bundle.add(file)
-    return [], [path]
+    backend = backend_named(backend_for(ctx.resolved.spec, target.cluster, secret.registries[0]))
+    job = SecretJob(target, secret, secrets, manifest_path, sops_dir, annotations,
+                    document=lambda template, context, sensitive=False: _document(
+                        ctx, template, context, sensitive=sensitive),
+                    add=bundle.add, encryption=ctx.encryption, registry_path=_registry_path(ctx, secret))
+    return backend.pull_secret(job)
 
 
 def _namespace_documents(

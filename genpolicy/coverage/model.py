@@ -7,14 +7,8 @@ from dataclasses import dataclass, field
 from genpolicy.errors import ExitCode, Problem
 
 JSON_VERSION = 1
-
-
 COVERED, ASSUMED, PUBLIC, UNCOVERED, INVALID = "covered", "assumed", "public", "uncovered", "invalid"
-
-
 STATUSES = (UNCOVERED, INVALID, ASSUMED, PUBLIC, COVERED)  # report order: problems first
-
-
 FAILING = (UNCOVERED, INVALID)
 
 

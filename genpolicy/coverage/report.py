@@ -29,11 +29,7 @@ from genpolicy.explain import (
 
 PATH_LABELS = {SERVICE_ACCOUNT: "ServiceAccount", HELM_VALUES: "Helm values", POD: "Pod (Helm values)",
                KYVERNO: "Kyverno", NODE: "node provider"}
-
-
 _MARKS = {COVERED: "✅", ASSUMED: "⚠️", PUBLIC: "🌐", UNCOVERED: "❌", INVALID: "❌"}
-
-
 _TABLE_STATUS = {COVERED: "ok", ASSUMED: "assumed", PUBLIC: "public", UNCOVERED: "MISSING", INVALID: "INVALID"}
 
 

@@ -58,8 +58,6 @@ def _add_kustomization(
 
 
 NAMESPACE_SENTINEL = "zz-genpolicy-namespace-sentinel-zz"
-
-
 _MEMO_TEMPLATES = {"secret.yaml.j2", "externalsecret.yaml.j2", "serviceaccount.yaml.j2", "helm-values.yaml.j2"}
 
 

@@ -15,7 +15,7 @@ from genpolicy.spec import NamespaceTarget
 DocumentFn = Callable[..., Document]  # (template, context, *, sensitive=False) -> Document
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)  # holds the renderer (and so the credentials): never printed
 class SecretJob:
     """One pull Secret to write, with the pipeline's helpers a backend may use."""
 

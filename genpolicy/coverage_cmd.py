@@ -1,4 +1,4 @@
-"""The `genpolicy coverage` command: wiring and exit codes only; the work lives in coverage.py."""
+"""The `genpolicy coverage` command: wiring and exit codes only; the work lives in genpolicy.coverage."""
 
 from __future__ import annotations
 

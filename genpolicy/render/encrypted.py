@@ -162,12 +162,15 @@ class EncryptionContext:
         return self._certificates[settings.certificate]
 
 
-def key_material_id(cluster: Cluster, backend: str, ctx: EncryptionContext) -> str:
-    """A public identifier of the key material: certificate fingerprint or hashed recipient list."""
-    if backend == "sealed-secrets":
-        settings = cluster.sealed_secrets
-        assert settings is not None
-        return f"sealed-secrets:{settings.scope}:sha256:{ctx.certificate(cluster).fingerprint[:16]}"
+def sealed_key_id(cluster: Cluster, ctx: EncryptionContext) -> str:
+    """A public identifier of the sealing key: scope and certificate fingerprint."""
+    settings = cluster.sealed_secrets
+    assert settings is not None
+    return f"sealed-secrets:{settings.scope}:sha256:{ctx.certificate(cluster).fingerprint[:16]}"
+
+
+def sops_key_id(cluster: Cluster) -> str:
+    """A public identifier of the age recipients: their sorted list, hashed."""
     assert cluster.sops is not None
     recipients = ",".join(sorted(cluster.sops.recipients))
     return f"sops:age:sha256:{hashlib.sha256(recipients.encode()).hexdigest()[:16]}"
@@ -203,7 +206,7 @@ def sealed_secret(secret: dict[str, Any], cluster: Cluster, ctx: EncryptionConte
     meta = secret["metadata"]
     scope = Scope(settings.scope)
     ident = trust.Identity(path, "SealedSecret", meta["namespace"], meta["name"],
-                           key_material_id(cluster, "sealed-secrets", ctx))
+                           sealed_key_id(cluster, ctx))
     fingerprint = None if plaintext is None else ctx.fingerprint.digest(
         {**ident.parts(), "plaintext": _fingerprinted(plaintext)})
     found, why = _reusable_sealed(ctx, ident, fingerprint, ctx.certificate(cluster).key_size // 8, _data_keys(secret))
@@ -264,7 +267,7 @@ def sops_secret(secret: dict[str, Any], cluster: Cluster, ctx: EncryptionContext
     settings = cluster.sops
     assert settings is not None
     meta = secret["metadata"]
-    ident = trust.Identity(path, "Secret", meta["namespace"], meta["name"], key_material_id(cluster, "sops", ctx))
+    ident = trust.Identity(path, "Secret", meta["namespace"], meta["name"], sops_key_id(cluster))
     fingerprint = None if plaintext_b64 is None else ctx.fingerprint.digest(
         {**ident.parts(), "plaintext": _fingerprinted(plaintext_b64)})
     annotations = {**(meta.get("annotations") or {}), KEY_ID: ident.key_id}

@@ -7,169 +7,47 @@ printed by `genpolicy schema` and docs/spec.md.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from pydantic.alias_generators import to_camel
+from pydantic import Field, field_validator, model_validator
 
 from genpolicy.nodes.model import Mirror, NodePool
 from genpolicy.spec.engines import EngineCredential
+from genpolicy.spec.fields import (
+    _DURATION,
+    _HELM_PATH,
+    _NAME,
+    API_VERSION,
+    FILE_PATH,
+    KIND,
+    Identifier,
+    Model,
+    check_username,
+    quoted_version,
+)
+from genpolicy.spec.registries import (
+    CREDENTIAL_SOURCES,
+    READ_SOURCES,
+    Backend,
+    Credentials,
+    DockerConfigSource,
+    EnvSource,
+    ExternalSecretSource,
+    FileSource,
+    GeneratorSource,
+    InlineSource,
+    NodeSource,
+    Registry,
+    RemoteProperties,
+    SecretStoreRef,
+)
 
-API_VERSION = "genpolicy/v1alpha1"
-KIND = "PullSecretSpec"
-
-_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-FILE_PATH = r"^[^\x00-\x1f\x7f]+$"  # no NUL or control characters: the OS cannot name such a file
-_ENV_VAR = r"^[A-Za-z_][A-Za-z0-9_]*$"
-_HELM_PATH = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
-_DURATION = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"
-
-Identifier = Annotated[str, Field(pattern=_NAME, max_length=63)]
-
-
-def check_username(value: str | None) -> str | None:
-    """The kubelet splits `auth` at the first ':', so a username may not contain one."""
-    if value is not None and (":" in value or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)):
-        raise ValueError("a registry username may not contain ':' or control characters")
-    return value
-
-
-def quoted_version(value: Any) -> Any:
-    """A version must be a string: YAML reads `1.30` as the number 1.3 (and `1.10` as 1.1)."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return value
-    text = repr(value)
-    major, _, minor = text.partition(".")
-    guess = f"{major}.{minor}0" if len(minor) == 1 else text
-    raise ValueError(f"{text} is a YAML number, not a version (trailing zeros are lost): quote it: \"{guess}\"")
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, populate_by_name=False, frozen=True, hide_input_in_errors=True
-    )
-
-
-class EnvSource(Model):
-    """Credentials read from environment variables at render time."""
-
-    username: str | None = Field(None, pattern=_ENV_VAR, description="Variable holding the username.")
-    password: str = Field(pattern=_ENV_VAR, description="Variable holding the password or token.")
-
-
-class FileSource(Model):
-    """Credentials read from files at render time (paths relative to the spec file)."""
-
-    username: str | None = Field(None, pattern=FILE_PATH, description="File holding the username.")
-    password: str = Field(pattern=FILE_PATH, description="File holding the password or token.")
-
-
-class SecretStoreRef(Model):
-    kind: Literal["SecretStore", "ClusterSecretStore"] = "ClusterSecretStore"
-    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=253)
-
-
-class RemoteProperties(Model):
-    username: str | None = Field("username", description="Property holding the username (null: use `username`).")
-    password: str = Field("password", description="Property holding the password or token.")
-
-
-class ExternalSecretSource(Model):
-    """An External Secrets Operator reference: genpolicy renders an ExternalSecret, never reads values."""
-
-    store: SecretStoreRef
-    remote_key: str = Field(min_length=1, description="Key of the secret in the external store.")
-    properties: RemoteProperties = RemoteProperties()
-    refresh_interval: str = Field("1h", pattern=_DURATION)
-
-
-class DockerConfigSource(Model):
-    """Import a credential from an existing docker `config.json` (or `.dockerconfigjson`) at render time."""
-
-    path: str = Field(pattern=FILE_PATH, description="The file, relative to the spec.")
-    server: str | None = Field(None, description="The `auths` key to take (default: the registry's server).")
-
-
-class NodeSource(Model):
-    """The nodes pull with their own identity (kubelet credential provider): no Secret is rendered."""
-
-    provider: str = Field(min_length=1, description="What serves it, e.g. `ecr-credential-provider`, `gke-node-sa`.")
-
-
-class GeneratorSource(Model):
-    """Short-lived cloud tokens minted by an External Secrets Operator generator in each namespace."""
-
-    kind: Literal["ECRAuthorizationToken", "GCRAccessToken", "ACRAccessToken"]
-    spec: dict[str, Any] = Field(description="The generator's `spec` (validated against its CRD).")
-    refresh_interval: str | None = Field(None, pattern=_DURATION, description="Default: well inside the lifetime.")
-
-
-class InlineSource(Model):
-    """Plaintext values in the spec itself: refused unless `allowPlaintext: true`."""
-
-    username: str = Field(min_length=1)
-    password: SecretStr
-
-    _username = field_validator("username")(classmethod(lambda cls, v: check_username(v)))
-
-
-CREDENTIAL_SOURCES = ("from_env", "from_file", "docker_config", "inline", "external_secret", "generator", "node")
-READ_SOURCES = ("from_env", "from_file", "docker_config", "inline")  # values genpolicy reads at render time
-
-
-class Credentials(Model):
-    """Where a registry's credentials come from: exactly one source."""
-
-    username: str | None = Field(
-        None, min_length=1, description="A literal, non-secret username (e.g. `AWS`, `_json_key`)."
-    )
-    from_env: EnvSource | None = None
-    from_file: FileSource | None = None
-    external_secret: ExternalSecretSource | None = None
-    inline: InlineSource | None = None
-    docker_config: DockerConfigSource | None = None
-    node: NodeSource | None = None
-    generator: GeneratorSource | None = None
-
-    _username = field_validator("username")(classmethod(lambda cls, v: check_username(v)))
-
-    @model_validator(mode="after")
-    def _exactly_one_source(self) -> Credentials:
-        sources = [n for n in CREDENTIAL_SOURCES if getattr(self, n)]
-        if len(sources) != 1:
-            raise ValueError(
-                "set exactly one of fromEnv, fromFile, dockerConfig, inline, externalSecret, generator, node"
-            )
-        return self
-
-    @property
-    def kind(self) -> str:
-        for name in CREDENTIAL_SOURCES:
-            if getattr(self, name) is not None:
-                return name
-        raise AssertionError("validated")
-
-
-Backend = Literal["sealed-secrets", "sops", "plain"]
-
-
-class Registry(Model):
-    name: Identifier = Field(description="Name used to reference this registry from groups.")
-    server: str = Field(
-        min_length=1,
-        description="Server as users write it: `ghcr.io`, `https://index.docker.io/v1/`, `host:8443/team`.",
-    )
-    secret_name: str | None = Field(
-        None, max_length=253, description="Name of the pull Secret (default `<name>-pull`)."
-    )
-    credentials: Credentials
-    email: str | None = None
-    backend: Backend | None = Field(None, description="Overrides the cluster's backend for this registry.")
-
-    @property
-    def effective_secret_name(self) -> str:
-        return self.secret_name or f"{self.name}-pull"
+__all__ = [  # re-exported: the whole spec model is imported from here
+    "API_VERSION", "CREDENTIAL_SOURCES", "FILE_PATH", "KIND", "READ_SOURCES", "Backend", "Credentials",
+    "DockerConfigSource", "EnvSource", "ExternalSecretSource", "FileSource", "GeneratorSource", "Identifier",
+    "InlineSource", "Model", "NodeSource", "Registry", "RemoteProperties", "SecretStoreRef", "check_username",
+    "quoted_version",
+]
 
 
 class SealedSecretsSettings(Model):

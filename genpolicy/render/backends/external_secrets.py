@@ -1,0 +1,28 @@
+"""The external-secrets backends: an ExternalSecret reading a store, or one minting tokens with a generator."""
+
+from __future__ import annotations
+
+from genpolicy.render.backends.base import SecretJob, job_context
+from genpolicy.render.documents import Document
+
+
+class ExternalSecretBackend:
+    """`credentials.externalSecret`: the operator builds the Secret from the store; no value is read."""
+
+    def pull_secret(self, job: SecretJob) -> tuple[list[Document], list[str]]:
+        template, context, sensitive = job_context(job)
+        return [job.document(template, context, sensitive=sensitive)], []
+
+
+class GeneratorBackend:
+    """`credentials.generator`: an ESO generator plus the ExternalSecret that templates its token."""
+
+    def pull_secret(self, job: SecretJob) -> tuple[list[Document], list[str]]:
+        objects = job.secrets.generator_objects(job.target, job.secret, job.annotations)
+        documents = [job.document(template, {"object": obj}) for template, obj in objects]
+        documents[0].origins = {"spec": (*job.registry_path, "credentials", "generator", "spec")}
+        return documents, []
+
+
+EXTERNAL_SECRET = ExternalSecretBackend()
+GENERATOR = GeneratorBackend()

@@ -1,0 +1,20 @@
+"""The plain backend: a `kubernetes.io/dockerconfigjson` Secret with the credentials in clear."""
+
+from __future__ import annotations
+
+from genpolicy.render.backends.base import SecretJob, job_context
+from genpolicy.render.documents import Document
+from genpolicy.render.pullsecrets import encrypted_missing
+
+
+class PlainBackend:
+    """Needs the credentials; the Secret is marked sensitive (counted, never logged)."""
+
+    def pull_secret(self, job: SecretJob) -> tuple[list[Document], list[str]]:
+        template, context, sensitive = job_context(job)
+        if sensitive and context.get("dockerconfigjson") is None:
+            raise encrypted_missing(job.target, job.secret)
+        return [job.document(template, context, sensitive=sensitive)], []
+
+
+BACKEND = PlainBackend()

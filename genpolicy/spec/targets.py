@@ -1,0 +1,71 @@
+"""What checking resolves a spec into: the namespace and Kyverno targets of every cluster."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from genpolicy.spec.engine_checks import EngineUse, engine_uses
+from genpolicy.spec.loader import LoadedYaml
+from genpolicy.spec.model import Cluster, HelmValues, LabelSelector, Registry, SecretMode, Spec
+
+
+@dataclass(frozen=True)
+class NamespaceTarget:
+    """Everything genpolicy renders for one namespace on one cluster."""
+
+    cluster: Cluster
+    group: str
+    namespace: str
+    registries: tuple[Registry, ...]
+    service_accounts: tuple[str, ...]
+    secret_mode: SecretMode
+    merged_secret_name: str
+    helm_values: HelmValues
+    external_secret_kind: str = "ExternalSecret"
+
+
+@dataclass(frozen=True)
+class KyvernoTarget:
+    """A namespace group distributed by Kyverno policies on one cluster."""
+
+    cluster: Cluster
+    group: str
+    names: tuple[str, ...]  # names and wildcards; empty: every namespace (subject to the selector)
+    selector: LabelSelector | None
+    excludes: tuple[str, ...]
+    registries: tuple[Registry, ...]
+    helm_values: HelmValues
+
+
+@dataclass
+class Resolved:
+    spec: Spec
+    loaded: LoadedYaml
+    server_keys: dict[str, str] = field(default_factory=dict)  # registry name -> auths key
+    targets: list[NamespaceTarget] = field(default_factory=list)
+    kyverno_targets: list[KyvernoTarget] = field(default_factory=list)
+
+    def registry_uses(self) -> list[tuple[Cluster, Registry]]:
+        """Every (cluster, registry) pair some group renders, static or Kyverno, in spec order."""
+        pairs = [(t.cluster, r) for t in self.targets for r in t.registries]
+        pairs += [(t.cluster, r) for t in self.kyverno_targets for r in t.registries]
+        return list({(c.name, r.name): (c, r) for c, r in pairs}.values())
+
+    def engine_uses(self) -> list[EngineUse]:
+        """The clusters' engineCredentials, resolved (genpolicy.spec.engine_checks)."""
+        return list(engine_uses(self.spec, self.server_keys))
+
+    def credential_uses(self) -> list[tuple[Cluster, Registry]]:
+        """registry_uses plus the (cluster, registry) pairs engine credentials render Secrets for."""
+        pairs = self.registry_uses() + [(u.cluster, u.registry) for u in self.engine_uses() if u.needs_secret]
+        return list({(c.name, r.name): (c, r) for c, r in pairs}.values())
+
+    def used_registries(self) -> list[Registry]:
+        """Registries some group or engine credential renders on some cluster, each once, in spec order of first use."""
+        return list({r.name: r for _, r in self.credential_uses()}.values())
+
+    def kyverno_targets_for(self, cluster: str) -> list[KyvernoTarget]:
+        return [t for t in self.kyverno_targets if t.cluster.name == cluster]
+
+    def targets_for(self, cluster: str) -> list[NamespaceTarget]:
+        return [t for t in self.targets if t.cluster.name == cluster]

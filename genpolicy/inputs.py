@@ -25,6 +25,8 @@ MAX_CREDENTIAL_BYTES = 1 * MIB  # a fromFile password or username (a Secret hold
 MAX_CONFIG_BYTES = 4 * MIB  # a docker config.json
 MAX_CERTIFICATE_BYTES = 1 * MIB
 MAX_DOCUMENT_NODES = 5 * MAX_NODES  # per YAML document, after alias expansion (large CRDs fit)
+# ... or one node per byte of the file, whichever is more: without aliases a node takes at least a byte,
+# so only alias expansion can exceed it (a `kubectl get pods -A -o yaml` List is one big document)
 MAX_DOCUMENT_DEPTH = 2 * MAX_DEPTH
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ErrorType = type[GenpolicyError]
@@ -78,7 +80,7 @@ def yaml_documents(text: str, filename: str, *, error: ErrorType = UsageError) -
             node = loader.get_node()
             if node is None:
                 continue
-            _check_size(node, filename, error)
+            _check_size(node, filename, error, max(MAX_DOCUMENT_NODES, len(text)))
             yield node.start_mark.line + 1, loader.construct_document(node)
     except RecursionError:
         raise _fail(error, filename, f"YAML nested deeper than {MAX_DOCUMENT_DEPTH} levels; refusing to load",
@@ -87,7 +89,7 @@ def yaml_documents(text: str, filename: str, *, error: ErrorType = UsageError) -
         loader.dispose()
 
 
-def _check_size(root: yaml.Node, filename: str, error: ErrorType) -> None:
+def _check_size(root: yaml.Node, filename: str, error: ErrorType, limit: int = MAX_DOCUMENT_NODES) -> None:
     """Count nodes after alias expansion (memoised: linear in the composed graph) and the depth."""
     sizes: dict[int, int] = {}
     active: set[int] = set()
@@ -105,8 +107,8 @@ def _check_size(root: yaml.Node, filename: str, error: ErrorType) -> None:
             children = node.value if isinstance(node, yaml.SequenceNode) else [n for pair in node.value for n in pair]
             for child in children:
                 total += size(child, depth + 1)
-                if total > MAX_DOCUMENT_NODES:
-                    raise _fail(error, filename, f"a YAML document has more than {MAX_DOCUMENT_NODES} nodes after "
+                if total > limit:
+                    raise _fail(error, filename, f"a YAML document has more than {limit} nodes after "
                                                  "alias expansion; refusing to load", "YAML")
             active.discard(id(node))
         sizes[id(node)] = total

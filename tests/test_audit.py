@@ -405,3 +405,83 @@ def test_malformed_objects_are_refused_at_their_position(rendered_spec: tuple[Pa
     result = run_audit(spec, export)
     assert result.code == 2 and "Traceback" not in result.output, result.output
     assert re.search(r"live\.yaml:\d+:1: \w+ [^:]*: ", result.stderr) and message in result.stderr, result.stderr
+
+
+def _b64s(value: str) -> str:
+    return base64.b64encode(value.encode()).decode()
+
+
+def test_secrets_that_are_not_pull_secrets_do_not_mask_the_report(rendered_spec: tuple[Path, Objects]) -> None:
+    """A token Secret's namespace and an Opaque `true`/`error` are not credentials: masking them everywhere
+    corrupted every report (review of issue 18); the token itself still never prints."""
+    spec, objects = rendered_spec
+    token = "eyJhbGciOiJSUzI1NiJ9.sekrit-token-value"
+    objects[("Secret", "alpha", "builder-token")] = {
+        "apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+        "metadata": {"name": "builder-token", "namespace": "alpha"},
+        "data": {"namespace": _b64s("alpha"), "token": _b64s(token), "ca.crt": _b64s("-----BEGIN CERT")}}
+    objects[("Secret", "alpha", "flags")] = {
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": {"name": "flags", "namespace": "alpha"},
+        "data": {"enabled": _b64s("true"), "level": _b64s("error"), "key": _b64s("Zq9!long-opaque-key")}}
+    _drift(objects)  # something to report
+    export = write_export(spec.parent, objects)
+    text = run_audit(spec, export)
+    assert "alpha" in text.stdout and "***" not in text.stdout, text.stdout
+    reports = run_audit(spec, export, "--format", "policyreport")
+    assert list(yaml.safe_load_all(reports.stdout)), "PolicyReport output must stay YAML"
+    assert all(token not in r.output and "long-opaque-key" not in r.output for r in (text, reports))
+    assert json.loads(run_audit(spec, export, "--format", "json").stdout)["findings"]
+
+
+def test_a_big_flat_export_is_read_but_an_alias_bomb_is_not(tmp_path: Path) -> None:
+    """The node cap is one node per byte (kubectl writes one List document), so only aliases exceed it."""
+    from genpolicy.errors import UsageError
+    from genpolicy.inputs import MAX_DOCUMENT_NODES, yaml_documents
+    flat = "[" + "0," * (MAX_DOCUMENT_NODES + 1000) + "0]"
+    assert len(next(yaml_documents(flat, "big.yaml"))[1]) == MAX_DOCUMENT_NODES + 1001
+    bomb = "a: &a [" + ",".join(["x"] * 100) + "]\n" + "".join(
+        f"{chr(98 + i)}: &{chr(98 + i)} [{','.join(['*' + chr(97 + i)] * 100)}]\n" for i in range(3))
+    with pytest.raises(UsageError):
+        list(yaml_documents(bomb, "bomb.yaml"))
+
+
+@pytest.mark.parametrize(("value", "ok"), [("2026-12-02T10:00:00Z", True), ("2026-12-02T10:00:00.5+01:00", True),
+                                           ("2026-12-02", False), ("20261202T100000", False)])
+def test_times_are_rfc3339_only(value: str, ok: bool) -> None:
+    from genpolicy.audit.expiry import parse_duration, parse_time
+    assert (parse_time(value) is not None) is ok
+    assert parse_duration("500ms") == datetime.timedelta(milliseconds=500)
+    assert parse_duration("9" * 400 + "h") is None  # beyond timedelta: no crash
+
+
+def test_expiries_beyond_the_calendar_do_not_crash(rendered_spec: tuple[Path, Objects]) -> None:
+    spec, objects = rendered_spec
+    secret = objects[("Secret", "alpha", "ghcr-pull")]
+    secret["metadata"].setdefault("annotations", {})["genpolicy.io/expires"] = "9999-12-31T23:59:59Z"
+    export = write_export(spec.parent, objects)
+    for extra in ((), ("--expiry-window", "999999d")):
+        result = run_audit(spec, export, *extra)
+        assert result.code in (0, 1) and "Traceback" not in result.output, result.output
+    assert run_audit(spec, export, "--expiry-window", "9999999999d").code == 2
+
+
+def test_namespace_selector_groups_are_judged_by_exported_namespace_labels(tmp_path: Path) -> None:
+    """examples/kyverno's `labelled` group: a clone is expected only where an exported Namespace carries
+    the label; a namespace whose labels the export does not show expects nothing (no false AU003)."""
+    out = tmp_path / "out"
+    spec = ROOT / "examples/kyverno/spec.yaml"
+    result = run_cli("render", spec, "--output", out)
+    assert result.code == 0, result.output
+    objects = {(o["kind"], o["metadata"].get("namespace", ""), o["metadata"]["name"]): o
+               for doc in rendered(out / "next") for o in applied(doc) if o["kind"] in ("Secret", "ServiceAccount")}
+    for ns in ("other-app", "opted-in", "opted-out"):
+        objects[("ServiceAccount", ns, "default")] = {"apiVersion": "v1", "kind": "ServiceAccount",
+                                                      "metadata": {"name": "default", "namespace": ns}}
+    label = {"pull-secrets.example.com/ghcr": "enabled"}
+    for ns, labels in (("opted-in", label), ("opted-out", {"team": "x"})):
+        objects[("Namespace", "", ns)] = {"apiVersion": "v1", "kind": "Namespace",
+                                          "metadata": {"name": ns, "labels": labels}}
+    export = write_export(tmp_path, objects)
+    report = run_cli("audit", spec, "--cluster", "next", "--live", export, "--format", "json")
+    missing = {f["object"]["namespace"] for f in json.loads(report.stdout)["findings"] if f["code"] == "AU003"}
+    assert missing == {"opted-in"}, report.output  # fails if selectors were assumed to match (other-app too)

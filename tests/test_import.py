@@ -191,3 +191,21 @@ def test_malformed_inputs_are_refused_at_their_position(tmp_path: Path, item: di
     result = run_cli("import", PATCHER, export(tmp_path, [item]))
     assert result.code == 2 and "Traceback" not in result.output, result.output
     assert "export.yaml:1:1: " in result.stderr and message in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("name", ["kyverno-match-all-string", "patcher-args-number", "patcher-volume-name-list"])
+def test_odd_field_types_are_imported_or_refused_never_a_crash(name: str) -> None:
+    """Inputs from the issue-18 review that crashed the import (exit 70): now read or refused (exit 2)."""
+    result = run_cli("import", ROOT / "tests/data/import/hostile" / f"{name}.yaml")
+    assert result.code in (0, 2) and "internal error" not in result.output, result.output
+
+
+def test_nothing_is_written_unless_every_target_can_be(tmp_path: Path) -> None:
+    source = ROOT / "tests/data/import/hostile/kyverno-match-all-string.yaml"
+    missing = run_cli("import", source, "-o", tmp_path / "no-such-folder/spec.yaml")
+    assert missing.code == 6 and "its folder does not exist" in missing.output
+    (tmp_path / "checklist.md").write_text("mine\n")
+    refused = run_cli("import", source, "-o", tmp_path / "spec.yaml", "--checklist", tmp_path / "checklist.md")
+    assert refused.code == 6 and not (tmp_path / "spec.yaml").exists()
+    assert (tmp_path / "checklist.md").read_text() == "mine\n"
+    assert run_cli("import", source, "-o", tmp_path / "spec.yaml", "--checklist", tmp_path / "c2.md").code == 0

@@ -71,7 +71,8 @@ def audit_export(resolved: Resolved, live: LiveExport, cluster: str | None = Non
     name = choose_cluster(resolved, cluster)
     skipped = ignored_codes(ignore)
     namespaces = {item.namespace for kind in live.objects.values() for item in kind.values() if item.namespace}
-    ctx = AuditContext(resolved, name, live, expected_state(resolved, name, namespaces), namespaces,
+    labels = {item.name: item.meta("labels") for item in live.of("Namespace")}
+    ctx = AuditContext(resolved, name, live, expected_state(resolved, name, namespaces, labels), namespaces,
                        now or datetime.datetime.now(datetime.UTC), window)
     findings = {f for check in _CHECKS for f in check(ctx) if f.code not in skipped}
     counts = {kind: len(items) for kind, items in sorted(live.objects.items())}

@@ -32,7 +32,7 @@ def _options(now: str | None, window: str) -> tuple[datetime.datetime, datetime.
     moment = parse_time(now) if now else datetime.datetime.now(datetime.UTC)
     if moment is None:
         raise UsageError("invalid --now", [Problem("--now", message=f"{now!r} is not an RFC 3339 time")])
-    days = re.fullmatch(r"(\d+)d", window)
+    days = re.fullmatch(r"(\d{1,6})d", window)
     span = datetime.timedelta(days=int(days.group(1))) if days else parse_duration(window)
     if span is None:
         raise UsageError("invalid --expiry-window", [Problem("--expiry-window", message=(

@@ -15,7 +15,7 @@ from genpolicy.render.pullsecrets import pull_secrets
 from genpolicy.spec import Resolved
 from genpolicy.spec.checks import KyvernoTarget
 from genpolicy.spec.engines import ARGOCD_KINDS
-from genpolicy.spec.model import Registry
+from genpolicy.spec.model import LabelSelector, Registry
 
 _ESO = ("external_secret", "generator")
 
@@ -40,16 +40,39 @@ class Expected:
     node_keys: tuple[str, ...] = ()  # keys a node credential provider serves on this cluster
     engine_secrets: set[tuple[str, str]] = field(default_factory=set)  # engineCredentials' Secrets
 
+    namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)  # exported Namespace objects
+
     def selects(self, group: KyvernoTarget, namespace: str) -> bool:
-        """Kyverno clones into `namespace` (label selectors are assumed to match: labels are not exported)."""
+        """Kyverno clones into `namespace`. A group with a namespaceSelector is judged by the exported
+        Namespace's labels; without that Namespace object nothing is expected (it cannot be known)."""
         if re.fullmatch(namespace_regex(group.excludes), namespace):
             return False
-        return not group.names or bool(re.fullmatch(namespace_regex(group.names), namespace))
+        if group.names and not re.fullmatch(namespace_regex(group.names), namespace):
+            return False
+        if group.selector is None:
+            return True
+        labels = self.namespace_labels.get(namespace)
+        return labels is not None and selector_matches(group.selector, labels)
 
 
-def expected_state(resolved: Resolved, cluster: str, namespaces: set[str]) -> Expected:
+def selector_matches(selector: LabelSelector, labels: dict[str, str]) -> bool:
+    """Kubernetes label selector semantics (matchLabels AND every matchExpression)."""
+    if any(labels.get(k) != v for k, v in selector.match_labels.items()):
+        return False
+    for req in selector.match_expressions:
+        present = req.key in labels
+        ok = {"In": present and labels.get(req.key) in req.values,
+              "NotIn": not present or labels.get(req.key) not in req.values,
+              "Exists": present, "DoesNotExist": not present}[req.operator]
+        if not ok:
+            return False
+    return True
+
+
+def expected_state(resolved: Resolved, cluster: str, namespaces: set[str],
+                   namespace_labels: dict[str, dict[str, str]] | None = None) -> Expected:
     """The cluster's expected objects; Kyverno clones only in `namespaces` (those the export shows)."""
-    result = Expected(cluster)
+    result = Expected(cluster, namespace_labels=dict(namespace_labels or {}))
     for target in resolved.targets_for(cluster):
         names = []
         for secret in pull_secrets(target):

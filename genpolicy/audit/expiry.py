@@ -17,17 +17,19 @@ from genpolicy.audit.rules import AuditContext, Finding
 from genpolicy.spec.checks import TOKEN_LIFETIME_S
 
 TOKEN_LIFETIMES = {kind: datetime.timedelta(seconds=s) for kind, s in TOKEN_LIFETIME_S.items()}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|m|s|ms)")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)")
 _UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
 
 def parse_time(value: Any) -> datetime.datetime | None:
     """An RFC 3339 timestamp (`2026-01-02T03:04:05Z`) as an aware datetime; None if it is not one."""
+    if not _RFC3339.fullmatch(str(value)):
+        return None  # fromisoformat alone takes dates and basic formats kubectl never writes
     try:
-        parsed = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        return datetime.datetime.fromisoformat(str(value).upper().replace("Z", "+00:00"))
     except ValueError:
         return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=datetime.UTC)
 
 
 def parse_duration(value: str) -> datetime.timedelta | None:
@@ -35,14 +37,25 @@ def parse_duration(value: str) -> datetime.timedelta | None:
     parts = _DURATION_PART.findall(value)
     if not parts or "".join(n + u for n, u in parts) != value:
         return None
-    return datetime.timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in parts))
+    try:
+        return datetime.timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in parts))
+    except OverflowError:
+        return None
 
 
 def expiring(ctx: AuditContext) -> Iterator[Finding]:
     for item in ctx.live.of("ExternalSecret"):
-        yield from _external_secret(ctx, item)
+        yield from _bounded(_external_secret(ctx, item))
     for item in ctx.live.of("Secret"):
-        yield from _annotations(ctx, item)
+        yield from _bounded(_annotations(ctx, item))
+
+
+def _bounded(findings: Iterator[Finding]) -> list[Finding]:
+    """A time beyond datetime's range (year 1 or 9999 plus a lifetime) is no expiry a cluster will see."""
+    try:
+        return list(findings)
+    except OverflowError:
+        return []
 
 
 def _judge(ctx: AuditContext, item: LiveObject, expires: datetime.datetime, what: str) -> Iterator[Finding]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from genpolicy.inputs import MAX_MANIFEST_BYTES, read_text, yaml_documents
 from genpolicy.registry import Entry, InvalidDockerConfig, entries_from_secret
 
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-KINDS = ("ServiceAccount", "Secret", "Pod", "Event", "ExternalSecret")
+KINDS = ("ServiceAccount", "Secret", "Pod", "Event", "ExternalSecret", "Namespace")
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,11 @@ _ARGOCD_PUBLIC = frozenset({"url", "type", "name", "project", "enableOCI", "inse
                             "githubAppInstallationID", "githubAppEnterpriseBaseUrl"})
 
 
+# a service-account token Secret's namespace and CA are public; its token is not
+_TOKEN_PUBLIC = frozenset({"namespace", "ca.crt"})
+_PLAIN_WORD = re.compile(r"[a-z][a-z0-9.-]{0,15}")  # e.g. true, error, a namespace or host name
+
+
 def _one(item: Any, filename: str, line: int) -> Iterator[LiveObject]:
     if not isinstance(item, dict) or item.get("kind") not in KINDS:
         return
@@ -131,23 +137,41 @@ def register_secret(secret: dict[str, Any]) -> None:
 
     An Argo CD repository Secret's descriptive keys (url, type, name...) are not secret: masking them would
     mask every registry host they name, so only its other keys are registered."""
-    public = _ARGOCD_PUBLIC if _labels(secret).get(_ARGOCD_SECRET_TYPE) else frozenset()
+    public = _public_keys(secret)
     for key, value in (secret.get("data") or {}).items():
         if key in public:
             continue
         secrets.register_derived(str(value))
         decoded = _b64(str(value))
         if decoded is not None:
-            secrets.register(decoded.decode("utf-8", "replace"))  # exact: its words stay printable
+            _register_value(decoded.decode("utf-8", "replace"))
     for key, value in (secret.get("stringData") or {}).items():
         if key not in public:
-            secrets.register(str(value))
+            _register_value(str(value))
     try:
         for entry in (pull_entries(secret) or {}).values():
             secrets.register(entry.password)
             secrets.register(f"{entry.username}:{entry.password}")
     except InvalidDockerConfig:
         return
+
+
+def _public_keys(secret: dict[str, Any]) -> frozenset[str]:
+    if _labels(secret).get(_ARGOCD_SECRET_TYPE):
+        return _ARGOCD_PUBLIC
+    return _TOKEN_PUBLIC if secret.get("type") == "kubernetes.io/service-account-token" else frozenset()
+
+
+def _register_value(value: str) -> None:
+    """Register a decoded value (exact match: its words stay printable), unless it is a short plain word.
+
+    The redactor masks every occurrence in the finished report, so an Opaque `true`, `error` or a
+    namespace name would corrupt every report (and make PolicyReport YAML unparseable). Audit never
+    prints Secret data; the redactor is the last line of defence, so plain words of a Secret that is not
+    a pull secret (whose passwords are always registered) are not registered."""
+    if _PLAIN_WORD.fullmatch(value):
+        return
+    secrets.register(value)
 
 
 def _labels(secret: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ _STATUSES = tuple((f"status.{key}{suffix}", kind) for key in ("containerStatuses
                                        ("[].state", dict), ("[].state.waiting", dict),
                                        ("[].state.waiting.reason", str)))
 SHAPES: dict[str, tuple[tuple[str, type], ...]] = {
+    "Namespace": (),  # only its metadata (labels: Kyverno groups' namespaceSelector)
     "Secret": (("type", str), ("data", dict), ("data.*", str), ("stringData", dict), ("stringData.*", str)),
     "ServiceAccount": (("imagePullSecrets", list), ("imagePullSecrets[]", dict), ("imagePullSecrets[].name", str)),
     "Pod": (("spec", dict), ("status", dict), ("spec.imagePullSecrets", list), ("spec.imagePullSecrets[]", dict),
@@ -50,6 +51,7 @@ _RULE = tuple((f"spec.rules[].{path}", kind) for path, kind in (
     ("preconditions.all[]", dict)))
 _POLICY = (("spec", dict), ("spec.rules", list), ("spec.rules[]", dict), *_RULE)
 IMPORT_SHAPES: dict[str, tuple[tuple[str, type], ...]] = {
+    "Namespace": (),  # only its metadata (labels: Kyverno groups' namespaceSelector)
     **SHAPES,
     "Deployment": (("spec", dict), ("spec.template", dict), ("spec.template.spec", dict), *_POD_TEMPLATE),
     "ClusterPullSecret": (("spec", dict), ("spec.secretRef", dict), ("spec.secretRef.name", str),

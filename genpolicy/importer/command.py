@@ -48,6 +48,13 @@ def _write(path: Path, text: str, force: bool) -> None:
         raise WriteError("cannot write", [Problem(str(path), message=exc.strerror or str(exc))]) from None
 
 
+def _writable(path: Path, force: bool) -> None:
+    if path.exists() and not force:
+        raise WriteError("file exists", [Problem(str(path), message="exists; pass --force to replace it")])
+    if not path.resolve().parent.is_dir():
+        raise WriteError("cannot write", [Problem(str(path), message="its folder does not exist")])
+
+
 def _check_spec(text: str, folder: Path) -> None:
     """The written spec must load (schema and semantics) exactly as `genpolicy render` loads it."""
     from genpolicy.spec import load_spec
@@ -90,6 +97,8 @@ def import_command(paths: tuple[Path, ...], output: Path | None, checklist_path:
             unknown = [Problem(d.where, message=f"{d.writer}: registry unknown") for d in built.unresolved]
             raise UsageError("nothing to import", [first, *unknown])
         text = spec_text(built.spec)
+        for target in (t for t in (output, checklist_path) if t is not None):
+            _writable(target, force)  # every target before anything is written
         _check_spec(text, output.resolve().parent if output else Path.cwd())
         checklist = "\n".join(built.checklist) + "\n"
         if output:

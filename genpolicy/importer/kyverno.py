@@ -49,11 +49,15 @@ def _clone(item: Manifest, rule: dict[str, Any], result: Imported) -> None:
 def _match_namespaces(rule: dict[str, Any]) -> tuple[list[str], list[str]]:
     """Namespace names a rule matches (its Namespace `names`), and those it excludes."""
     def names(block: Any) -> list[str]:
+        block = block if isinstance(block, dict) else {}
+        entries = block.get("any") or block.get("all") or [block]
         found: list[str] = []
-        for entry in (block or {}).get("any") or (block or {}).get("all") or [block or {}]:
-            resources = (entry or {}).get("resources") or {}
-            found += [str(n) for n in resources.get("names") or []]
-            found += [str(n) for n in resources.get("namespaces") or []]
+        for entry in entries if isinstance(entries, list) else []:
+            resources = entry.get("resources") if isinstance(entry, dict) else None
+            resources = resources if isinstance(resources, dict) else {}
+            for key in ("names", "namespaces"):
+                values = resources.get(key)
+                found += [str(n) for n in values] if isinstance(values, list) else []
         return found
 
     return names(rule.get("match")) or [ALL], names(rule.get("exclude"))

@@ -65,7 +65,9 @@ def patcher_config(container: dict[str, Any]) -> dict[str, str]:
         name = str(env.get("name", "")) if isinstance(env, dict) else ""
         if name.startswith("CONFIG_") and "value" in env:
             config[name.removeprefix("CONFIG_").lower().replace("_", "-")] = str(env["value"])
-    args = [str(a) for a in [*(container.get("command") or [])[1:], *(container.get("args") or [])]]
+    command, given = container.get("command"), container.get("args")
+    args = [str(a) for a in [*(command[1:] if isinstance(command, list) else []),
+                             *(given if isinstance(given, list) else [])]]
     for i, arg in enumerate(args):
         flag, eq, value = arg.lstrip("-").partition("=")
         if arg.startswith("-") and flag in config | {"force": "", "runonce": ""}:
@@ -99,12 +101,12 @@ def _patcher_delivery(item: Manifest, container: dict[str, Any], manifests: list
 def _mounted_secret(item: Manifest, path: str) -> str:
     """namespace/name of the Secret volume mounted where CONFIG_DOCKERCONFIGJSONPATH points."""
     spec = (item.obj.get("spec") or {}).get("template", {}).get("spec") or {}
-    volumes = {v.get("name"): (v.get("secret") or {}).get("secretName") for v in spec.get("volumes") or []
-               if isinstance(v, dict)}
+    volumes = {str(v.get("name")): (v.get("secret") or {}).get("secretName") for v in spec.get("volumes") or []
+               if isinstance(v, dict) and isinstance(v.get("secret") or {}, dict)}
     for container in spec.get("containers") or []:
         for mount in container.get("volumeMounts") or []:
-            if path.startswith(str(mount.get("mountPath", "\0"))) and volumes.get(mount.get("name")):
-                return f"{item.namespace or 'default'}/{volumes[mount.get('name')]}"
+            if path.startswith(str(mount.get("mountPath", "\0"))) and volumes.get(str(mount.get("name"))):
+                return f"{item.namespace or 'default'}/{volumes[str(mount.get('name'))]}"
     return ""
 
 

@@ -17,8 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from genpolicy.errors import CredentialError, Problem
 from genpolicy.render import encrypted, engine_secrets, metadata
+from genpolicy.render.backends import RepoJob, backend_named
 from genpolicy.render.documents import Document, OutputFile
 from genpolicy.render.pullsecrets import PullSecret
 from genpolicy.secrets import Credential
@@ -114,43 +114,6 @@ def _argocd_documents(emit: Emit, use: EngineUse, manifest_path: str, base: str
     """The repository Secret through the registry's backend: (documents, separate SOPS files)."""
     spec = emit.resolved.spec
     repo = engine_secrets.repo_secret(spec, use)
-    backend = backend_for(spec, use.cluster, use.registry)
-    if backend == "generator":
-        return _checked(emit, engine_secrets.generator_objects(repo), manifest_path), []
-    if backend == "external-secrets":
-        return _checked(emit, [engine_secrets.external_secret(repo)], manifest_path), []
-    plain_values = engine_secrets.values(repo, emit.credentials.get(use.registry.name))
-    data = engine_secrets.encoded(plain_values)
-    plain = engine_secrets.plain_secret(repo, data)
-    if data is not None:
-        engine_secrets.check_repository_secret(plain, manifest_path)
-    if backend in ("sealed-secrets", "sops"):
-        return _encrypted(emit, use, plain, (plain_values, data), manifest_path, f"{base}/{repo.namespace}")
-    if data is None:
-        raise CredentialError("credentials needed", [Problem(
-            f"{repo.namespace}/{repo.name}", message="credentials are needed to render this Secret")])
-    return [emit.document(plain, True)], []
-
-
-def _checked(emit: Emit, objects: list[dict[str, Any]], where: str) -> list[Document]:
-    """ESO objects: the last one builds the repository Secret and must follow Argo CD's rules."""
-    engine_secrets.check_repository_secret(objects[-1], where)
-    return [emit.document(o, False) for o in objects]
-
-
-def _encrypted(emit: Emit, use: EngineUse, plain: dict[str, Any],
-               values: tuple[dict[str, str] | None, dict[str, str] | None], manifest_path: str, sops_dir: str,
-               ) -> tuple[list[Document], list[str]]:
-    """A SealedSecret in the manifest, or a SOPS file of its own; `values` are (plain, base64) or None."""
-    assert emit.encryption is not None
-    backend = backend_for(emit.resolved.spec, use.cluster, use.registry)
-    encrypted.refuse_clear_credentials(plain, "engine credentials", backend)
-    if backend == "sealed-secrets":
-        sealed = encrypted.sealed_secret(plain, use.cluster, emit.encryption, manifest_path, values[0])
-        return [emit.document(sealed, False)], []
-    path = f"{sops_dir}/{plain['metadata']['name']}.sops.yaml"
-    text, shape = encrypted.sops_secret(plain, use.cluster, emit.encryption, path, values[1])
-    file = OutputFile(path, "", cluster=use.cluster.name)
-    file.documents = [Document("sops", text, shape)]
-    emit.add(file)
-    return [], [path]
+    job = RepoJob(repo, emit.credentials.get(use.registry.name), manifest_path, f"{base}/{repo.namespace}",
+                  emit.document, emit.add, emit.encryption)
+    return backend_named(backend_for(spec, use.cluster, use.registry)).repository_secret(job)

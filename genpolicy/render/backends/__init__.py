@@ -8,9 +8,9 @@ maps that name to the module that writes it. A new backend is one module here an
 from __future__ import annotations
 
 from genpolicy.render.backends import external_secrets, node, plain, sealed_secrets, sops
-from genpolicy.render.backends.base import Backend, SecretJob, job_context
+from genpolicy.render.backends.base import Backend, RepoJob, SecretJob, job_context
 
-__all__ = ["BACKENDS", "Backend", "SecretJob", "backend_named", "job_context"]
+__all__ = ["BACKENDS", "Backend", "RepoJob", "SecretJob", "backend_named", "job_context"]
 
 BACKENDS: dict[str, Backend] = {
     "plain": plain.BACKEND,

@@ -6,10 +6,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from genpolicy.render import engine_secrets
 from genpolicy.render.documents import Document, OutputFile, SpecPath
 from genpolicy.render.encrypted import EncryptionContext
+from genpolicy.render.engine_secrets import RepoSecret
 from genpolicy.render.pullsecrets import PullSecret, PullSecretRenderer
 from genpolicy.render.trust import refuse_clear_credentials
+from genpolicy.secrets import Credential
 from genpolicy.spec import NamespaceTarget
 
 DocumentFn = Callable[..., Document]  # (template, context, *, sensitive=False) -> Document
@@ -31,10 +34,25 @@ class SecretJob:
     registry_path: SpecPath  # the first registry's spec path, for origins
 
 
+@dataclass(frozen=True, repr=False)  # holds the credential: never printed
+class RepoJob:
+    """One Argo CD repository Secret to write (engineCredentials), with the helpers a backend may use."""
+
+    repo: RepoSecret
+    credential: Credential | None
+    manifest_path: str  # the engines manifest
+    sops_dir: str  # where a separate SOPS file goes
+    document: Callable[[dict[str, Any], bool], Document]  # (object, sensitive)
+    add: Callable[[OutputFile], None]
+    encryption: EncryptionContext | None
+
+
 class Backend(Protocol):
-    """Writes one pull Secret: (documents for the manifest, paths of separate files it added)."""
+    """Writes one pull Secret or Argo CD repository Secret: (documents for the manifest, separate files)."""
 
     def pull_secret(self, job: SecretJob) -> tuple[list[Document], list[str]]: ...
+
+    def repository_secret(self, job: RepoJob) -> tuple[list[Document], list[str]]: ...
 
 
 def job_context(job: SecretJob) -> tuple[str, dict[str, Any], bool]:
@@ -53,3 +71,19 @@ def clear_secret(job: SecretJob, backend: str) -> tuple[Document, Any]:
                          sensitive=True)
     refuse_clear_credentials(plain.obj, plain.template, backend)
     return plain, context.get("dockerconfigjson")
+
+
+def repo_values(job: RepoJob) -> tuple[dict[str, str] | None, dict[str, str] | None, dict[str, Any]]:
+    """(plain values, base64 data, the clear Secret) of a repository Secret; values None without credentials."""
+    plain_values = engine_secrets.values(job.repo, job.credential)
+    data = engine_secrets.encoded(plain_values)
+    plain = engine_secrets.plain_secret(job.repo, data)
+    if data is not None:
+        engine_secrets.check_repository_secret(plain, job.manifest_path)
+    return plain_values, data, plain
+
+
+def checked(job: RepoJob, objects: list[dict[str, Any]]) -> list[Document]:
+    """ESO objects: the last one builds the repository Secret and must follow Argo CD's rules."""
+    engine_secrets.check_repository_secret(objects[-1], job.manifest_path)
+    return [job.document(o, False) for o in objects]

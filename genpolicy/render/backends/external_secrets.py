@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from genpolicy.render.backends.base import SecretJob, job_context
+from genpolicy.render import engine_secrets
+from genpolicy.render.backends.base import RepoJob, SecretJob, checked, job_context
 from genpolicy.render.documents import Document
 
 
@@ -13,6 +14,9 @@ class ExternalSecretBackend:
         template, context, sensitive = job_context(job)
         return [job.document(template, context, sensitive=sensitive)], []
 
+    def repository_secret(self, job: RepoJob) -> tuple[list[Document], list[str]]:
+        return checked(job, [engine_secrets.external_secret(job.repo)]), []
+
 
 class GeneratorBackend:
     """`credentials.generator`: an ESO generator plus the ExternalSecret that templates its token."""
@@ -22,6 +26,9 @@ class GeneratorBackend:
         documents = [job.document(template, {"object": obj}) for template, obj in objects]
         documents[0].origins = {"spec": (*job.registry_path, "credentials", "generator", "spec")}
         return documents, []
+
+    def repository_secret(self, job: RepoJob) -> tuple[list[Document], list[str]]:
+        return checked(job, engine_secrets.generator_objects(job.repo)), []
 
 
 EXTERNAL_SECRET = ExternalSecretBackend()

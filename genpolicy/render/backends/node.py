@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from genpolicy.render.backends.base import SecretJob
+from genpolicy.render.backends.base import RepoJob, SecretJob
 from genpolicy.render.documents import Document
 
 
@@ -11,6 +11,10 @@ class NodeBackend:
 
     def pull_secret(self, job: SecretJob) -> tuple[list[Document], list[str]]:
         return [], []
+
+    def repository_secret(self, job: RepoJob) -> tuple[list[Document], list[str]]:
+        """Argo CD cannot use the nodes' identity: the spec checks refuse this before any render."""
+        raise AssertionError(f"{job.repo.name}: node credentials for an Argo CD repository passed the checks")
 
 
 BACKEND = NodeBackend()

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from genpolicy.render.backends.base import SecretJob, job_context
+from genpolicy.errors import CredentialError, Problem
+from genpolicy.render.backends.base import RepoJob, SecretJob, job_context, repo_values
 from genpolicy.render.documents import Document
 from genpolicy.render.pullsecrets import encrypted_missing
 
@@ -15,6 +16,13 @@ class PlainBackend:
         if sensitive and context.get("dockerconfigjson") is None:
             raise encrypted_missing(job.target, job.secret)
         return [job.document(template, context, sensitive=sensitive)], []
+
+    def repository_secret(self, job: RepoJob) -> tuple[list[Document], list[str]]:
+        _, data, plain = repo_values(job)
+        if data is None:
+            raise CredentialError("credentials needed", [Problem(
+                f"{job.repo.namespace}/{job.repo.name}", message="credentials are needed to render this Secret")])
+        return [job.document(plain, True)], []
 
 
 BACKEND = PlainBackend()

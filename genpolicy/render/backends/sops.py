@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from genpolicy.render import encrypted
-from genpolicy.render.backends.base import SecretJob, clear_secret
+from genpolicy.render.backends.base import RepoJob, SecretJob, clear_secret, repo_values
 from genpolicy.render.documents import Document, OutputFile
 
 
@@ -17,6 +17,17 @@ class SopsBackend:
         text, shape = encrypted.sops_secret(plain.obj, job.target.cluster, job.encryption, path,
                                             None if encoded is None else str(encoded))
         file = OutputFile(path, "", cluster=job.target.cluster.name)
+        file.documents = [Document("sops", text, shape)]
+        job.add(file)
+        return [], [path]
+
+    def repository_secret(self, job: RepoJob) -> tuple[list[Document], list[str]]:
+        _, data, plain = repo_values(job)
+        assert job.encryption is not None
+        encrypted.refuse_clear_credentials(plain, "engine credentials", "sops")
+        path = f"{job.sops_dir}/{plain['metadata']['name']}.sops.yaml"
+        text, shape = encrypted.sops_secret(plain, job.repo.use.cluster, job.encryption, path, data)
+        file = OutputFile(path, "", cluster=job.repo.use.cluster.name)
         file.documents = [Document("sops", text, shape)]
         job.add(file)
         return [], [path]

@@ -19,7 +19,7 @@ from genpolicy.cli_support import fail as _fail
 from genpolicy.errors import ExitCode, GenpolicyError, Problem, UsageError, WriteError
 from genpolicy.pipeline import RenderOptions, RenderResult, render
 from genpolicy.reporting import Format, format_problems
-from genpolicy.spec import json_schema, load_spec
+from genpolicy.specfile import json_schema, load_spec
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

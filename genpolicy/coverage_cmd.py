@@ -9,7 +9,7 @@ import click
 
 from genpolicy.cli_support import echo, fail
 from genpolicy.errors import GenpolicyError
-from genpolicy.spec import load_spec
+from genpolicy.specfile import load_spec
 
 
 @click.command("coverage")

@@ -16,8 +16,8 @@ from genpolicy.registry import (
     parse_dockerconfigjson,
 )
 from genpolicy.secrets import Credential, Sensitive
-from genpolicy.spec.loader import LoadedYaml, format_path
-from genpolicy.spec.model import READ_SOURCES, Registry, Spec, check_username
+from genpolicy.specfile.loader import LoadedYaml, format_path
+from genpolicy.specfile.model import READ_SOURCES, Registry, Spec, check_username
 
 
 class CredentialReader:

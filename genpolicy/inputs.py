@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from genpolicy.errors import GenpolicyError, Problem, UsageError
-from genpolicy.spec.loader import MAX_DEPTH, MAX_NODES
+from genpolicy.specfile.loader import MAX_DEPTH, MAX_NODES
 
 MIB = 1024 * 1024
 MAX_MANIFEST_BYTES = 64 * MIB  # one validate/coverage/explain input or CRD file

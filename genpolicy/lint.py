@@ -17,10 +17,10 @@ from genpolicy.errors import Problem
 from genpolicy.registry import prefix_overlaps, urls_match
 from genpolicy.render.pullsecrets import pull_secrets
 from genpolicy.secrets import Credential, Sensitive
-from genpolicy.spec import Resolved
-from genpolicy.spec.checks import backend_for
-from genpolicy.spec.loader import Path, format_path
-from genpolicy.spec.model import IN_CLUSTER_SERVER, READ_SOURCES, Registry
+from genpolicy.specfile import Resolved
+from genpolicy.specfile.checks import backend_for
+from genpolicy.specfile.loader import Path, format_path
+from genpolicy.specfile.model import IN_CLUSTER_SERVER, READ_SOURCES, Registry
 
 SEVERITIES = ("error", "warning", "info")
 NEAR_LIMIT_BYTES = 768 * 1024

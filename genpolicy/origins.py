@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from genpolicy.errors import Problem
 from genpolicy.render.documents import Document, SpecPath
-from genpolicy.spec.loader import LoadedYaml, format_path
+from genpolicy.specfile.loader import LoadedYaml, format_path
 from genpolicy.validate import Finding
 
 

@@ -23,8 +23,8 @@ from genpolicy.render import Bundle, RenderContext, encrypted, finalize_bundle, 
 from genpolicy.render.documents import Document, OutputFile
 from genpolicy.render.encrypted import FingerprintKey
 from genpolicy.secrets import Credential
-from genpolicy.spec import Resolved, load_spec
-from genpolicy.spec.checks import backend_for
+from genpolicy.specfile import Resolved, load_spec
+from genpolicy.specfile.checks import backend_for
 from genpolicy.templating import Templates, builtin_template_dir
 from genpolicy.validate import CrdSchemas, Outcome, Validator, kubernetes_schemas
 

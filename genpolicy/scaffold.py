@@ -23,7 +23,7 @@ import genpolicy
 from genpolicy.cli_support import exit_with, write_file
 from genpolicy.errors import GenpolicyError, OutputValidationError, Problem, UsageError, WriteError
 from genpolicy.install_source import installed_source
-from genpolicy.spec.checks import SUPPORTED_KUBERNETES
+from genpolicy.specfile.checks import SUPPORTED_KUBERNETES
 
 SPEC_FILE = "genpolicy.yaml"
 GITOPS_ENGINES = ("argocd", "flux")
@@ -226,7 +226,7 @@ def _run_cookiecutter(context: dict[str, str], workdir: Path) -> Path:
 
 def _check_spec(rendered: Path, shown_as: Path) -> None:
     """The starter spec must load with the installed genpolicy (problems name the target path)."""
-    from genpolicy.spec import parse_spec
+    from genpolicy.specfile import parse_spec
 
     parse_spec(rendered.read_text(encoding="utf-8"), str(shown_as))
 

@@ -27,7 +27,7 @@ from genpolicy.crds import ShippedCrds
 from genpolicy.inputs import MAX_MANIFEST_BYTES, read_text, yaml_documents
 from genpolicy.nodes.schema import is_node_object, node_findings
 from genpolicy.nodes.versions import cache_type_required, parse_version
-from genpolicy.spec.checks import DNS1123_LABEL, DNS1123_SUBDOMAIN
+from genpolicy.specfile.checks import DNS1123_LABEL, DNS1123_SUBDOMAIN
 
 
 def _package_folder(name: str) -> Path:

@@ -15,9 +15,9 @@ from typing import Any, get_args
 import pytest
 
 from genpolicy.render.backends import BACKENDS, backend_named
-from genpolicy.spec.checks import backend_for
-from genpolicy.spec.model import CREDENTIAL_SOURCES
-from genpolicy.spec.model import Backend as BackendLiteral
+from genpolicy.specfile.checks import backend_for
+from genpolicy.specfile.model import CREDENTIAL_SOURCES
+from genpolicy.specfile.model import Backend as BackendLiteral
 
 RENDER = Path(__file__).resolve().parent.parent / "genpolicy" / "render"
 MAY_BRANCH: set[str] = set()  # every renderer hands Secrets to a backend (engine credentials included)

@@ -26,7 +26,7 @@ from conftest import ROOT, require_shared, run_cli, write_spec
 from genpolicy.crypto.sealed import unseal_value
 from genpolicy.crypto.sops import decrypt_document
 from genpolicy.errors import SpecError
-from genpolicy.spec import parse_spec
+from genpolicy.specfile import parse_spec
 
 PASSWORD = "Sup3r-Secret-Registry-Token-7f3a"
 USER = "robot-user"

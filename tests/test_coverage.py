@@ -18,7 +18,7 @@ import yaml
 
 from conftest import ROOT, run_cli, write_spec
 from genpolicy.explain import pod_keyring
-from genpolicy.spec import load_spec
+from genpolicy.specfile import load_spec
 
 LEAK_USER = "leaky-user-Q7Z"
 LEAK_PASSWORD = "Leaky-Passw0rd-9XK"

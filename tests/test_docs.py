@@ -7,7 +7,7 @@ import re
 from pydantic import BaseModel
 
 from conftest import ROOT, run_cli
-from genpolicy.spec.model import Spec
+from genpolicy.specfile.model import Spec
 
 
 def field_names(model: type[BaseModel], seen: set[type[BaseModel]] | None = None) -> set[str]:
@@ -83,7 +83,7 @@ def test_repository_paths_named_in_readme_and_docs_exist() -> None:
 def test_readme_does_not_call_existing_features_unrendered() -> None:
     readme = (ROOT / "README.md").read_text()
     unrendered = " ".join(re.findall(r"Not rendered yet:([^.]*)\.", readme))
-    from genpolicy.spec.model import HelmValues
+    from genpolicy.specfile.model import HelmValues
 
     assert unrendered, "the README says what is not rendered yet"
     if "config_map" in HelmValues.model_fields:

@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT, run_cli
 from genpolicy.explain import explain, explain_spec
 from genpolicy.registry import Entry
-from genpolicy.spec import load_spec
+from genpolicy.specfile import load_spec
 
 
 def secret(**auths: str) -> dict[str, Entry]:

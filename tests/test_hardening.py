@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from conftest import PLAIN_SPEC, ROOT, Run, run_cli, write_spec
 from genpolicy.errors import GenpolicyError
-from genpolicy.spec import parse_spec
+from genpolicy.specfile import parse_spec
 
 
 def test_oversized_spec_is_refused_quickly(tmp_path: Path) -> None:

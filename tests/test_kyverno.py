@@ -19,7 +19,7 @@ from genpolicy.errors import SpecError
 from genpolicy.pipeline import RenderOptions, RenderResult, render
 from genpolicy.registry import InvalidImage, normalize_image, urls_match
 from genpolicy.render.image_match import excludes_localhost, image_regex, namespace_regex
-from genpolicy.spec import parse_spec
+from genpolicy.specfile import parse_spec
 
 SPEC = """
 apiVersion: genpolicy/v1alpha1

@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT, run_cli, write_spec
 from genpolicy.lint import RULES, lint, rule_code
 from genpolicy.secrets import Credential, Sensitive
-from genpolicy.spec import parse_spec
+from genpolicy.specfile import parse_spec
 
 HEADER = """\
 apiVersion: genpolicy/v1alpha1

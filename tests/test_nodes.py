@@ -16,7 +16,7 @@ from genpolicy.explain import explain_spec
 from genpolicy.nodes.render import hosts_files, node_files
 from genpolicy.nodes.schema import hosts_findings, node_findings
 from genpolicy.nodes.versions import cpc_api_version, token_stage, verification_stage
-from genpolicy.spec import Resolved, parse_spec
+from genpolicy.specfile import Resolved, parse_spec
 from genpolicy.workloads import read_workloads
 
 BASE = """\

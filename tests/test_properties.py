@@ -12,7 +12,7 @@ from test_yamllint import lint_bundle
 
 from genpolicy.errors import GenpolicyError
 from genpolicy.pipeline import RenderOptions, render
-from genpolicy.spec import parse_spec
+from genpolicy.specfile import parse_spec
 
 SAFE_NAME = st.from_regex(r"[a-z][a-z0-9]{0,6}", fullmatch=True)
 FREE_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)

@@ -12,7 +12,7 @@ import pytest
 from conftest import HUB_PASSWORD, Run, run_cli
 
 SKIPPED = "unchanged inputs and output, render skipped"
-HEAVY = ("pydantic", "jinja2", "kubernetes_validate", "cryptography", "genpolicy.spec", "click")
+HEAVY = ("pydantic", "jinja2", "kubernetes_validate", "cryptography", "genpolicy.specfile", "click")
 
 
 @pytest.fixture

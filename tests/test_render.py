@@ -13,7 +13,7 @@ import yaml
 from conftest import HUB_PASSWORD, PASSWORD, ROOT, USERNAME, require_shared, run_cli, write_spec
 from genpolicy.pipeline import RenderOptions, RenderResult, render
 from genpolicy.render import helm_values
-from genpolicy.spec.model import HelmKey
+from genpolicy.specfile.model import HelmKey
 
 
 def do_render(spec: Path, env: dict[str, str], **kwargs: Any) -> RenderResult:
@@ -202,7 +202,7 @@ def test_cluster_external_secret_fans_out_to_the_group(tmp_path: Path) -> None:
 ])
 def test_per_namespace_fan_out_settings_are_for_static_groups(setting: str, path: str, col: int) -> None:
     from genpolicy.errors import SpecError
-    from genpolicy.spec import parse_spec
+    from genpolicy.specfile import parse_spec
 
     text = f"""\
 apiVersion: genpolicy/v1alpha1

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 from genpolicy.errors import SpecError
-from genpolicy.spec import parse_spec
+from genpolicy.specfile import parse_spec
 
 BASE = """\
 apiVersion: genpolicy/v1alpha1

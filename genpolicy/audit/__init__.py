@@ -16,7 +16,7 @@ from genpolicy.audit.expected import expected_state
 from genpolicy.audit.live import LiveExport, read_live
 from genpolicy.audit.rules import RULES, AuditContext, Finding, rule_code
 from genpolicy.errors import Problem, UsageError
-from genpolicy.spec import Resolved
+from genpolicy.specfile import Resolved
 
 __all__ = ["RULES", "AuditReport", "Finding", "audit_export", "read_live"]
 SEVERITIES = ("error", "warning", "info")

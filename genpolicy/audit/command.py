@@ -63,7 +63,7 @@ def audit_command(spec: Path | None, paths: tuple[Path, ...], cluster: str | Non
     """
     from genpolicy.audit import RULES, audit_export, read_live
     from genpolicy.audit.report import AuditFormat, render_audit
-    from genpolicy.spec import load_spec
+    from genpolicy.specfile import load_spec
 
     if list_rules:
         for rule in RULES.values():

@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 
 from genpolicy.render.image_match import namespace_regex
 from genpolicy.render.pullsecrets import pull_secrets
-from genpolicy.spec import Resolved
-from genpolicy.spec.checks import KyvernoTarget
-from genpolicy.spec.engines import ARGOCD_KINDS
-from genpolicy.spec.model import LabelSelector, Registry
+from genpolicy.specfile import Resolved
+from genpolicy.specfile.checks import KyvernoTarget
+from genpolicy.specfile.engines import ARGOCD_KINDS
+from genpolicy.specfile.model import LabelSelector, Registry
 
 _ESO = ("external_secret", "generator")
 

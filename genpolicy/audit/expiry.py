@@ -14,7 +14,7 @@ from typing import Any
 
 from genpolicy.audit.live import LiveObject
 from genpolicy.audit.rules import AuditContext, Finding
-from genpolicy.spec.checks import TOKEN_LIFETIME_S
+from genpolicy.specfile.checks import TOKEN_LIFETIME_S
 
 TOKEN_LIFETIMES = {kind: datetime.timedelta(seconds=s) for kind, s in TOKEN_LIFETIME_S.items()}
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")

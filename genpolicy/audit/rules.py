@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from genpolicy.audit.expected import Expected
 from genpolicy.audit.live import LiveExport, LiveObject
-from genpolicy.spec import Resolved
+from genpolicy.specfile import Resolved
 
 
 @dataclass(frozen=True)

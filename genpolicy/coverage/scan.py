@@ -32,9 +32,9 @@ from genpolicy.explain import (
 )
 from genpolicy.nodes.answers import node_notes
 from genpolicy.render.pullsecrets import pull_secrets
-from genpolicy.spec import NamespaceTarget, Resolved
-from genpolicy.spec.checks import KyvernoTarget
-from genpolicy.spec.model import Registry
+from genpolicy.specfile import NamespaceTarget, Resolved
+from genpolicy.specfile.checks import KyvernoTarget
+from genpolicy.specfile.model import Registry
 from genpolicy.workloads import Container, PodSpec, Workloads
 
 _GENERIC_NOTE = "the kubelet tries these in order"

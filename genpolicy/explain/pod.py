@@ -17,9 +17,9 @@ from genpolicy.registry import (
 )
 from genpolicy.render.image_match import namespace_regex
 from genpolicy.render.pullsecrets import pull_secrets
-from genpolicy.spec import NamespaceTarget, Resolved
-from genpolicy.spec.checks import KyvernoTarget
-from genpolicy.spec.model import Registry
+from genpolicy.specfile import NamespaceTarget, Resolved
+from genpolicy.specfile.checks import KyvernoTarget
+from genpolicy.specfile.model import Registry
 
 SERVICE_ACCOUNT, HELM_VALUES, POD, KYVERNO, NODE = "service-account", "helm-values", "pod", "kyverno", "node"
 """Delivery paths: the patched ServiceAccount, the Helm values (explain's assumption when the account is not

@@ -57,7 +57,7 @@ def _writable(path: Path, force: bool) -> None:
 
 def _check_spec(text: str, folder: Path) -> None:
     """The written spec must load (schema and semantics) exactly as `genpolicy render` loads it."""
-    from genpolicy.spec import load_spec
+    from genpolicy.specfile import load_spec
 
     with tempfile.TemporaryDirectory(dir=folder) as scratch:
         candidate = Path(scratch) / "spec.yaml"

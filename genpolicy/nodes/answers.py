@@ -18,7 +18,7 @@ from genpolicy.nodes.providers import effective
 from genpolicy.nodes.render import mirror_url
 
 if TYPE_CHECKING:
-    from genpolicy.spec.model import Cluster, Spec
+    from genpolicy.specfile.model import Cluster, Spec
 
 POOL_PREFIX = "node pool "
 

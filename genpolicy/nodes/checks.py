@@ -22,7 +22,7 @@ from genpolicy.nodes.versions import (
 from genpolicy.registry import InvalidKey, InvalidServer, normalize_server, parse_key
 
 if TYPE_CHECKING:
-    from genpolicy.spec.model import Spec
+    from genpolicy.specfile.model import Spec
 
 Path = tuple[str | int, ...]
 Report = Callable[[Path, str], None]

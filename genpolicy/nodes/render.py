@@ -19,7 +19,7 @@ from genpolicy.nodes.schema import hosts_findings, node_findings
 from genpolicy.nodes.versions import Version, cache_type_required, cpc_api_version, exec_api_version, parse_version
 
 if TYPE_CHECKING:
-    from genpolicy.spec.model import Cluster, Spec
+    from genpolicy.specfile.model import Cluster, Spec
 
 DOCKER_HUB_ENDPOINT = "https://registry-1.docker.io"
 

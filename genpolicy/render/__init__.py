@@ -21,7 +21,7 @@ from genpolicy.render.helm import _helm_values, helm_values
 from genpolicy.render.kyverno_files import _render_kyverno
 from genpolicy.render.namespaces import _namespace_documents, _secret_documents
 from genpolicy.render.pullsecrets import PullSecretRenderer
-from genpolicy.spec.model import Cluster
+from genpolicy.specfile.model import Cluster
 
 __all__ = ["NAMESPACE_SENTINEL", "Bundle", "RenderContext", "cluster_external_secret", "encrypted", "finalize_bundle",
            "helm_values", "parse_document", "render_bundle"]

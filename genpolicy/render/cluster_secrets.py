@@ -8,8 +8,8 @@ from genpolicy.errors import OutputValidationError, Problem
 from genpolicy.render.context import Bundle, RenderContext, _add_kustomization, _document
 from genpolicy.render.documents import OutputFile
 from genpolicy.render.pullsecrets import PullSecret, PullSecretRenderer, pull_secrets
-from genpolicy.spec import NamespaceTarget
-from genpolicy.spec.model import Cluster
+from genpolicy.specfile import NamespaceTarget
+from genpolicy.specfile.model import Cluster
 
 
 def _cluster_wide(target: NamespaceTarget, secret: PullSecret) -> bool:

@@ -14,8 +14,8 @@ from genpolicy.render import encrypted
 from genpolicy.render.documents import Document, MemoDocument, OutputFile, SpecPath
 from genpolicy.render.pullsecrets import PullSecret
 from genpolicy.secrets import Credential
-from genpolicy.spec import Resolved
-from genpolicy.spec.model import Cluster
+from genpolicy.specfile import Resolved
+from genpolicy.specfile.model import Cluster
 from genpolicy.templating import Templates
 
 _YamlLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -36,7 +36,7 @@ from genpolicy.crypto.sops import DEFAULT_ENCRYPTED_REGEX, encrypt_secret_manife
 from genpolicy.errors import CredentialError, Problem
 from genpolicy.inputs import MAX_CERTIFICATE_BYTES, read_bytes, read_text
 from genpolicy.render import trust
-from genpolicy.spec.model import Cluster
+from genpolicy.specfile.model import Cluster
 
 FINGERPRINT = trust.FINGERPRINT
 refuse_clear_credentials = trust.refuse_clear_credentials

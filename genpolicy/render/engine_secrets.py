@@ -20,9 +20,9 @@ from genpolicy.errors import OutputValidationError, Problem
 from genpolicy.render import metadata
 from genpolicy.render.pullsecrets import GENERATOR_FIELDS
 from genpolicy.secrets import Credential
-from genpolicy.spec.checks import DEFAULT_REFRESH
-from genpolicy.spec.engine_checks import EngineUse
-from genpolicy.spec.model import Spec
+from genpolicy.specfile.checks import DEFAULT_REFRESH
+from genpolicy.specfile.engine_checks import EngineUse
+from genpolicy.specfile.model import Spec
 
 SECRET_TYPE = "argocd.argoproj.io/secret-type"
 _REQUIRED = ("enableOCI", "password", "type", "url", "username")

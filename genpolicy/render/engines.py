@@ -22,10 +22,10 @@ from genpolicy.render.backends import RepoJob, backend_named
 from genpolicy.render.documents import Document, OutputFile
 from genpolicy.render.pullsecrets import PullSecret
 from genpolicy.secrets import Credential
-from genpolicy.spec import NamespaceTarget, Resolved
-from genpolicy.spec.checks import backend_for
-from genpolicy.spec.engine_checks import EngineUse
-from genpolicy.spec.model import Cluster, HelmValues, Spec
+from genpolicy.specfile import NamespaceTarget, Resolved
+from genpolicy.specfile.checks import backend_for
+from genpolicy.specfile.engine_checks import EngineUse
+from genpolicy.specfile.model import Cluster, HelmValues, Spec
 
 FOLDER = "engines"
 API_VERSIONS = {"HelmRepository": "source.toolkit.fluxcd.io/v1", "OCIRepository": "source.toolkit.fluxcd.io/v1",

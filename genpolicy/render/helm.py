@@ -9,8 +9,8 @@ from genpolicy.render import metadata
 from genpolicy.render.context import RenderContext, _document
 from genpolicy.render.documents import Document
 from genpolicy.render.pullsecrets import pull_secrets
-from genpolicy.spec import NamespaceTarget
-from genpolicy.spec.model import HelmKey
+from genpolicy.specfile import NamespaceTarget
+from genpolicy.specfile.model import HelmKey
 
 
 def helm_values(keys: list[HelmKey], secret_names: list[str]) -> dict[str, Any]:

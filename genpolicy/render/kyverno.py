@@ -22,9 +22,9 @@ from typing import Any
 
 from genpolicy.render import metadata
 from genpolicy.render.image_match import excludes_localhost, image_regex, namespace_regex
-from genpolicy.spec import NamespaceTarget, Resolved
-from genpolicy.spec.checks import KyvernoTarget
-from genpolicy.spec.model import Cluster, KyvernoSettings, LabelSelector, Registry, Spec
+from genpolicy.specfile import NamespaceTarget, Resolved
+from genpolicy.specfile.checks import KyvernoTarget
+from genpolicy.specfile.model import Cluster, KyvernoSettings, LabelSelector, Registry, Spec
 
 TARGET_NAMESPACE = "{{request.object.metadata.name}}"
 # Ephemeral containers cannot be set when a Pod is created (only through the ephemeralcontainers
@@ -62,7 +62,7 @@ def with_secret_registries(targets: list[KyvernoTarget]) -> list[KyvernoTarget]:
 
 def source_target(cluster: Cluster, registries: list[Registry]) -> NamespaceTarget:
     """A pseudo-target for the source namespace so pull Secrets render the usual way."""
-    from genpolicy.spec.model import HelmValues
+    from genpolicy.specfile.model import HelmValues
 
     assert cluster.kyverno is not None
     return NamespaceTarget(cluster=cluster, group="kyverno-source", namespace=cluster.kyverno.source_namespace,

@@ -14,8 +14,8 @@ from genpolicy.render.helm import helm_values
 from genpolicy.render.kyverno_tests import build_suite
 from genpolicy.render.namespaces import _secret_documents
 from genpolicy.render.pullsecrets import PullSecretRenderer, pull_secrets
-from genpolicy.spec.checks import KyvernoTarget
-from genpolicy.spec.model import Cluster
+from genpolicy.specfile.checks import KyvernoTarget
+from genpolicy.specfile.model import Cluster
 
 
 def _render_kyverno(

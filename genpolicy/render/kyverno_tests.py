@@ -24,9 +24,9 @@ from typing import Any
 from genpolicy.render import metadata
 from genpolicy.render.image_match import DOCKER_HUB, namespace_regex, split_key
 from genpolicy.render.kyverno import clone_labels
-from genpolicy.spec import Resolved
-from genpolicy.spec.checks import SYSTEM_NAMESPACES, KyvernoTarget
-from genpolicy.spec.model import KyvernoSettings, LabelSelector, Registry
+from genpolicy.specfile import Resolved
+from genpolicy.specfile.checks import SYSTEM_NAMESPACES, KyvernoTarget
+from genpolicy.specfile.model import KyvernoSettings, LabelSelector, Registry
 
 UNMATCHED_IMAGE = "unmatched.invalid/genpolicy/none:1"
 OWN_SECRET = "own-pull-secret"

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from genpolicy.spec import NamespaceTarget
-from genpolicy.spec.model import Spec
+from genpolicy.specfile import NamespaceTarget
+from genpolicy.specfile.model import Spec
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "genpolicy"}
 REGISTRY_LABEL = "genpolicy.dev/registry"

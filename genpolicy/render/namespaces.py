@@ -11,8 +11,8 @@ from genpolicy.render.context import Bundle, RenderContext, _document, _registry
 from genpolicy.render.documents import Document
 from genpolicy.render.helm import _values_config_map
 from genpolicy.render.pullsecrets import PullSecret, PullSecretRenderer, pull_secrets
-from genpolicy.spec import NamespaceTarget
-from genpolicy.spec.checks import backend_for
+from genpolicy.specfile import NamespaceTarget
+from genpolicy.specfile.checks import backend_for
 
 
 def _secret_documents(

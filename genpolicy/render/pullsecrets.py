@@ -10,9 +10,9 @@ from genpolicy.dockerconfig import MAX_SECRET_BYTES, dockerconfigjson, encode_se
 from genpolicy.errors import CredentialError, OutputValidationError, Problem
 from genpolicy.render import metadata
 from genpolicy.secrets import Credential
-from genpolicy.spec import NamespaceTarget, Resolved
-from genpolicy.spec.checks import DEFAULT_REFRESH
-from genpolicy.spec.model import Registry
+from genpolicy.specfile import NamespaceTarget, Resolved
+from genpolicy.specfile.checks import DEFAULT_REFRESH
+from genpolicy.specfile.model import Registry
 
 # What each generator outputs, as Go template expressions for the username and the password.
 GENERATOR_FIELDS = {

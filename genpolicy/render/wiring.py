@@ -15,8 +15,8 @@ import posixpath
 from typing import Any
 
 from genpolicy.render import metadata
-from genpolicy.spec import Resolved
-from genpolicy.spec.model import Cluster, GitOpsWiring
+from genpolicy.specfile import Resolved
+from genpolicy.specfile.model import Cluster, GitOpsWiring
 
 KYVERNO_KINDS = [("kyverno.io", "ClusterPolicy"), ("policies.kyverno.io", "GeneratingPolicy"),
                  ("policies.kyverno.io", "MutatingPolicy")]

@@ -1,6 +1,6 @@
 """Pull-Secret backends behind one interface: how a registry's Secret is written into the output.
 
-`backend_for` (genpolicy.spec.checks) names the backend of a (cluster, registry) pair; `BACKENDS`
+`backend_for` (genpolicy.specfile.checks) names the backend of a (cluster, registry) pair; `BACKENDS`
 maps that name to the module that writes it. A new backend is one module here and one line in
 `BACKENDS`; the renderers hand every pull Secret to `backend_named(...)` and never branch on a name.
 """

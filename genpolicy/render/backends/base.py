@@ -13,7 +13,7 @@ from genpolicy.render.engine_secrets import RepoSecret
 from genpolicy.render.pullsecrets import PullSecret, PullSecretRenderer
 from genpolicy.render.trust import refuse_clear_credentials
 from genpolicy.secrets import Credential
-from genpolicy.spec import NamespaceTarget
+from genpolicy.specfile import NamespaceTarget
 
 DocumentFn = Callable[..., Document]  # (template, context, *, sensitive=False) -> Document
 

@@ -9,10 +9,10 @@ from typing import Any
 from pydantic import ValidationError
 
 from genpolicy.errors import Problem, SpecError
-from genpolicy.spec.checks import NamespaceTarget, Resolved, check_spec
-from genpolicy.spec.errors import problems_from_validation
-from genpolicy.spec.loader import MAX_SPEC_BYTES, load_yaml
-from genpolicy.spec.model import Spec
+from genpolicy.specfile.checks import NamespaceTarget, Resolved, check_spec
+from genpolicy.specfile.errors import problems_from_validation
+from genpolicy.specfile.loader import MAX_SPEC_BYTES, load_yaml
+from genpolicy.specfile.model import Spec
 
 __all__ = ["NamespaceTarget", "Resolved", "json_schema", "load_spec", "parse_spec"]
 

@@ -11,8 +11,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from genpolicy.errors import Problem
-from genpolicy.spec.loader import LoadedYaml, Path, format_path
-from genpolicy.spec.model import FILE_PATH
+from genpolicy.specfile.loader import LoadedYaml, Path, format_path
+from genpolicy.specfile.model import FILE_PATH
 
 
 def problems_from_validation(exc: ValidationError, loaded: LoadedYaml, root: type[BaseModel]) -> list[Problem]:

@@ -7,20 +7,20 @@ import re
 
 from genpolicy.errors import Problem
 from genpolicy.nodes.checks import check_nodes
-from genpolicy.spec.checker import DNS1123_LABEL, DNS1123_SUBDOMAIN, _Checker
-from genpolicy.spec.credential_checks import (
+from genpolicy.specfile.checker import DNS1123_LABEL, DNS1123_SUBDOMAIN, _Checker
+from genpolicy.specfile.credential_checks import (
     DEFAULT_REFRESH,
     TOKEN_LIFETIME_S,
     _check_registries,
     backend_for,
     duration_seconds,
 )
-from genpolicy.spec.destinations import shared_destinations
-from genpolicy.spec.engine_checks import check_engine_credentials, check_pull_secret_collisions
-from genpolicy.spec.group_checks import SYSTEM_NAMESPACES, GroupSettings, _resolve_groups
-from genpolicy.spec.loader import LoadedYaml, Path
-from genpolicy.spec.model import Spec
-from genpolicy.spec.targets import KyvernoTarget, NamespaceTarget, Resolved
+from genpolicy.specfile.destinations import shared_destinations
+from genpolicy.specfile.engine_checks import check_engine_credentials, check_pull_secret_collisions
+from genpolicy.specfile.group_checks import SYSTEM_NAMESPACES, GroupSettings, _resolve_groups
+from genpolicy.specfile.loader import LoadedYaml, Path
+from genpolicy.specfile.model import Spec
+from genpolicy.specfile.targets import KyvernoTarget, NamespaceTarget, Resolved
 
 __all__ = [  # re-exported: callers import the checks' results and shared rules from here
     "DEFAULT_REFRESH", "DNS1123_LABEL", "DNS1123_SUBDOMAIN", "SYSTEM_NAMESPACES", "TOKEN_LIFETIME_S", "GroupSettings",

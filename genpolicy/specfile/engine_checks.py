@@ -1,4 +1,4 @@
-"""Semantic checks and resolution of `clusters[].engineCredentials` (model: genpolicy.spec.engines)."""
+"""Semantic checks and resolution of `clusters[].engineCredentials` (model: genpolicy.specfile.engines)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
-from genpolicy.spec.engines import ARGOCD_KINDS, DEFAULT_INTERVAL, FLUX_KINDS, EngineCredential
-from genpolicy.spec.loader import Path
-from genpolicy.spec.model import Cluster, Registry, Spec
+from genpolicy.specfile.engines import ARGOCD_KINDS, DEFAULT_INTERVAL, FLUX_KINDS, EngineCredential
+from genpolicy.specfile.loader import Path
+from genpolicy.specfile.model import Cluster, Registry, Spec
 
 ErrorFn = Callable[[Path, str], None]
 GENERATOR_CLOUD = {"ECRAuthorizationToken": "aws", "GCRAccessToken": "gcp", "ACRAccessToken": "azure"}
@@ -156,7 +156,7 @@ def _check_unique(spec: Spec, uses: list[EngineUse], error: ErrorFn) -> None:
 
 
 class PullTarget(Protocol):
-    """What a static namespace target (genpolicy.spec.checks.NamespaceTarget) tells about its Secrets."""
+    """What a static namespace target (genpolicy.specfile.checks.NamespaceTarget) tells about its Secrets."""
 
     @property
     def cluster(self) -> Cluster: ...

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from genpolicy.spec.fields import _DURATION, _ENV_VAR, FILE_PATH, Identifier, Model, check_username
+from genpolicy.specfile.fields import _DURATION, _ENV_VAR, FILE_PATH, Identifier, Model, check_username
 
 
 class EnvSource(Model):

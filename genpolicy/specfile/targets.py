@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from genpolicy.spec.engine_checks import EngineUse, engine_uses
-from genpolicy.spec.loader import LoadedYaml
-from genpolicy.spec.model import Cluster, HelmValues, LabelSelector, Registry, SecretMode, Spec
+from genpolicy.specfile.engine_checks import EngineUse, engine_uses
+from genpolicy.specfile.loader import LoadedYaml
+from genpolicy.specfile.model import Cluster, HelmValues, LabelSelector, Registry, SecretMode, Spec
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ class Resolved:
         return list({(c.name, r.name): (c, r) for c, r in pairs}.values())
 
     def engine_uses(self) -> list[EngineUse]:
-        """The clusters' engineCredentials, resolved (genpolicy.spec.engine_checks)."""
+        """The clusters' engineCredentials, resolved (genpolicy.specfile.engine_checks)."""
         return list(engine_uses(self.spec, self.server_keys))
 
     def credential_uses(self) -> list[tuple[Cluster, Registry]]:

@@ -7,8 +7,8 @@ import re
 from collections.abc import Iterable
 
 from genpolicy.errors import Problem
-from genpolicy.spec.loader import LoadedYaml, Path, format_path
-from genpolicy.spec.model import READ_SOURCES, Registry, SecretMode, Spec
+from genpolicy.specfile.loader import LoadedYaml, Path, format_path
+from genpolicy.specfile.model import READ_SOURCES, Registry, SecretMode, Spec
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")

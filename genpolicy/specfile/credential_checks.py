@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 
 from genpolicy.registry import InvalidServer, normalize_server
-from genpolicy.spec.checker import _Checker
-from genpolicy.spec.loader import Path
-from genpolicy.spec.model import READ_SOURCES, Cluster, Registry, Spec
-from genpolicy.spec.targets import Resolved
+from genpolicy.specfile.checker import _Checker
+from genpolicy.specfile.loader import Path
+from genpolicy.specfile.model import READ_SOURCES, Cluster, Registry, Spec
+from genpolicy.specfile.targets import Resolved
 
 
 def _check_registries(checker: _Checker, resolved: Resolved) -> None:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from genpolicy.spec.loader import Path
-from genpolicy.spec.model import Spec
+from genpolicy.specfile.loader import Path
+from genpolicy.specfile.model import Spec
 
 
 def shared_destinations(spec: Spec) -> Iterator[tuple[Path, str]]:

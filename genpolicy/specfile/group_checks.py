@@ -6,11 +6,11 @@ import dataclasses
 import re
 from dataclasses import dataclass
 
-from genpolicy.spec.checker import _check_secret_names, _Checker, _duplicates
-from genpolicy.spec.credential_checks import _check_backends
-from genpolicy.spec.loader import Path
-from genpolicy.spec.model import Cluster, HelmValues, Registry, SecretMode
-from genpolicy.spec.targets import KyvernoTarget, NamespaceTarget, Resolved
+from genpolicy.specfile.checker import _check_secret_names, _Checker, _duplicates
+from genpolicy.specfile.credential_checks import _check_backends
+from genpolicy.specfile.loader import Path
+from genpolicy.specfile.model import Cluster, HelmValues, Registry, SecretMode
+from genpolicy.specfile.targets import KyvernoTarget, NamespaceTarget, Resolved
 
 
 @dataclass(frozen=True)

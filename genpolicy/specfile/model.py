@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from genpolicy.nodes.model import Mirror, NodePool
-from genpolicy.spec.engines import EngineCredential
-from genpolicy.spec.fields import (
+from genpolicy.specfile.engines import EngineCredential
+from genpolicy.specfile.fields import (
     _DURATION,
     _HELM_PATH,
     _NAME,
@@ -25,7 +25,7 @@ from genpolicy.spec.fields import (
     check_username,
     quoted_version,
 )
-from genpolicy.spec.registries import (
+from genpolicy.specfile.registries import (
     CREDENTIAL_SOURCES,
     READ_SOURCES,
     Backend,

@@ -5,7 +5,7 @@ repository`) or credential templates (`repo-creds`, matched by longest URL prefi
 `HelmRepository` (type oci), `OCIRepository` and `ImageRepository` reference a dockerconfigjson
 Secret (`secretRef`) or use the cloud identity (`provider: aws|azure|gcp`). This module holds the
 spec model only (it imports nothing of genpolicy, so `spec.model` can use it); the semantic
-checks are in `genpolicy.spec.engine_checks`. Sources: docs/engines.md.
+checks are in `genpolicy.specfile.engine_checks`. Sources: docs/engines.md.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from genpolicy.dockerconfig import MAX_SECRET_BYTES, dockerconfigjson
 from genpolicy.errors import Problem
 from genpolicy.registry import prefix_overlaps, urls_match
 from genpolicy.render.pullsecrets import pull_secrets
+from genpolicy.rules import Rule
 from genpolicy.secrets import Credential, Sensitive
 from genpolicy.specfile import Resolved
 from genpolicy.specfile.checks import backend_for
@@ -25,14 +26,6 @@ from genpolicy.specfile.model import IN_CLUSTER_SERVER, READ_SOURCES, Registry
 SEVERITIES = ("error", "warning", "info")
 NEAR_LIMIT_BYTES = 768 * 1024
 ESTIMATED_PASSWORD_BYTES = 2048  # a cloud token is 1-3 KiB; used when the value is not read
-
-
-@dataclass(frozen=True)
-class Rule:
-    code: str
-    name: str
-    severity: str
-    summary: str
 
 
 @dataclass(frozen=True)

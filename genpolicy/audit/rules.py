@@ -7,16 +7,8 @@ from dataclasses import dataclass
 
 from genpolicy.audit.expected import Expected
 from genpolicy.audit.live import LiveExport, LiveObject
+from genpolicy.rules import Rule
 from genpolicy.specfile import Resolved
-
-
-@dataclass(frozen=True)
-class Rule:
-    code: str
-    name: str
-    severity: str
-    summary: str
-
 
 RULES = {rule.code: rule for rule in (
     Rule("AU001", "service-account-drift", "error",

@@ -371,7 +371,8 @@ def test_several_clusters_need_cluster(tmp_path: Path) -> None:
                         '  - {name: dev, kubernetesVersion: "1.33", backend: plain, kyverno: {version: "1.13"}}\n')
     spec = write_spec(tmp_path, text)
     export = tmp_path / "live.yaml"
-    export.write_text("apiVersion: v1\nkind: List\nitems: []\n")
+    export.write_text("apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: ServiceAccount, "
+                      "metadata: {name: default, namespace: other}}\n")
     result = run_cli("audit", spec, "--live", export)
     assert result.code == 2 and "prod, dev" in result.stderr
     assert run_cli("audit", spec, "--live", export, "--cluster", "dev").code == 0
@@ -485,3 +486,12 @@ def test_namespace_selector_groups_are_judged_by_exported_namespace_labels(tmp_p
     report = run_cli("audit", spec, "--cluster", "next", "--live", export, "--format", "json")
     missing = {f["object"]["namespace"] for f in json.loads(report.stdout)["findings"] if f["code"] == "AU003"}
     assert missing == {"opted-in"}, report.output  # fails if selectors were assumed to match (other-app too)
+
+
+def test_an_export_with_nothing_to_audit_is_refused(rendered_spec: tuple[Path, Objects], tmp_path: Path) -> None:
+    """An empty List (a failed `kubectl get` in CI) must not pass as a clean audit."""
+    spec, _ = rendered_spec
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("apiVersion: v1\nkind: List\nitems: []\n")
+    result = run_audit(spec, empty)
+    assert result.code == 2 and "holds no ServiceAccount, Secret or Pod" in result.output, result.output

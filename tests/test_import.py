@@ -209,3 +209,21 @@ def test_nothing_is_written_unless_every_target_can_be(tmp_path: Path) -> None:
     assert refused.code == 6 and not (tmp_path / "spec.yaml").exists()
     assert (tmp_path / "checklist.md").read_text() == "mine\n"
     assert run_cli("import", source, "-o", tmp_path / "spec.yaml", "--checklist", tmp_path / "c2.md").code == 0
+
+
+def test_registry_keys_that_slug_alike_get_distinct_names(tmp_path: Path) -> None:
+    """harbor.example.com and harbor-example.com, and an IP registry (env var names start with a letter)."""
+    def secret(name: str, key: str) -> dict[str, Any]:
+        body = json.dumps({"auths": {key: {"auth": base64.b64encode(b"u:p-test").decode()}}})
+        return {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+                "metadata": {"name": name, "namespace": "apps"},
+                "data": {".dockerconfigjson": base64.b64encode(body.encode()).decode()}}
+    source = tmp_path / "secrets.yaml"
+    source.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": [
+        secret("a", "harbor.example.com"), secret("b", "harbor-example.com"), secret("c", "10.0.0.5:5000")]}))
+    result = run_cli("import", source, "-o", tmp_path / "spec.yaml")
+    assert result.code == 0, result.output
+    spec = yaml.safe_load((tmp_path / "spec.yaml").read_text())
+    names = [r["name"] for r in spec["registries"]]
+    assert len(set(names)) == 3, names
+    assert all(r["credentials"]["fromEnv"]["password"][0].isalpha() for r in spec["registries"])

@@ -68,6 +68,10 @@ def read_live(paths: list[Path]) -> LiveExport:
         text = read_text(path, what="live export", limit=MAX_MANIFEST_BYTES)
         for item in _objects(text, str(path)):
             export.add(item)
+    if paths and not any(export.objects.get(kind) for kind in _AUDITED):
+        raise UsageError("nothing to audit", [Problem(str(paths[0]), message=(
+            "the export holds no ServiceAccount, Secret or Pod (an empty or wrong `kubectl get` output?): "
+            "export them with `kubectl get serviceaccounts,secrets,pods -A -o yaml`"))])
     return export
 
 
@@ -111,6 +115,7 @@ _ARGOCD_PUBLIC = frozenset({"url", "type", "name", "project", "enableOCI", "inse
                             "githubAppInstallationID", "githubAppEnterpriseBaseUrl"})
 
 
+_AUDITED = ("ServiceAccount", "Secret", "Pod")  # an export with none of them audits nothing
 # a service-account token Secret's namespace and CA are public; its token is not
 _TOKEN_PUBLIC = frozenset({"namespace", "ca.crt"})
 _PLAIN_WORD = re.compile(r"[a-z][a-z0-9.-]{0,15}")  # e.g. true, error, a namespace or host name

@@ -55,8 +55,8 @@ class _Builder:
                                   f"writes one Secret per registry, {current!r}: Pods and charts listing "
                                   f"{secret_name!r} must list {current!r} (or set secretName)")
             return str(existing["name"])
-        name = slug(key)
-        variable = name.upper().replace("-", "_")
+        name = self._unique(slug(key))
+        variable = ("REGISTRY_" if name[0].isdigit() else "") + name.upper().replace("-", "_")
         entry: dict[str, Any] = {"name": name, "server": key}
         if secret_name and secret_name != f"{name}-pull":
             entry["secretName"] = secret_name
@@ -64,6 +64,15 @@ class _Builder:
         self.registries[key] = entry
         self.env.append((f"{variable}_USERNAME / {variable}_PASSWORD", f"registry {key}: {where}"))
         return name
+
+    def _unique(self, name: str) -> str:
+        """`name`, or `name-2`, `name-3`... when another key slugged to it (harbor.example.com, harbor-example.com)."""
+        taken = {str(e["name"]) for e in self.registries.values()}
+        candidate, n = name, 1
+        while candidate in taken:
+            n += 1
+            candidate = f"{name[:60]}-{n}"
+        return candidate
 
     def group(self, delivery: Delivery) -> None:
         keys = self.keys(delivery)

@@ -227,3 +227,12 @@ def test_registry_keys_that_slug_alike_get_distinct_names(tmp_path: Path) -> Non
     names = [r["name"] for r in spec["registries"]]
     assert len(set(names)) == 3, names
     assert all(r["credentials"]["fromEnv"]["password"][0].isalpha() for r in spec["registries"])
+
+
+def test_a_tag_glob_in_a_kyverno_image_anchor_imports_as_the_repository(tmp_path: Path) -> None:
+    """`<(image): "ghcr.io/org/app:*"` gave the server `ghcr.io/org/app:` (a spec that fails to load)."""
+    result = run_cli("import", ROOT / "tests/data/import/hostile/kyverno-image-tag-glob.yaml",
+                     "-o", tmp_path / "spec.yaml")
+    assert result.code == 0, result.output
+    servers = [r["server"] for r in yaml.safe_load((tmp_path / "spec.yaml").read_text())["registries"]]
+    assert servers == ["ghcr.io/org/app"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import tempfile
@@ -55,14 +56,19 @@ def _writable(path: Path, force: bool) -> None:
         raise WriteError("cannot write", [Problem(str(path), message="its folder does not exist")])
 
 
-def _check_spec(text: str, folder: Path) -> None:
+def _check_spec(text: str, folder: Path, shown: str) -> None:
     """The written spec must load (schema and semantics) exactly as `genpolicy render` loads it."""
     from genpolicy.specfile import load_spec
 
     with tempfile.TemporaryDirectory(dir=folder) as scratch:
         candidate = Path(scratch) / "spec.yaml"
         candidate.write_text(text, encoding="utf-8")
-        load_spec(candidate)
+        try:
+            load_spec(candidate)
+        except GenpolicyError as exc:  # point at the spec as it would have been written, not the scratch copy
+            exc.problems = [dataclasses.replace(p, file=shown) if p.file == str(candidate) else p
+                            for p in exc.problems]
+            raise
 
 
 @click.command("import")
@@ -99,7 +105,7 @@ def import_command(paths: tuple[Path, ...], output: Path | None, checklist_path:
         text = spec_text(built.spec)
         for target in (t for t in (output, checklist_path) if t is not None):
             _writable(target, force)  # every target before anything is written
-        _check_spec(text, output.resolve().parent if output else Path.cwd())
+        _check_spec(text, output.resolve().parent if output else Path.cwd(), str(output or "<stdout>"))
         checklist = "\n".join(built.checklist) + "\n"
         if output:
             _write(output, text, force)

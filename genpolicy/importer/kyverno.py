@@ -74,7 +74,8 @@ def _adds(rule: dict[str, Any]) -> list[tuple[str, str]]:
         for container in patch.get(key) or []:
             image = str((container or {}).get("<(image)", ""))
             if image:
-                hosts.append(re.sub(r"/?\*.*$", "", image))
+                # `reg/*`, `reg/org/app:*`, `reg/org/app@*`: the registry (and path) before the first wildcard
+                hosts.append(re.sub(r"[/:@]?\*.*$", "", image).rstrip(":@/"))
     for condition in (rule.get("preconditions") or {}).get("any") or (rule.get("preconditions") or {}).get("all") or []:
         if isinstance(condition, dict) and "registry" in str(condition.get("value", "")):
             hosts.append(str(condition.get("key")))

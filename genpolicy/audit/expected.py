@@ -14,7 +14,6 @@ from genpolicy.render.image_match import namespace_regex
 from genpolicy.render.pullsecrets import pull_secrets
 from genpolicy.specfile import Resolved
 from genpolicy.specfile.checks import KyvernoTarget
-from genpolicy.specfile.engines import ARGOCD_KINDS
 from genpolicy.specfile.model import LabelSelector, Registry
 
 _ESO = ("external_secret", "generator")
@@ -93,13 +92,8 @@ def expected_state(resolved: Resolved, cluster: str, namespaces: set[str],
 
 def engine_secret_names(resolved: Resolved, cluster: str) -> set[tuple[str, str]]:
     """(namespace, name) of the Secrets the cluster's engineCredentials render (docs/engines.md)."""
-    names = set()
-    for use in resolved.engine_uses():
-        if use.cluster.name != cluster or not use.needs_secret:
-            continue
-        argocd = use.entry.kind in ARGOCD_KINDS
-        names.add((use.namespace, use.entry.object_name() if argocd else use.registry.effective_secret_name))
-    return names
+    return {(use.namespace, use.secret_name) for use in resolved.engine_uses()
+            if use.cluster.name == cluster and use.needs_secret}
 
 
 def _kyverno(result: Expected, resolved: Resolved, group: KyvernoTarget, namespaces: set[str]) -> None:

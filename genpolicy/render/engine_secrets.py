@@ -38,7 +38,7 @@ class RepoSecret:
 
     @property
     def name(self) -> str:
-        return self.use.entry.object_name()
+        return self.use.secret_name
 
     @property
     def namespace(self) -> str:

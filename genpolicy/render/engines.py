@@ -56,7 +56,7 @@ def render_engines(emit: Emit, cluster: Cluster, folder: str) -> list[str]:
     manifest = OutputFile(f"{base}/{FOLDER}.yaml", emit.header, cluster=cluster.name)
     extra: list[str] = []
     for use in _flux_secret_uses(uses):
-        secret = PullSecret(use.registry.effective_secret_name, (use.registry,))
+        secret = PullSecret(use.secret_name, (use.registry,))
         docs, files = emit.pull_secret(_target(use), secret, manifest.path, f"{base}/{use.namespace}")
         manifest.documents += docs
         extra += files
@@ -99,7 +99,7 @@ def flux_source(spec: Spec, use: EngineUse) -> dict[str, Any]:
     if kind == "HelmRepository":
         body["type"] = "oci"
     if use.needs_secret:
-        body["secretRef"] = {"name": use.registry.effective_secret_name}
+        body["secretRef"] = {"name": use.secret_name}
     else:
         body["provider"] = use.provider
     meta: dict[str, Any] = {"name": use.entry.object_name(), "namespace": use.namespace,

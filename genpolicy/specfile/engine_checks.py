@@ -41,6 +41,12 @@ class EngineUse:
         return self.entry.kind in ARGOCD_KINDS or self.provider == "generic"
 
     @property
+    def secret_name(self) -> str:
+        """The Secret it renders (when `needs_secret`): Argo CD's repository Secret is the entry's object;
+        a Flux source's `secretRef` is the registry's pull Secret, one per (namespace, registry)."""
+        return self.entry.object_name() if self.entry.kind in ARGOCD_KINDS else self.registry.effective_secret_name
+
+    @property
     def interval(self) -> str:
         return self.entry.interval or DEFAULT_INTERVAL
 
@@ -187,7 +193,7 @@ def check_pull_secret_collisions(spec: Spec, server_keys: dict[str, str], target
         if not use.needs_secret:
             continue
         argo = use.entry.kind in ARGOCD_KINDS
-        name = use.entry.object_name() if argo else use.registry.effective_secret_name
+        name = use.secret_name
         group = pulls.get((use.cluster.name, use.namespace, name))
         if group is not None:
             fix = "`name`" if argo else "`namespace` (or the registry's `secretName`)"

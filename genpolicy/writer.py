@@ -8,27 +8,21 @@ is still what genpolicy wrote; anything else is a conflict, never touched.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import errno
 import fcntl
-import functools
 import hashlib
 import json
 import os
-import shutil
-import stat
-import sys
-import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from genpolicy import journal
+from genpolicy import journal, ondisk, swap
 from genpolicy.diffs import redact_secret_data as redact_secret_data  # re-exported: the diff of a plan
 from genpolicy.diffs import unified_diff as unified_diff
 from genpolicy.errors import Problem, WriteError
+from genpolicy.swap import SWAP_MARK as SWAP_MARK  # re-exported: genpolicy.quick looks for leftovers
+from genpolicy.swap import exchange_supported as _exchange_supported
 
 OWNED_FILE = ".genpolicy-owned.json"
 OWNED_FORMAT = 1
@@ -40,6 +34,7 @@ class Planned:
 
     content: bytes
     sensitive: bool = False
+    digest: str = ""  # its SHA-256 when already known (computed where it was rendered)
 
 
 @dataclass
@@ -53,6 +48,8 @@ class Plan:
     old: dict[str, bytes] = field(default_factory=dict)  # current bytes of updated/deleted files
     owned: dict[str, str] = field(default_factory=dict)  # the new owned-files record
     record_before: bytes | None = None  # the owned-files record the plan was made against
+    signatures: dict[str, ondisk.Signature | None] = field(default_factory=dict)  # of the files read
+    started_ns: int = 0  # wall clock when the plan began (files changed shortly before are re-read)
 
     @property
     def changed(self) -> bool:
@@ -94,46 +91,32 @@ def looks_generated(content: bytes) -> bool:
 
 
 def _read(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        return None
-    except IsADirectoryError:
-        return b"\0directory"
+    return ondisk.read_file(os.fspath(path))[0]
 
 
-def _outside(root: Path, rel: str, safe_dirs: set[str] | None = None) -> bool:
+def _outside(root: Path, rel: str) -> bool:
     """True when a path component is a symlink (so the path could lead outside root)."""
-    parts = rel.split("/")
-    for end in range(1, len(parts)):
-        folder = "/".join(parts[:end])
-        if safe_dirs is not None and folder in safe_dirs:
-            continue
-        if os.path.islink(os.path.join(root, folder)):
-            return True
-        if safe_dirs is not None:
-            safe_dirs.add(folder)
-    return os.path.islink(os.path.join(root, rel))
+    return ondisk.Tree(os.fspath(root)).through_link(rel)
 
 
 def plan(root: Path, wanted: Mapping[str, Planned]) -> Plan:
-    """Compare the wanted files with the disk; nothing is written."""
-    result = Plan(root, record_before=_read(root / OWNED_FILE))
+    """Compare the wanted files with the disk; nothing is written. Only files that exist are read."""
+    result = Plan(root, record_before=_read(root / OWNED_FILE), started_ns=ondisk.now_ns())
     owned = read_owned(root)
-    safe_dirs: set[str] = set()
-    exists = root.exists()
+    tree = ondisk.Tree(os.fspath(root))
     for rel in sorted(wanted):
         item = wanted[rel]
-        if not _safe_relpath(rel) or (exists and _outside(root, rel, safe_dirs)):
+        if not _safe_relpath(rel) or tree.through_link(rel):
             result.conflicts.append(Problem(str(root / rel), message="refusing to write through a symlink or "
                                                                      "outside the output folder"))
             continue
-        current = _read(root / rel)
-        digest = sha256(item.content)
-        result.owned[rel] = digest
+        current, signature = (None, None) if tree.kind(rel) is None else ondisk.read_file(os.path.join(tree.root, rel))
+        result.owned[rel] = item.digest or sha256(item.content)
         if current is None:
             result.create[rel] = item
-        elif current == item.content:
+            continue
+        result.signatures[rel] = signature
+        if current == item.content:
             result.unchanged.append(rel)
         elif owned.get(rel) == sha256(current):
             result.update[rel] = item
@@ -143,14 +126,20 @@ def plan(root: Path, wanted: Mapping[str, Planned]) -> Plan:
             result.conflicts.append(Problem(str(root / rel), message=f"{why}; refusing to overwrite "
                                                                      "(move it away or restore it)"))
     for rel in sorted(set(owned) - set(wanted)):
-        current = _read(root / rel)
-        if current is None:
-            continue
-        if _outside(root, rel) or owned[rel] != sha256(current) or not looks_generated(current):
-            continue  # changed by hand, or not ours (even if the record says so): never deleted
-        result.delete.append(rel)
-        result.old[rel] = current
+        _plan_delete(result, tree, owned, rel)
     return result
+
+
+def _plan_delete(result: Plan, tree: ondisk.Tree, owned: dict[str, str], rel: str) -> None:
+    """Delete a file no longer wanted only if it is ours, unchanged since written, and carries our marker."""
+    if tree.through_link(rel) or tree.kind(rel) != "file":
+        return
+    current, signature = ondisk.read_file(os.path.join(tree.root, rel))
+    if current is None or owned[rel] != sha256(current) or not looks_generated(current):
+        return  # changed by hand, or not ours (even if the record says so): never deleted
+    result.delete.append(rel)
+    result.old[rel] = current
+    result.signatures[rel] = signature
 
 
 def verified_unchanged(root: Path) -> Plan | None:
@@ -159,38 +148,15 @@ def verified_unchanged(root: Path) -> Plan | None:
     if not owned:
         return None
     result = Plan(root, owned=dict(owned), record_before=_read(root / OWNED_FILE))
-    safe_dirs: set[str] = set()
-    base = os.fspath(root)
+    tree = ondisk.Tree(os.fspath(root))
     for rel in sorted(owned):
-        if _outside_folders(root, rel, safe_dirs) or _regular_sha256(os.path.join(base, rel)) != owned[rel]:
+        if tree.through_link(rel) or tree.kind(rel) != "file":
+            return None
+        content, _ = ondisk.read_file(os.path.join(tree.root, rel))
+        if content is None or sha256(content) != owned[rel]:
             return None
         result.unchanged.append(rel)
     return result
-
-
-def _outside_folders(root: Path, rel: str, safe_dirs: set[str]) -> bool:
-    """`_outside` for the folders of a path only (its last component is opened without following links)."""
-    folder = rel.rpartition("/")[0]
-    return bool(folder) and folder not in safe_dirs and _outside(root, folder, safe_dirs)
-
-
-def _regular_sha256(path: str) -> str | None:
-    """The SHA-256 of a regular file, not through a symlink; None when it is anything else or unreadable."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        digest = hashlib.sha256()
-        while chunk := os.read(fd, 1 << 20):
-            digest.update(chunk)
-        return digest.hexdigest()
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -269,113 +235,50 @@ def _apply_in_place(result: Plan) -> None:
 
 
 def still_current(result: Plan) -> bool:
-    """Is the disk (checked under the lock) still what the plan was made against?"""
-    root = result.root
-    if _read(root / OWNED_FILE) != result.record_before:
+    """Is the disk (checked under the lock) still what the plan was made against?
+
+    Each file the plan read must have the same `lstat` signature; one changed within the racy
+    window (genpolicy.ondisk) is also compared by content. Files to create must still be absent.
+    """
+    root = os.fspath(result.root)
+    if _read(result.root / OWNED_FILE) != result.record_before:
         return False
-    expected: dict[str, str | None] = {rel: None for rel in result.create}
-    expected.update({rel: sha256(result.old[rel]) for rel in (*result.update, *result.delete)})
+    if any(os.path.lexists(os.path.join(root, rel)) for rel in result.create):
+        return False
+    expected = {rel: sha256(result.old[rel]) for rel in (*result.update, *result.delete)}
     expected.update({rel: result.owned[rel] for rel in result.unchanged if rel in result.owned})
-    for rel, digest in expected.items():
-        current = _read(root / rel)
-        if (None if current is None else sha256(current)) != digest:
-            return False
-    return True
+    return all(_same(os.path.join(root, rel), result.signatures.get(rel), digest, result.started_ns)
+               for rel, digest in expected.items())
 
 
-_RENAME_EXCHANGE = 2
-_AT_FDCWD = -100
-SWAP_MARK = ".genpolicy-swap-"
-
-
-@functools.cache
-def _libc() -> Any:
-    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-
-
-@functools.cache
-def _exchange_supported() -> bool:
-    return sys.platform == "linux" and hasattr(_libc(), "renameat2")
-
-
-def _exchange(a: Path, b: Path) -> None:
-    """Atomically swap two directories."""
-    if _libc().renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, os.strerror(err))
+def _same(path: str, before: ondisk.Signature | None, digest: str, started_ns: int) -> bool:
+    now = ondisk.lstat_signature(path)
+    if now is None or now != before:
+        return False
+    if before is not None and not before.racy(started_ns):
+        return True
+    content, _ = ondisk.read_file(path)
+    return content is not None and sha256(content) == digest
 
 
 def _clean_leftovers(root: Path) -> None:
-    """Remove trees a crashed render left beside the output (they are never the live output)."""
-    root = Path(os.path.realpath(root))
-    for leftover in root.parent.glob(f".{root.name}{SWAP_MARK}*"):
-        shutil.rmtree(leftover, ignore_errors=True)
+    swap.clean_leftovers(root)
 
 
 def _apply_by_swap(result: Plan) -> None:
-    root = Path(os.path.realpath(result.root))  # a symlinked output root stays a symlink: swap its target
-    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}{SWAP_MARK}", dir=root.parent))
+    writes = {rel: (item.content, 0o600 if item.sensitive else 0o644)
+              for rel, item in {**result.create, **result.update}.items()}
+    writes[OWNED_FILE] = (owned_record(result.owned), 0o644)
     try:
-        _build_tree(result, staging)
-        _exchange(staging, root)
+        swap.apply_by_swap(result.root, writes, set(result.delete) | {OWNED_FILE}, list(result.delete))
     except OSError as exc:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise _write_error(root, exc) from None
-    shutil.rmtree(staging, ignore_errors=True)  # now holds the old tree
-
-
-def _build_tree(result: Plan, staging: Path) -> None:
-    """The new output tree: every file of the old one (hard links) except deletions, plus new contents."""
-    os.chmod(staging, stat.S_IMODE(os.stat(result.root).st_mode))
-    writes = {**result.create, **result.update}
-    skip = set(result.delete) | set(writes) | {OWNED_FILE}
-    for folder, dirs, names in os.walk(result.root):
-        rel_dir = os.path.relpath(folder, result.root)
-        rel_dir = "" if rel_dir == "." else rel_dir
-        for name in dirs:
-            source = os.path.join(folder, name)
-            target = staging / rel_dir / name
-            if os.path.islink(source):
-                os.symlink(os.readlink(source), target)
-            else:
-                target.mkdir()
-                os.chmod(target, stat.S_IMODE(os.stat(source).st_mode))  # keep the folder's mode
-        for name in names:
-            rel = f"{rel_dir}/{name}" if rel_dir else name
-            if rel in skip:
-                continue
-            source = os.path.join(folder, name)
-            if os.path.islink(source):
-                os.symlink(os.readlink(source), staging / rel)
-            else:
-                os.link(source, staging / rel)
-    for rel, item in writes.items():
-        target = staging / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if item.sensitive else 0o644)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(item.content)
-    for rel in result.delete:
-        journal.remove_empty_parents(staging, rel)
-    _write_owned(staging, result.owned)
+        raise _write_error(Path(os.path.realpath(result.root)), exc) from None
 
 
 def owned_record(owned: Mapping[str, str]) -> bytes:
     """The bytes of `.genpolicy-owned.json` for an owned-files map."""
     record = {"format": OWNED_FORMAT, "generator": "genpolicy", "files": dict(sorted(owned.items()))}
     return (json.dumps(record, indent=2) + "\n").encode()
-
-
-def _write_owned(root: Path, owned: dict[str, str]) -> None:
-    data = owned_record(owned)
-    target = root / OWNED_FILE
-    if _read(target) == data:
-        return
-    fd, tmp = tempfile.mkstemp(prefix=".genpolicy-owned.", dir=root)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, target)
 
 
 def _write_error(path: Path, exc: OSError) -> WriteError:

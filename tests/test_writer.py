@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
 
-from genpolicy import writer
+from genpolicy import swap, writer
 from genpolicy.errors import WriteError
 from genpolicy.writer import OWNED_FILE, Planned, apply, plan, redact_secret_data, unified_diff
 
@@ -177,7 +178,7 @@ def test_swap_failure_at_each_step_leaves_old_tree(tmp_path: Path, monkeypatch: 
 
         monkeypatch.setattr(writer.os, "open", fail_new_files)
     else:
-        monkeypatch.setattr(writer, "_exchange", boom)
+        monkeypatch.setattr(swap, "exchange", boom)
     with pytest.raises(WriteError):
         apply(plan(root, files(a="new a\n", b__c="old c\n", d="new d\n")))
     assert snapshot(root) == before
@@ -223,3 +224,46 @@ def test_swap_keeps_folder_modes_and_a_symlinked_root(tmp_path: Path) -> None:
     assert root.is_symlink() and body(real / "a/x") == "changed\n"
     assert (real / "a").stat().st_mode & 0o777 == 0o750 and real.stat().st_mode & 0o777 == 0o700
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"], "no swap tree or symlink left behind"
+
+
+def _age(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files written until now count as old (outside genpolicy.ondisk's racy window); times cannot be faked:
+    setting an mtime moves the change time."""
+    monkeypatch.setattr(writer.ondisk, "RACY_SECONDS", 0)
+    time.sleep(0.05)  # past the kernel's coarse clock tick
+
+
+@pytest.mark.parametrize("racy", [True, False])
+def test_an_edit_between_plan_and_write_is_seen_even_with_size_and_mtime_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, racy: bool) -> None:
+    """The check under the lock compares lstat signatures; the change time moves with any edit."""
+    apply(plan(tmp_path, files(a="1\n", b="2\n")))
+    if not racy:
+        _age(monkeypatch)
+    result = plan(tmp_path, files(a="1\n", b="changed\n"))
+    signature = result.signatures["a"]
+    assert result.unchanged == ["a"] and signature is not None and signature.racy(result.started_ns) == racy
+    info = (tmp_path / "a").stat()
+    (tmp_path / "a").write_text(MARK + "X\n")  # same size
+    os.utime(tmp_path / "a", ns=(info.st_atime_ns, info.st_mtime_ns))  # and the same mtime
+    with pytest.raises(WriteError, match="changed while rendering"):
+        apply(result)
+    assert body(tmp_path / "b") == "2\n", "nothing was written"
+
+
+def test_an_aged_unchanged_tree_is_checked_without_reading_it_again(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    apply(plan(tmp_path, files(a="1\n", b="2\n", c__d="3\n")))
+    _age(monkeypatch)
+    result = plan(tmp_path, files(a="1\n", b="2\n", c__d="changed\n"))
+    reads: list[str] = []
+    real = writer.ondisk.read_file
+    monkeypatch.setattr(writer.ondisk, "read_file", lambda path: reads.append(path) or real(path))
+    apply(result)
+    assert [r for r in reads if not r.endswith(OWNED_FILE)] == [] and body(tmp_path / "c/d") == "changed\n"
+
+
+def test_a_fifo_where_a_file_is_wanted_is_a_conflict_not_a_hang(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "a")
+    result = plan(tmp_path, files(a="1\n", b="2\n"))
+    assert [p.file for p in result.conflicts] == [str(tmp_path / "a")] and list(result.create) == ["b"]

@@ -1,0 +1,126 @@
+"""What the output folder holds, read with as few system calls as a plan needs.
+
+A plan (genpolicy.writer) must know, for every wanted path, whether something is there, whether
+a folder on the way is a symlink, and the current bytes of files that exist. Listing each folder
+once (`os.scandir`: names and kinds without a stat per entry) answers the first two; only files
+that exist are opened. Each read also keeps the file's identity (`Signature`: inode, size,
+modification and change times), so the check made under the lock before writing
+(`writer.still_current`) can compare `lstat` results instead of reading everything again. A
+change time cannot be set by a user, so an edit always shows, except within one coarse kernel
+clock tick: files changed less than `RACY_SECONDS` before the plan are read again (git's
+"racily clean" rule).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from dataclasses import dataclass, field
+
+RACY_SECONDS = 3  # coarse file-system clocks (FAT: 2 s); files younger than this are compared by content
+DIRECTORY = b"\0directory"  # what a plan sees where a file is wanted and a folder is
+SPECIAL = b"\0special file"  # a FIFO, socket or device: never opened (reading a FIFO would block)
+
+
+@dataclass(frozen=True)
+class Signature:
+    """A file's identity as `lstat` gives it; equal signatures mean unchanged content (outside the racy window)."""
+
+    inode: int
+    device: int
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    mode: int
+
+    @classmethod
+    def of(cls, info: os.stat_result) -> Signature:
+        return cls(info.st_ino, info.st_dev, info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_mode)
+
+    def racy(self, since_ns: int) -> bool:
+        """Changed too shortly before `since_ns` (wall clock) for its times to tell a later edit apart."""
+        return max(self.mtime_ns, self.ctime_ns) >= since_ns - RACY_SECONDS * 1_000_000_000
+
+
+def now_ns() -> int:
+    return time.time_ns()
+
+
+def lstat_signature(path: str) -> Signature | None:
+    try:
+        return Signature.of(os.lstat(path))
+    except OSError:
+        return None
+
+
+def read_file(path: str) -> tuple[bytes | None, Signature | None]:
+    """A regular file's bytes and signature, not through a symlink; (None, None) when absent."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None, None
+    except IsADirectoryError:
+        return DIRECTORY, lstat_signature(path)
+    except OSError:
+        return SPECIAL, lstat_signature(path)
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            return (DIRECTORY if stat.S_ISDIR(info.st_mode) else SPECIAL), Signature.of(info)
+        return _read_all(fd, info.st_size), Signature.of(info)
+    finally:
+        os.close(fd)
+
+
+def _read_all(fd: int, size: int) -> bytes:
+    chunks = [os.read(fd, max(size, 1 << 16))]
+    while chunks[-1]:
+        chunks.append(os.read(fd, 1 << 20))
+    return b"".join(chunks)
+
+
+@dataclass
+class Tree:
+    """The kinds of entries under an output root, one `scandir` per folder, listed when first asked."""
+
+    root: str
+    _listings: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def kind(self, rel: str) -> str | None:
+        """"file", "link", "dir", "other" or None (absent), for a path relative to the root."""
+        folder, _, name = rel.rpartition("/")
+        return self._listing(folder).get(name)
+
+    def through_link(self, rel: str) -> bool:
+        """True when the path or a folder on its way is a symlink (so it could lead outside the root)."""
+        parts = rel.split("/")
+        for end in range(1, len(parts) + 1):
+            kind = self.kind("/".join(parts[:end]))
+            if kind == "link":
+                return True
+            if kind != "dir":
+                return False  # absent (nothing further exists) or a file (the path is blocked, not a link)
+        return False
+
+    def _listing(self, folder: str) -> dict[str, str]:
+        listing = self._listings.get(folder)
+        if listing is None:
+            listing = self._listings[folder] = _scan(os.path.join(self.root, folder) if folder else self.root)
+        return listing
+
+
+def _scan(path: str) -> dict[str, str]:
+    try:
+        with os.scandir(path) as entries:
+            return {e.name: _kind(e) for e in entries}
+    except OSError:
+        return {}
+
+
+def _kind(entry: os.DirEntry[str]) -> str:
+    if entry.is_symlink():
+        return "link"
+    if entry.is_dir(follow_symlinks=False):
+        return "dir"
+    return "file" if entry.is_file(follow_symlinks=False) else "other"

@@ -293,7 +293,12 @@ def _plaintext(ctx: _Context) -> Iterator[Finding]:
 
 def _secret_size(ctx: _Context) -> Iterator[Finding]:
     sizes: dict[tuple[str, ...], tuple[int, bool]] = {}
+    seen: set[tuple[int, str, str]] = set()
     for target in ctx.resolved.targets:
+        settings = (id(target.registries), target.secret_mode, target.merged_secret_name)
+        if settings in seen:
+            continue  # a group's namespaces share their settings objects: the same Secrets
+        seen.add(settings)
         for secret in pull_secrets(target):
             if secret.registries[0].credentials.kind not in READ_SOURCES:
                 continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import posixpath
 
 from genpolicy.nodes.render import node_files
@@ -21,6 +22,8 @@ from genpolicy.render.helm import _helm_values, helm_values
 from genpolicy.render.kyverno_files import _render_kyverno
 from genpolicy.render.namespaces import _namespace_documents, _secret_documents
 from genpolicy.render.pullsecrets import PullSecretRenderer
+from genpolicy.render.shapes import NamespaceShapes
+from genpolicy.specfile import NamespaceTarget
 from genpolicy.specfile.model import Cluster
 
 __all__ = ["NAMESPACE_SENTINEL", "Bundle", "RenderContext", "cluster_external_secret", "encrypted", "finalize_bundle",
@@ -63,19 +66,10 @@ def _render_cluster(
 ) -> None:
     namespace_files: list[str] = []  # relative to <folder>/namespaces, which has its own kustomization
     targets = sorted(ctx.resolved.targets_for(cluster.name), key=lambda t: t.namespace)
+    shapes = NamespaceShapes(ctx.resolved.spec)
+    direct = functools.partial(_namespace_files, ctx, secrets, folder, header)
     for target in targets:
-        values_doc = _helm_values(ctx, target) if target.helm_values.enabled else None
-        manifest = OutputFile(f"{folder}/namespaces/{target.namespace}.yaml", header, cluster=cluster.name)
-        manifest.documents, extra = _namespace_documents(ctx, bundle, target, secrets, folder, values_doc)
-        namespace_files += [posixpath.relpath(f, "namespaces") for f in extra]
-        if manifest.documents:
-            bundle.add(manifest)
-            namespace_files.append(f"{target.namespace}.yaml")
-        if values_doc is not None:
-            values_path = f"{folder}/helm-values/{target.namespace}.yaml"
-            values = OutputFile(values_path, header, is_manifest=False, cluster=cluster.name)
-            values.documents = [values_doc]
-            bundle.add(values)
+        namespace_files += shapes.render(target, bundle, direct)
         if ctx.progress:
             ctx.progress(1)
     resources: list[str] = []
@@ -87,6 +81,24 @@ def _render_cluster(
     resources += engines.render_engines(_engine_emit(ctx, bundle, cluster, secrets, header), cluster, folder)
     _add_kustomization(ctx, bundle, cluster, folder, resources, header)
     _render_nodes(ctx, bundle, cluster, folder, header)
+
+
+def _namespace_files(ctx: RenderContext, secrets: PullSecretRenderer, folder: str, header: str,
+                     target: NamespaceTarget, bundle: Bundle) -> list[str]:
+    """A namespace's manifest and Helm values files; returns its entries of the namespaces kustomization."""
+    values_doc = _helm_values(ctx, target) if target.helm_values.enabled else None
+    manifest = OutputFile(f"{folder}/namespaces/{target.namespace}.yaml", header, cluster=target.cluster.name)
+    manifest.documents, extra = _namespace_documents(ctx, bundle, target, secrets, folder, values_doc)
+    entries = [posixpath.relpath(f, "namespaces") for f in extra]
+    if manifest.documents:
+        bundle.add(manifest)
+        entries.append(f"{target.namespace}.yaml")
+    if values_doc is not None:
+        values = OutputFile(f"{folder}/helm-values/{target.namespace}.yaml", header, is_manifest=False,
+                            cluster=target.cluster.name)
+        values.documents = [values_doc]
+        bundle.add(values)
+    return entries
 
 
 def _render_nodes(ctx: RenderContext, bundle: Bundle, cluster: Cluster, folder: str, header: str) -> None:

@@ -50,6 +50,8 @@ class RepoJob:
 class Backend(Protocol):
     """Writes one pull Secret or Argo CD repository Secret: (documents for the manifest, separate files)."""
 
+    namespace_independent: bool  # its documents differ between namespaces only by the namespace's name
+
     def pull_secret(self, job: SecretJob) -> tuple[list[Document], list[str]]: ...
 
     def repository_secret(self, job: RepoJob) -> tuple[list[Document], list[str]]: ...

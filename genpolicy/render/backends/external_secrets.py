@@ -10,6 +10,8 @@ from genpolicy.render.documents import Document
 class ExternalSecretBackend:
     """`credentials.externalSecret`: the operator builds the Secret from the store; no value is read."""
 
+    namespace_independent = True  # same documents for every namespace up to its name (genpolicy.render.shapes)
+
     def pull_secret(self, job: SecretJob) -> tuple[list[Document], list[str]]:
         template, context, sensitive = job_context(job)
         return [job.document(template, context, sensitive=sensitive)], []
@@ -20,6 +22,8 @@ class ExternalSecretBackend:
 
 class GeneratorBackend:
     """`credentials.generator`: an ESO generator plus the ExternalSecret that templates its token."""
+
+    namespace_independent = True  # same documents for every namespace up to its name (genpolicy.render.shapes)
 
     def pull_secret(self, job: SecretJob) -> tuple[list[Document], list[str]]:
         objects = job.secrets.generator_objects(job.target, job.secret, job.annotations)

@@ -9,6 +9,8 @@ from genpolicy.render.documents import Document
 class NodeBackend:
     """`credentials.node`: the node pool's files carry the credential; namespaces get nothing."""
 
+    namespace_independent = True  # same documents for every namespace up to its name (genpolicy.render.shapes)
+
     def pull_secret(self, job: SecretJob) -> tuple[list[Document], list[str]]:
         return [], []
 

@@ -11,6 +11,8 @@ from genpolicy.render.pullsecrets import encrypted_missing
 class PlainBackend:
     """Needs the credentials; the Secret is marked sensitive (counted, never logged)."""
 
+    namespace_independent = True  # same documents for every namespace up to its name (genpolicy.render.shapes)
+
     def pull_secret(self, job: SecretJob) -> tuple[list[Document], list[str]]:
         template, context, sensitive = job_context(job)
         if sensitive and context.get("dockerconfigjson") is None:

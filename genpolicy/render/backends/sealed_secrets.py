@@ -12,6 +12,8 @@ from genpolicy.render.documents import Document
 class SealedSecretsBackend:
     """A SealedSecret in the manifest; unchanged credentials keep their ciphertext."""
 
+    namespace_independent = False  # encrypted for one namespace, reused from what is on disk
+
     def pull_secret(self, job: SecretJob) -> tuple[list[Document], list[str]]:
         plain, encoded = clear_secret(job, "sealed-secrets")
         assert job.encryption is not None

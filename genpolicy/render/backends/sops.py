@@ -10,6 +10,8 @@ from genpolicy.render.documents import Document, OutputFile
 class SopsBackend:
     """`<sops_dir>/<secret>.sops.yaml`, listed by the caller's kustomization; nothing in the manifest."""
 
+    namespace_independent = False  # encrypted for one namespace, reused from what is on disk
+
     def pull_secret(self, job: SecretJob) -> tuple[list[Document], list[str]]:
         plain, encoded = clear_secret(job, "sops")
         assert job.encryption is not None

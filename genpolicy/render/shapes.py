@@ -1,0 +1,108 @@
+"""Namespace files rendered once per shape: the files of namespaces that differ only by name.
+
+Every namespace of a static group on a cluster gets the same files up to its name. The first
+namespace of each shape is rendered with a sentinel name (`NAMESPACE_SENTINEL`) through the very
+functions a direct render uses; the others get those files with the sentinel replaced, without
+building template contexts again. This is exact when every document came from a built-in
+per-namespace template (a `MemoDocument`, which emits the namespace only as a whole quoted
+scalar: the same substitution the document memo of genpolicy.render.context already relies on)
+and the backend's output does not depend on the namespace otherwise (`namespace_independent`:
+not so for sealing and SOPS, which encrypt for one namespace and reuse what is on disk). Any
+other shape, or one whose sentinel render fails (its errors would name the sentinel), is
+rendered directly for each namespace.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from genpolicy.errors import GenpolicyError
+from genpolicy.render.backends import backend_named
+from genpolicy.render.context import NAMESPACE_SENTINEL, Bundle
+from genpolicy.render.documents import Document, MemoDocument, OutputFile
+from genpolicy.render.pullsecrets import pull_secrets
+from genpolicy.specfile import NamespaceTarget
+from genpolicy.specfile.checks import backend_for
+from genpolicy.specfile.model import Spec
+
+Direct = Callable[[NamespaceTarget, Bundle], list[str]]  # renders a namespace's files; returns kustomization entries
+_FIELDS = tuple(f.name for f in dataclasses.fields(NamespaceTarget) if f.name != "namespace")
+
+
+@dataclass(frozen=True)
+class _FileShape:
+    path: str  # with the sentinel for the namespace
+    header: str
+    is_manifest: bool
+    cluster: str
+    documents: tuple[tuple[str, str, str, bool], ...]  # (template, text, shape, sensitive), sentinel included
+
+
+@dataclass(frozen=True)
+class Shape:
+    files: tuple[_FileShape, ...]
+    entries: tuple[str, ...]  # kustomization entries, sentinel included
+
+    def emit(self, namespace: str, bundle: Bundle) -> list[str]:
+        for file in self.files:
+            docs: list[Document] = [
+                MemoDocument(template, text.replace(NAMESPACE_SENTINEL, namespace), shape, NAMESPACE_SENTINEL,
+                             namespace, sensitive) for template, text, shape, sensitive in file.documents]
+            bundle.add(OutputFile(file.path.replace(NAMESPACE_SENTINEL, namespace), file.header, docs,
+                                  file.is_manifest, file.cluster))
+        return [entry.replace(NAMESPACE_SENTINEL, namespace) for entry in self.entries]
+
+
+def shape_key(target: NamespaceTarget) -> tuple[object, ...]:
+    """Everything of a target but its name; unhashable parts (models) by identity: equal keys, equal files."""
+    return tuple(_identity(getattr(target, name)) for name in _FIELDS)
+
+
+def _identity(value: object) -> object:
+    """Plain values as they are; anything else (models, tuples of them) by identity: the targets share the
+    group's objects and keep them alive for the whole render, so equal identities mean equal values."""
+    if value is None or isinstance(value, str | int | float) or (
+            isinstance(value, tuple) and all(isinstance(v, str) for v in value)):
+        return value
+    return ("id", id(value))
+
+
+class NamespaceShapes:
+    """The shapes learnt so far in one render (a worker process has its own)."""
+
+    def __init__(self, spec: Spec) -> None:
+        self.spec = spec
+        self._shapes: dict[tuple[object, ...], Shape | None] = {}
+
+    def render(self, target: NamespaceTarget, bundle: Bundle, direct: Direct) -> list[str]:
+        key = shape_key(target)
+        if key not in self._shapes:
+            self._shapes[key] = self._learn(target, direct) if self._independent(target) else None
+        shape = self._shapes[key]
+        return direct(target, bundle) if shape is None else shape.emit(target.namespace, bundle)
+
+    def _independent(self, target: NamespaceTarget) -> bool:
+        return all(backend_named(backend_for(self.spec, target.cluster, s.registries[0])).namespace_independent
+                   for s in pull_secrets(target))
+
+    @staticmethod
+    def _learn(target: NamespaceTarget, direct: Direct) -> Shape | None:
+        scratch = Bundle()
+        try:
+            entries = direct(dataclasses.replace(target, namespace=NAMESPACE_SENTINEL), scratch)
+        except GenpolicyError:
+            return None  # the direct render reports it, naming the real namespace
+        files = [_file_shape(f) for f in scratch.files.values()]
+        if any(f is None for f in files) or not all(NAMESPACE_SENTINEL in e for e in entries):
+            return None
+        return Shape(tuple(f for f in files if f is not None), tuple(entries))
+
+
+def _file_shape(file: OutputFile) -> _FileShape | None:
+    if (file.raw is not None or NAMESPACE_SENTINEL not in file.path or NAMESPACE_SENTINEL in file.header
+            or not all(type(d) is MemoDocument and d.shape is not None for d in file.documents)):
+        return None
+    docs = tuple((d.template, d.text, d.shape or "", d.sensitive) for d in file.documents)
+    return _FileShape(file.path, file.header, file.is_manifest, file.cluster, docs)

@@ -19,8 +19,8 @@ from genpolicy.credentials import CredentialReader
 from genpolicy.errors import ExitCode, GenpolicyError, OutputValidationError, Problem, SpecError, WriteError
 from genpolicy.lint import lint
 from genpolicy.origins import spec_problem
-from genpolicy.render import Bundle, RenderContext, encrypted, finalize_bundle, render_bundle
-from genpolicy.render.documents import Document, OutputFile
+from genpolicy.render import NAMESPACE_SENTINEL, Bundle, RenderContext, encrypted, finalize_bundle, render_bundle
+from genpolicy.render.documents import Document, MemoDocument, OutputFile, ShapedDocuments
 from genpolicy.render.encrypted import FingerprintKey
 from genpolicy.secrets import Credential
 from genpolicy.specfile import Resolved, load_spec
@@ -347,6 +347,18 @@ class BundleValidator:
                 if file.is_manifest:
                     self._validate(file, doc)
                 doc.obj = None  # keep only the text: memory stays bounded by one cluster's objects
+            if file.shaped is not None and file.is_manifest:
+                self._validate_shaped(file, file.shaped)
+
+    def _validate_shaped(self, file: OutputFile, shaped: ShapedDocuments) -> None:
+        """A file rendered from a shape: each document is validated once per shape, then only counted."""
+        key = self.validators[file.cluster].key
+        for template, shape, sensitive in shaped.documents:
+            known = self.shapes.get((key, shape))
+            if known is not None and known[0].validated and not known[0].findings:
+                self.count += 1
+                continue
+            self._validate(file, MemoDocument(template, "", shape, NAMESPACE_SENTINEL, shaped.namespace, sensitive))
 
     def _validate(self, file: OutputFile, doc: Document) -> None:
         validator = self.validators[file.cluster]
@@ -389,10 +401,3 @@ class BundleValidator:
 
 def _kind(obj: Any) -> str:
     return f"{obj.get('kind')} ({obj.get('apiVersion')})" if isinstance(obj, dict) else "None (None)"
-
-
-def validate_bundle(resolved: Resolved, bundle: Bundle, crds: CrdSchemas) -> tuple[list[Problem], int]:
-    """Validate every generated object of a bundle; raise on errors, return "not validated" warnings."""
-    validator = BundleValidator(resolved, crds)
-    validator.validate_files(f for f in bundle.files.values() if any(d.obj is not None for d in f.documents))
-    return validator.finish()

@@ -49,12 +49,15 @@ _YAML12_NOT_STR = re.compile(
 )
 _YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"}  # YAML 1.1 bools (go-yaml too)
 _RESOLVER = yaml.resolver.Resolver()
+_NAME_LIKE = re.compile(r"[a-z][a-z0-9./_-]*")  # a letter first: no number, date, float word (.inf) or indicator
 
 
 @functools.lru_cache(maxsize=8192)
 def is_plain(value: str) -> bool:
     """Whether `value` can be written unquoted: every YAML 1.1 and 1.2 reader reads back this exact
     string, in block and flow context alike (so flow indicators `,[]{}` are quoted too)."""
+    if _NAME_LIKE.fullmatch(value) is not None:  # file and object names: only the bool/null words resolve
+        return value not in _YAML_WORDS
     return _plain_shape(value) and not _reads_as_other_type(value)
 
 

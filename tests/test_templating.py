@@ -178,3 +178,11 @@ def test_template_syntax_error_is_positioned(tmp_path: Path) -> None:
     with pytest.raises(TemplateError) as info:
         Templates([tmp_path]).render("header.yaml.j2", {})
     assert info.value.problems[0].line == 2
+
+
+@given(st.from_regex(r"[a-z][a-z0-9./_-]{0,12}", fullmatch=True) | st.sampled_from(
+    ["y", "n", "yes", "no", "on", "off", "true", "false", "null", "nan", "inf", "e1", "x.inf", "a--b", "ns-1.yaml"]))
+def test_the_name_fast_path_agrees_with_the_full_check(value: str) -> None:
+    from genpolicy import templating
+
+    assert templating.is_plain(value) == (templating._plain_shape(value) and not templating._reads_as_other_type(value))

@@ -52,6 +52,14 @@ class MemoDocument(Document):
         self._pending = None
 
 
+@dataclass(frozen=True)
+class ShapedDocuments:
+    """The documents of a file rendered from a shape (genpolicy.render.shapes), for validation only."""
+
+    namespace: str
+    documents: tuple[tuple[str, str, bool], ...]  # (template, shape: the object's JSON with the sentinel, sensitive)
+
+
 @dataclass
 class OutputFile:
     """A file of the bundle: a header plus one or more documents."""
@@ -64,6 +72,7 @@ class OutputFile:
     raw: bytes | None = None  # content already rendered elsewhere (a worker process)
     raw_plain: int = 0  # with `raw`: how many plaintext Secrets it holds
     raw_sensitive: bool = False
+    shaped: ShapedDocuments | None = None  # with `raw`: its documents by shape (validated once per shape)
 
     @property
     def sensitive(self) -> bool:
@@ -77,6 +86,7 @@ class OutputFile:
         if self.raw is None:
             self.raw, self.raw_plain, self.raw_sensitive = self.content(), self.plaintext_secrets(), self.sensitive
             self.documents = []
+        self.shaped = None
         return self.raw
 
     def content(self) -> bytes:

@@ -15,29 +15,34 @@ rendered directly for each namespace.
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from genpolicy.errors import GenpolicyError
 from genpolicy.render.backends import backend_named
 from genpolicy.render.context import NAMESPACE_SENTINEL, Bundle
-from genpolicy.render.documents import Document, MemoDocument, OutputFile
+from genpolicy.render.documents import MemoDocument, OutputFile, ShapedDocuments
 from genpolicy.render.pullsecrets import pull_secrets
 from genpolicy.specfile import NamespaceTarget
 from genpolicy.specfile.checks import backend_for
 from genpolicy.specfile.model import Spec
 
 Direct = Callable[[NamespaceTarget, Bundle], list[str]]  # renders a namespace's files; returns kustomization entries
-_FIELDS = tuple(f.name for f in dataclasses.fields(NamespaceTarget) if f.name != "namespace")
+_FIELDS = operator.attrgetter(*(f.name for f in dataclasses.fields(NamespaceTarget) if f.name != "namespace"))
+_SENTINEL = NAMESPACE_SENTINEL.encode()
+_PLAIN = (str, int, float, bool, type(None))
 
 
 @dataclass(frozen=True)
 class _FileShape:
     path: str  # with the sentinel for the namespace
+    content: bytes  # the file's bytes, sentinel included
     header: str
     is_manifest: bool
     cluster: str
-    documents: tuple[tuple[str, str, str, bool], ...]  # (template, text, shape, sensitive), sentinel included
+    documents: tuple[tuple[str, str, bool], ...]  # (template, shape, sensitive), for validation
+    plaintext: int  # documents holding credentials in clear
 
 
 @dataclass(frozen=True)
@@ -46,27 +51,20 @@ class Shape:
     entries: tuple[str, ...]  # kustomization entries, sentinel included
 
     def emit(self, namespace: str, bundle: Bundle) -> list[str]:
+        name = namespace.encode()
         for file in self.files:
-            docs: list[Document] = [
-                MemoDocument(template, text.replace(NAMESPACE_SENTINEL, namespace), shape, NAMESPACE_SENTINEL,
-                             namespace, sensitive) for template, text, shape, sensitive in file.documents]
-            bundle.add(OutputFile(file.path.replace(NAMESPACE_SENTINEL, namespace), file.header, docs,
-                                  file.is_manifest, file.cluster))
+            bundle.add(OutputFile(file.path.replace(NAMESPACE_SENTINEL, namespace), file.header, [],
+                                  file.is_manifest, file.cluster, raw=file.content.replace(_SENTINEL, name),
+                                  raw_plain=file.plaintext, raw_sensitive=file.plaintext > 0,
+                                  shaped=ShapedDocuments(namespace, file.documents)))
         return [entry.replace(NAMESPACE_SENTINEL, namespace) for entry in self.entries]
 
 
 def shape_key(target: NamespaceTarget) -> tuple[object, ...]:
-    """Everything of a target but its name; unhashable parts (models) by identity: equal keys, equal files."""
-    return tuple(_identity(getattr(target, name)) for name in _FIELDS)
-
-
-def _identity(value: object) -> object:
-    """Plain values as they are; anything else (models, tuples of them) by identity: the targets share the
-    group's objects and keep them alive for the whole render, so equal identities mean equal values."""
-    if value is None or isinstance(value, str | int | float) or (
-            isinstance(value, tuple) and all(isinstance(v, str) for v in value)):
-        return value
-    return ("id", id(value))
+    """Everything of a target but its name. Plain values as they are, anything else (models, tuples) by
+    identity: a group's namespaces share its settings objects, and the targets keep them alive for the
+    whole render, so equal identities mean equal values (another equal object only costs a render)."""
+    return tuple(v if type(v) in _PLAIN else ("id", id(v)) for v in _FIELDS(target))
 
 
 class NamespaceShapes:
@@ -104,5 +102,6 @@ def _file_shape(file: OutputFile) -> _FileShape | None:
     if (file.raw is not None or NAMESPACE_SENTINEL not in file.path or NAMESPACE_SENTINEL in file.header
             or not all(type(d) is MemoDocument and d.shape is not None for d in file.documents)):
         return None
-    docs = tuple((d.template, d.text, d.shape or "", d.sensitive) for d in file.documents)
-    return _FileShape(file.path, file.header, file.is_manifest, file.cluster, docs)
+    docs = tuple((d.template, d.shape or "", d.sensitive) for d in file.documents)
+    return _FileShape(file.path, file.content(), file.header, file.is_manifest, file.cluster, docs,
+                      file.plaintext_secrets())

@@ -40,7 +40,7 @@ class YamlText(str):
 
 
 WIDTH = 80  # fold long text with spaces into `>-` blocks so lines stay within yamllint's default
-_FLOW_OR_TAB = re.compile(r"[,\[\]{}\t]")
+_FLOW_OR_TAB = re.compile(r"[,?\[\]{}\t]")  # PyYAML ends a flow-context plain scalar at `?` too
 _FIRST_INDICATORS = frozenset("-?:,[]{}#&*!|>'\"%@`")
 _YAML12_NOT_STR = re.compile(
     r"null|Null|NULL|~|true|True|TRUE|false|False|FALSE"  # YAML 1.2 core schema: null, bool
@@ -53,6 +53,11 @@ _NAME_LIKE = re.compile(r"[a-z][a-z0-9./_-]*")  # a letter first: no number, dat
 
 
 @functools.lru_cache(maxsize=8192)
+def _printable_ascii(value: str) -> bool:
+    """Every character in 0x20-0x7E (for ASCII text, `isprintable` is exactly that range; C speed)."""
+    return value.isascii() and value.isprintable()
+
+
 def is_plain(value: str) -> bool:
     """Whether `value` can be written unquoted: every YAML 1.1 and 1.2 reader reads back this exact
     string, in block and flow context alike (so flow indicators `,[]{}` are quoted too)."""
@@ -70,7 +75,7 @@ def _reads_as_other_type(value: str) -> bool:
 def _plain_shape(value: str) -> bool:
     if not value or value[0] in _FIRST_INDICATORS or value != value.strip(" ") or value.startswith("..."):
         return False
-    if not all(0x20 <= ord(ch) < 0x7F for ch in value) or _FLOW_OR_TAB.search(value):
+    if not _printable_ascii(value) or _FLOW_OR_TAB.search(value):
         return False
     return ": " not in value and " #" not in value and not value.endswith(":")
 
@@ -79,7 +84,7 @@ def quote(value: str) -> str:
     """A quoted YAML scalar for any string, as kubectl (go-yaml) quotes: double quotes for text that
     would otherwise read as another type (`"true"`, `"1.30"`, `""`) and for text that needs escapes
     (non-ASCII, control characters), single quotes for any other printable ASCII text."""
-    if all(0x20 <= ord(ch) < 0x7F for ch in value) and not _reads_as_other_type(value):
+    if _printable_ascii(value) and not _reads_as_other_type(value):
         return "'" + value.replace("'", "''") + "'"
     out = ['"']
     for ch in value:
@@ -148,7 +153,7 @@ def _literal_ok(value: Any) -> bool:
     if "\n\n\n\n" in value:  # three blank lines: yamllint's empty-lines allows two
         return False
     lines = value.split("\n")
-    return all(ch == "\n" or 0x20 <= ord(ch) < 0x7F for ch in value) and all(
+    return _printable_ascii(value.replace("\n", "")) and all(
         (line.strip() or not line) and not line.endswith(" ") for line in lines
     )
 
@@ -185,7 +190,7 @@ def _fold(value: Any, column: int, indent: int) -> list[str] | None:
 
 
 def _foldable(value: str) -> bool:
-    return (value == value.strip(" ") and all(0x20 <= ord(ch) < 0x7F for ch in value)
+    return (value == value.strip(" ") and _printable_ascii(value)
             and re.search(r"\S \S", value) is not None)
 
 

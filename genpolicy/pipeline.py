@@ -64,7 +64,7 @@ class RenderResult:
             self.fingerprint.save()
         if self.cache is not None and not self.cached and not self.plan.conflicts:
             # the record this render wrote (not the file re-read: another render may have replaced it since)
-            self.cache.store(self.cache_digest, writer.owned_record(self.plan.owned), self.objects,
+            self.cache.store(self.cache_digest, self.plan.record(), self.objects,
                              [asdict(w) for w in self.cached_warnings])
             if self.quick is not None:
                 self.quick(self)
@@ -165,7 +165,7 @@ def _quick_files(options: RenderOptions, result: RenderResult) -> set[str]:
 
 
 def _remember(spec_arg: str, watched: quick.Watched, files: set[str], result: RenderResult) -> None:
-    quick.remember(spec_arg, watched, files, str(result.plan.root), writer.owned_record(result.plan.owned),
+    quick.remember(spec_arg, watched, files, str(result.plan.root), result.plan.record(),
                    result.objects, result.cached_warnings + result.lint_warnings)
 
 

@@ -50,10 +50,17 @@ class Plan:
     record_before: bytes | None = None  # the owned-files record the plan was made against
     signatures: dict[str, ondisk.Signature | None] = field(default_factory=dict)  # of the files read
     started_ns: int = 0  # wall clock when the plan began (files changed shortly before are re-read)
+    _record: bytes | None = field(default=None, repr=False)
 
     @property
     def changed(self) -> bool:
         return bool(self.create or self.update or self.delete)
+
+    def record(self) -> bytes:
+        """The owned-files record this plan writes (computed once: the plan's map is final once made)."""
+        if self._record is None:
+            self._record = owned_record(self.owned)
+        return self._record
 
     def summary(self) -> str:
         return (f"{len(self.create)} created, {len(self.update)} updated, {len(self.delete)} deleted, "
@@ -187,7 +194,7 @@ def apply(result: Plan) -> None:
     and a crash is rolled back by the next run (`recover`), so the folder is again fully old.
     """
     root = result.root
-    if not result.changed and _read(root / OWNED_FILE) == owned_record(result.owned):
+    if not result.changed and _read(root / OWNED_FILE) == result.record():
         return
     try:
         root.mkdir(parents=True, exist_ok=True)
@@ -225,7 +232,7 @@ def _apply_in_place(result: Plan) -> None:
     """Per-file renames with a journal (genpolicy.journal): a crash is rolled back by the next run."""
     writes = {rel: (item.content, 0o600 if item.sensitive else 0o644)
               for rel, item in {**result.create, **result.update}.items()}
-    record = owned_record(result.owned)
+    record = result.record()
     if _read(result.root / OWNED_FILE) != record:
         writes[OWNED_FILE] = (record, 0o644)
     try:
@@ -268,7 +275,7 @@ def _clean_leftovers(root: Path) -> None:
 def _apply_by_swap(result: Plan) -> None:
     writes = {rel: (item.content, 0o600 if item.sensitive else 0o644)
               for rel, item in {**result.create, **result.update}.items()}
-    writes[OWNED_FILE] = (owned_record(result.owned), 0o644)
+    writes[OWNED_FILE] = (result.record(), 0o644)
     try:
         swap.apply_by_swap(result.root, writes, set(result.delete) | {OWNED_FILE}, list(result.delete))
     except OSError as exc:
@@ -276,9 +283,15 @@ def _apply_by_swap(result: Plan) -> None:
 
 
 def owned_record(owned: Mapping[str, str]) -> bytes:
-    """The bytes of `.genpolicy-owned.json` for an owned-files map."""
-    record = {"format": OWNED_FORMAT, "generator": "genpolicy", "files": dict(sorted(owned.items()))}
-    return (json.dumps(record, indent=2) + "\n").encode()
+    """The bytes of `.genpolicy-owned.json` for an owned-files map: exactly `json.dumps(record, indent=2)`
+    plus a newline, built directly (with an indent, json's encoder runs in Python: 10 ms per 4,000 files)."""
+    lines = ",\n".join(f"    {_json_string(k)}: {_json_string(v)}" for k, v in sorted(owned.items()))
+    files = "{\n" + lines + "\n  }" if owned else "{}"
+    return f'{{\n  "format": {OWNED_FORMAT},\n  "generator": "genpolicy",\n  "files": {files}\n}}\n'.encode()
+
+
+def _json_string(value: str) -> str:
+    return json.encoder.encode_basestring_ascii(value)  # type: ignore[no-any-return]
 
 
 def _write_error(path: Path, exc: OSError) -> WriteError:

@@ -7,6 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from genpolicy import swap, writer
 from genpolicy.errors import WriteError
@@ -267,3 +269,11 @@ def test_a_fifo_where_a_file_is_wanted_is_a_conflict_not_a_hang(tmp_path: Path) 
     os.mkfifo(tmp_path / "a")
     result = plan(tmp_path, files(a="1\n", b="2\n"))
     assert [p.file for p in result.conflicts] == [str(tmp_path / "a")] and list(result.create) == ["b"]
+
+
+@given(st.dictionaries(st.text(min_size=1), st.text(), max_size=5))
+def test_the_owned_record_is_json_with_a_two_space_indent(owned: dict[str, str]) -> None:
+    import json
+
+    record = {"format": writer.OWNED_FORMAT, "generator": "genpolicy", "files": dict(sorted(owned.items()))}
+    assert writer.owned_record(owned) == (json.dumps(record, indent=2) + "\n").encode()

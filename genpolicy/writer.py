@@ -291,7 +291,7 @@ def owned_record(owned: Mapping[str, str]) -> bytes:
 
 
 def _json_string(value: str) -> str:
-    return json.encoder.encode_basestring_ascii(value)  # type: ignore[no-any-return]
+    return json.encoder.encode_basestring_ascii(value)
 
 
 def _write_error(path: Path, exc: OSError) -> WriteError:

@@ -154,7 +154,8 @@ def _describe(obj: Any) -> str:
     """Kind namespace/name of an object, never its values (a Secret's data is a credential)."""
     if not isinstance(obj, dict):
         return type(obj).__name__
-    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    metadata = obj.get("metadata")
+    metadata = metadata if isinstance(metadata, dict) else {}
     name = "/".join(str(metadata[k]) for k in ("namespace", "name") if k in metadata)
     return f"{obj.get('kind', 'values')} {name}".strip() + f" (keys {sorted(obj)})"
 
@@ -198,7 +199,8 @@ class Side:
         return {"wall_s": round(min(t.wall for t in self.runs), 3), "cpu_s": round(min(t.cpu for t in self.runs), 3)}
 
 
-def compare(spec: Path, env: dict[str, str], work: Path, repeat: int, kapitan: str | None = None) -> dict[str, Any] | str:
+def compare(spec: Path, env: dict[str, str], work: Path, repeat: int,
+            kapitan: str | None = None) -> dict[str, Any] | str:
     """genpolicy's full render and kapitan's compile of the same bundle, alternately, min of `repeat`."""
     kapitan = kapitan or find_kapitan()
     if kapitan is None:

@@ -138,26 +138,40 @@ def compare_outputs(genpolicy_out: Path, kapitan_out: Path) -> int:
     if not ours:
         raise Mismatch(f"no YAML objects under {genpolicy_out}")
     if ours != theirs:
-        raise Mismatch("; ".join([*_differences("only in genpolicy's output", ours - theirs),
-                                  *_differences("only in kapitan's output", theirs - ours)]))
+        raise Mismatch(_differences(ours - theirs, theirs - ours))
     return sum(ours.values())
 
 
-def _differences(where: str, objects: Counter[tuple[str, str]], shown: int = 5) -> list[str]:
-    if not objects:
-        return []
-    names = [f"{rel}: {_describe(json.loads(text))}" for rel, text in sorted(objects)[:shown]]
-    return [f"{sum(objects.values())} object(s) {where}, e.g. " + ", ".join(names)]
+def _differences(ours: Counter[tuple[str, str]], theirs: Counter[tuple[str, str]], shown: int = 5) -> str:
+    """How many objects each side alone has, and the first few: where a pair differs, or which is missing."""
+    mine = {_identity(rel, json.loads(text)): json.loads(text) for rel, text in sorted(ours)}
+    other = {_identity(rel, json.loads(text)): json.loads(text) for rel, text in sorted(theirs)}
+    notes = [f"{name}: differs at {', '.join(_paths(mine[name], other[name])[:3])}"
+             if name in other else f"{name}: not in kapitan's output" for name in mine]
+    notes += [f"{name}: not in genpolicy's output" for name in other if name not in mine]
+    head = f"{sum(ours.values())} object(s) only in genpolicy's output, {sum(theirs.values())} only in kapitan's"
+    return head + ": " + "; ".join(notes[:shown])
 
 
-def _describe(obj: Any) -> str:
-    """Kind namespace/name of an object, never its values (a Secret's data is a credential)."""
+def _identity(rel: str, obj: Any) -> str:
+    """File, kind and namespace/name of an object, never its values (a Secret's data is a credential)."""
     if not isinstance(obj, dict):
-        return type(obj).__name__
+        return f"{rel}: {type(obj).__name__}"
     metadata = obj.get("metadata")
     metadata = metadata if isinstance(metadata, dict) else {}
     name = "/".join(str(metadata[k]) for k in ("namespace", "name") if k in metadata)
-    return f"{obj.get('kind', 'values')} {name}".strip() + f" (keys {sorted(obj)})"
+    return f"{rel}: {obj.get('kind', 'values')} {name}".strip()
+
+
+def _paths(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """The key paths at which two parsed objects differ (no values)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [p for key in sorted(set(a) | set(b), key=str)
+                for p in (_paths(a.get(key), b.get(key), f"{prefix}.{key}") if key in a and key in b
+                          else [f"{prefix}.{key}"])]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [p for i, (x, y) in enumerate(zip(a, b, strict=True)) for p in _paths(x, y, f"{prefix}[{i}]")]
+    return [] if a == b else [prefix.lstrip(".") or "(the whole document)"]
 
 
 def timed(command: list[str], env: dict[str, str], cwd: Path) -> Timing:

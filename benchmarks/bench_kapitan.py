@@ -204,9 +204,12 @@ class Side:
         self.command, self.cwd, self.output, self.env = command, cwd, output, env
         self.runs: list[Timing] = []
 
-    def run(self, attempt: int, cache: Path | None = None) -> None:
-        shutil.rmtree(self.output, ignore_errors=True)
-        env = self.env if cache is None else {**self.env, "XDG_CACHE_HOME": str(cache / f"cache{attempt}")}
+    def run(self, cache: Path | None = None) -> None:
+        """One run into an empty output folder (and an empty cache folder, if given)."""
+        for folder in (self.output, cache):
+            if folder is not None:
+                shutil.rmtree(folder, ignore_errors=True)
+        env = self.env if cache is None else {**self.env, "XDG_CACHE_HOME": str(cache)}
         self.runs.append(timed(self.command, env, self.cwd))
 
     def best(self) -> dict[str, float]:
@@ -227,9 +230,9 @@ def compare(spec: Path, env: dict[str, str], work: Path, repeat: int,
     ours = _genpolicy_side(spec, env, work)
     theirs = Side([kapitan, "compile"], work / "kapitan", work / "kapitan" / "compiled", _kapitan_env(env))
     write_project(bundle, theirs.cwd)
-    for attempt in range(repeat):
-        ours.run(attempt, cache=work)
-        theirs.run(attempt)
+    for _ in range(repeat):
+        ours.run(cache=work / "genpolicy-cache")
+        theirs.run()
     objects = compare_outputs(ours.output, theirs.output)
     return _report(kapitan, bundle, objects, ours.best(), theirs.best())
 

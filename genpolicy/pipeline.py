@@ -5,28 +5,24 @@ from __future__ import annotations
 import contextlib
 import functools
 import gc
-import multiprocessing
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
-from genpolicy import inputs, quick, secrets, writer
+from genpolicy import inputs, parallel, quick, writer
+from genpolicy.bundle_check import BundleValidator
 from genpolicy.cache import Inputs, RenderCache
-from genpolicy.crds import shipped_crds
 from genpolicy.credentials import CredentialReader
-from genpolicy.errors import ExitCode, GenpolicyError, OutputValidationError, Problem, SpecError, WriteError
+from genpolicy.errors import Problem, SpecError, WriteError
 from genpolicy.lint import lint
-from genpolicy.origins import spec_problem
-from genpolicy.render import NAMESPACE_SENTINEL, Bundle, RenderContext, encrypted, finalize_bundle, render_bundle
-from genpolicy.render.documents import Document, MemoDocument, OutputFile, ShapedDocuments
+from genpolicy.render import Bundle, RenderContext, encrypted, render_bundle
 from genpolicy.render.encrypted import FingerprintKey
 from genpolicy.secrets import Credential
 from genpolicy.specfile import Resolved, load_spec
 from genpolicy.specfile.checks import backend_for
 from genpolicy.templating import Templates, builtin_template_dir
-from genpolicy.validate import CrdSchemas, Outcome, Validator, kubernetes_schemas
+from genpolicy.validate import CrdSchemas
 
 
 @dataclass
@@ -144,8 +140,8 @@ def _render(options: RenderOptions, environ: quick.Watched) -> RenderResult:
                         encryption)
     validator = BundleValidator(resolved, CrdSchemas.from_paths(options.crds))
     ctx.on_files = validator.validate_files
-    workers = _worker_count(resolved)
-    bundle = _render_parallel(ctx, validator, workers) if workers > 1 else render_bundle(ctx)
+    workers = parallel.worker_count(resolved)
+    bundle = parallel.render_parallel(ctx, validator, workers) if workers > 1 else render_bundle(ctx)
     warnings, objects = validator.finish()
     cacheable = list(warnings)  # "not validated" warnings: facts of the output, replayed on a cache hit
     warnings += lint_warnings + _backend_warnings(encryption)
@@ -209,90 +205,6 @@ def _cached_result(cache: RenderCache, digest: str, resolved: Resolved, root: Pa
     return RenderResult(resolved, Bundle(), plan, warnings + lint_warnings, objects, cached=True)
 
 
-def _worker_count(resolved: Resolved) -> int:
-    """Clusters render in parallel (one process per core, at most one per cluster) where fork exists."""
-    wanted = os.environ.get("GENPOLICY_WORKERS")
-    cores = int(wanted) if wanted and wanted.isdigit() else (os.cpu_count() or 1)
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return 1
-    return max(1, min(cores, len(resolved.spec.clusters)))
-
-
-_SHARED: tuple[RenderContext, BundleValidator] | None = None  # inherited by forked workers
-
-
-@dataclass
-class _Share:
-    """What a worker sends back: file bytes and its validator's tallies (no parsed objects)."""
-
-    files: list[tuple[str, bytes, bool, str, bool, int]] = field(default_factory=list)
-    clusters: dict[str, str] = field(default_factory=dict)
-    count: int = 0
-    unvalidated: dict[str, int] = field(default_factory=dict)
-    errors: list[Problem] = field(default_factory=list)
-    spec_errors: list[Problem] = field(default_factory=list)
-    verified: list[tuple[str, str]] = field(default_factory=list)
-    derived: list[str] = field(default_factory=list)  # credential-derived values to redact in the parent too
-    failure: tuple[int, str, list[Problem]] | None = None
-
-
-def _render_share(names: list[str]) -> _Share:
-    assert _SHARED is not None
-    ctx, validator = _SHARED
-    share = _Share()
-    try:
-        clusters = [c for c in ctx.resolved.spec.clusters if c.name in names]
-        bundle = render_bundle(ctx, clusters, finalize=False)
-    except GenpolicyError as exc:
-        share.failure = (int(exc.exit_code), exc.message, exc.problems)
-        return share
-    finally:
-        share.derived = secrets.drain()
-    share.files = [(path, f.content(), f.sensitive, f.cluster, f.is_manifest,
-                    f.plaintext_secrets()) for path, f in bundle.files.items()]
-    share.clusters = bundle.clusters
-    share.count, share.unvalidated, share.errors = validator.count, validator.unvalidated, validator.errors
-    share.spec_errors = validator.spec_errors
-    share.verified = ctx.encryption.verified if ctx.encryption else []
-    return share
-
-
-def _render_parallel(ctx: RenderContext, validator: BundleValidator, workers: int) -> Bundle:
-    """Render shares of the clusters in forked processes; merge their files and validation tallies."""
-    global _SHARED
-    names = [c.name for c in ctx.resolved.spec.clusters]
-    shares = [names[i::workers] for i in range(workers)]
-    _SHARED = (ctx, validator)
-    try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            results = pool.map(_render_share, shares)
-    finally:
-        _SHARED = None
-    bundle = Bundle()
-    for share in results:
-        secrets.register_all(share.derived)
-    for share in results:
-        if share.failure is not None:
-            code, message, problems = share.failure
-            error = GenpolicyError(message, problems)
-            error.exit_code = ExitCode(code)
-            raise error
-        for path, content, sensitive, cluster, is_manifest, plain in share.files:
-            bundle.add(OutputFile(path, "", [], is_manifest, cluster, raw=content, raw_plain=plain,
-                                  raw_sensitive=sensitive))
-        bundle.clusters.update(share.clusters)
-        validator.count += share.count
-        validator.errors += share.errors
-        validator.spec_errors += share.spec_errors
-        for kind, n in share.unvalidated.items():
-            validator.unvalidated[kind] = validator.unvalidated.get(kind, 0) + n
-        if ctx.encryption is not None:
-            ctx.encryption.verified += share.verified
-    bundle.clusters = {name: bundle.clusters[name] for name in names if name in bundle.clusters}
-    finalize_bundle(ctx, bundle)
-    return bundle
-
-
 def _encrypts_anywhere(resolved: Resolved) -> bool:
     """Does some (cluster, registry) pair use an encrypting backend?"""
     return any(backend_for(resolved.spec, c, r) in ("sealed-secrets", "sops") for c, r in resolved.credential_uses())
@@ -324,80 +236,3 @@ def _backend_warnings(encryption: encrypted.EncryptionContext | None) -> list[Pr
             f"new fingerprint key {encryption.fingerprint.path} (keep it, out of git; without it every render "
             "re-encrypts every Secret)")))
     return warnings
-
-
-class BundleValidator:
-    """Validates rendered files as they come (per cluster) and frees their parsed objects."""
-
-    def __init__(self, resolved: Resolved, crds: CrdSchemas) -> None:
-        self.validators = {c.name: Validator(kubernetes_schemas(c.major_minor), crds,
-                                             shipped_crds(c.kyverno.version if c.kyverno else None))
-                           for c in resolved.spec.clusters}
-        self.shapes: dict[tuple[tuple[str, str], str], tuple[Outcome, str]] = {}  # outcome, "Kind (apiVersion)"
-        self.errors: list[Problem] = []
-        self.spec_errors: list[Problem] = []  # invalid values the user wrote in the spec
-        self.spec_paths: set[str] = set()
-        self.loaded = resolved.loaded
-        self.unvalidated: dict[str, int] = {}
-        self.count = 0
-
-    def validate_files(self, files: Iterable[OutputFile]) -> None:
-        for file in files:
-            for doc in file.documents:
-                if file.is_manifest:
-                    self._validate(file, doc)
-                doc.obj = None  # keep only the text: memory stays bounded by one cluster's objects
-            if file.shaped is not None and file.is_manifest:
-                self._validate_shaped(file, file.shaped)
-
-    def _validate_shaped(self, file: OutputFile, shaped: ShapedDocuments) -> None:
-        """A file rendered from a shape: each document is validated once per shape, then only counted."""
-        key = self.validators[file.cluster].key
-        for template, shape, sensitive in shaped.documents:
-            known = self.shapes.get((key, shape))
-            if known is not None and known[0].validated and not known[0].findings:
-                self.count += 1
-                continue
-            self._validate(file, MemoDocument(template, "", shape, NAMESPACE_SENTINEL, shaped.namespace, sensitive))
-
-    def _validate(self, file: OutputFile, doc: Document) -> None:
-        validator = self.validators[file.cluster]
-        if doc.shape is not None:  # same shape up to a valid namespace: validate once per cluster version
-            shape_key = (validator.key, doc.shape)
-            if shape_key not in self.shapes:
-                self.shapes[shape_key] = (validator.validate(doc.obj, sensitive=doc.sensitive), _kind(doc.obj))
-            outcome, kind = self.shapes[shape_key]
-        else:
-            outcome, kind = validator.validate(doc.obj, sensitive=doc.sensitive), ""
-        self.count += 1
-        for finding in outcome.findings:
-            in_spec = spec_problem(self.loaded, doc, finding, file.path)
-            if in_spec is not None:
-                if in_spec.path not in self.spec_paths:  # once per spec value, not once per namespace
-                    self.spec_paths.add(in_spec.path)
-                    self.spec_errors.append(in_spec)
-                continue
-            self.errors.append(Problem(file.path, 0, 0, f"{doc.describe()}: {finding.path or '(root)'}",
-                                       f"{finding.message} (template {doc.template})"))
-        if not outcome.validated:
-            key = kind or _kind(doc.obj)
-            self.unvalidated[key] = self.unvalidated.get(key, 0) + 1
-
-    def finish(self) -> tuple[list[Problem], int]:
-        """Raise on errors; return "not validated" warnings and the number of objects checked."""
-        if self.spec_errors:
-            raise SpecError("values in the spec make generated documents invalid", self._spec_errors())
-        if self.errors:
-            raise OutputValidationError("generated documents are invalid", self.errors)
-        warnings = [Problem("<render>", message=f"{n} {kind} not validated: no CRD schema (pass --crds DIR)",
-                            severity="warning") for kind, n in sorted(self.unvalidated.items())]
-        return warnings, self.count
-
-
-    def _spec_errors(self) -> list[Problem]:
-        """One problem per spec value (workers may each report it), then any others."""
-        return sorted({p.path: p for p in self.spec_errors}.values()) + self.errors
-
-
-def _kind(obj: Any) -> str:
-    return f"{obj.get('kind')} ({obj.get('apiVersion')})" if isinstance(obj, dict) else "None (None)"

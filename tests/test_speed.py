@@ -5,6 +5,9 @@ from __future__ import annotations
 import importlib.metadata
 import json
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from genpolicy import cache, writer
 from genpolicy.render import NAMESPACE_SENTINEL
@@ -40,3 +43,46 @@ def test_the_library_stamp_reads_the_installed_versions() -> None:
 
 def test_the_quick_answer_finds_the_builtin_templates_as_jinja_does() -> None:
     assert cache.builtin_templates() == builtin_template_dir()
+
+
+def _resolved(tmp_path: Path, backend: str, namespaces: int) -> Any:
+    from conftest import write_spec
+    from genpolicy.specfile import load_spec
+
+    cert = "sealedSecrets: {certificate: cert.pem}" if backend == "sealed-secrets" else ""
+    names = ", ".join(f"ns-{i}" for i in range(namespaces))
+    spec = write_spec(tmp_path, f"""
+apiVersion: genpolicy/v1alpha1
+kind: PullSecretSpec
+outputDir: out
+allowPlaintext: true
+registries:
+  - name: ghcr
+    server: ghcr.io
+    credentials: {{fromEnv: {{username: U, password: P}}}}
+clusters:
+  - {{name: a, kubernetesVersion: "1.33", gitops: argocd, backend: {backend}, {cert}}}
+  - {{name: b, kubernetesVersion: "1.33", gitops: argocd, backend: {backend}, {cert}}}
+namespaceGroups:
+  - {{name: all, namespaces: [{names}], registries: [ghcr]}}
+""")
+    return load_spec(spec)
+
+
+@pytest.mark.parametrize(("backend", "namespaces", "wanted", "workers"), [
+    ("plain", 1000, None, 1),  # shaped namespaces: forking costs more than it saves
+    ("sealed-secrets", 100, None, 1),  # 200 encrypted Secrets: below the threshold
+    ("sealed-secrets", 300, None, 2),  # 600: each encrypted on its own, worth two processes
+    ("plain", 10, "2", 2),  # asked for
+    ("sealed-secrets", 300, "1", 1),
+])
+def test_workers_are_used_where_they_pay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str,
+                                         namespaces: int, wanted: str | None, workers: int) -> None:
+    from genpolicy import parallel
+
+    monkeypatch.setattr(parallel.os, "cpu_count", lambda: 8)
+    if wanted is None:
+        monkeypatch.delenv("GENPOLICY_WORKERS", raising=False)
+    else:
+        monkeypatch.setenv("GENPOLICY_WORKERS", wanted)
+    assert parallel.worker_count(_resolved(tmp_path, backend, namespaces)) == workers  # at most one per cluster

@@ -1,0 +1,127 @@
+"""Clusters rendered in forked worker processes, their files and validation tallies merged in the parent."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from dataclasses import dataclass, field
+
+from genpolicy import secrets
+from genpolicy.bundle_check import BundleValidator
+from genpolicy.errors import ExitCode, GenpolicyError, Problem
+from genpolicy.render import Bundle, RenderContext, finalize_bundle, render_bundle
+from genpolicy.render.documents import OutputFile
+from genpolicy.specfile import Resolved
+from genpolicy.specfile.checks import backend_for
+
+PARALLEL_MIN_ENCRYPTED = 400  # encrypted namespace Secrets below which one process is faster than forking
+
+
+def worker_count(resolved: Resolved) -> int:
+    """Clusters render in parallel (one process per core, at most one per cluster) where fork exists and it pays.
+
+    Namespaces rendered by shape (genpolicy.render.shapes) cost microseconds each, less than sending
+    their bytes back from a worker: only encrypted Secrets (sealing, SOPS: each namespace encrypted
+    on its own) make a render worth splitting. `GENPOLICY_WORKERS=N` sets the count.
+    """
+    wanted = os.environ.get("GENPOLICY_WORKERS")
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    if wanted and wanted.isdigit():
+        cores = int(wanted)
+    elif _encrypted_secrets(resolved) >= PARALLEL_MIN_ENCRYPTED:
+        cores = os.cpu_count() or 1
+    else:
+        return 1
+    return max(1, min(cores, len(resolved.spec.clusters)))
+
+
+def _encrypted_secrets(resolved: Resolved) -> int:
+    """Namespace-registry pairs whose Secret an encrypting backend writes (an upper bound: merged Secrets count once
+    per registry)."""
+    encrypts: dict[tuple[str, str], bool] = {}
+    count = 0
+    for target in resolved.targets:
+        for registry in target.registries:
+            key = (target.cluster.name, registry.name)
+            if key not in encrypts:
+                encrypts[key] = backend_for(resolved.spec, target.cluster, registry) in ("sealed-secrets", "sops")
+            count += encrypts[key]
+    return count
+
+
+_SHARED: tuple[RenderContext, BundleValidator] | None = None  # inherited by forked workers
+
+
+@dataclass
+class _Share:
+    """What a worker sends back: file bytes and its validator's tallies (no parsed objects)."""
+
+    files: list[tuple[str, bytes, bool, str, bool, int]] = field(default_factory=list)
+    clusters: dict[str, str] = field(default_factory=dict)
+    count: int = 0
+    unvalidated: dict[str, int] = field(default_factory=dict)
+    errors: list[Problem] = field(default_factory=list)
+    spec_errors: list[Problem] = field(default_factory=list)
+    verified: list[tuple[str, str]] = field(default_factory=list)
+    derived: list[str] = field(default_factory=list)  # credential-derived values to redact in the parent too
+    failure: tuple[int, str, list[Problem]] | None = None
+
+
+def _render_share(names: list[str]) -> _Share:
+    assert _SHARED is not None
+    ctx, validator = _SHARED
+    share = _Share()
+    try:
+        clusters = [c for c in ctx.resolved.spec.clusters if c.name in names]
+        bundle = render_bundle(ctx, clusters, finalize=False)
+    except GenpolicyError as exc:
+        share.failure = (int(exc.exit_code), exc.message, exc.problems)
+        return share
+    finally:
+        share.derived = secrets.drain()
+    share.files = [(path, f.content(), f.sensitive, f.cluster, f.is_manifest,
+                    f.plaintext_secrets()) for path, f in bundle.files.items()]
+    share.clusters = bundle.clusters
+    share.count, share.unvalidated, share.errors = validator.count, validator.unvalidated, validator.errors
+    share.spec_errors = validator.spec_errors
+    share.verified = ctx.encryption.verified if ctx.encryption else []
+    return share
+
+
+def render_parallel(ctx: RenderContext, validator: BundleValidator, workers: int) -> Bundle:
+    """Render shares of the clusters in forked processes; merge their files and validation tallies."""
+    global _SHARED
+    names = [c.name for c in ctx.resolved.spec.clusters]
+    shares = [names[i::workers] for i in range(workers)]
+    _SHARED = (ctx, validator)
+    try:
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            results = pool.map(_render_share, shares)
+    finally:
+        _SHARED = None
+    bundle = Bundle()
+    for share in results:
+        secrets.register_all(share.derived)
+    for share in results:
+        if share.failure is not None:
+            code, message, problems = share.failure
+            error = GenpolicyError(message, problems)
+            error.exit_code = ExitCode(code)
+            raise error
+        for path, content, sensitive, cluster, is_manifest, plain in share.files:
+            bundle.add(OutputFile(path, "", [], is_manifest, cluster, raw=content, raw_plain=plain,
+                                  raw_sensitive=sensitive))
+        bundle.clusters.update(share.clusters)
+        validator.count += share.count
+        validator.errors += share.errors
+        validator.spec_errors += share.spec_errors
+        for kind, n in share.unvalidated.items():
+            validator.unvalidated[kind] = validator.unvalidated.get(kind, 0) + n
+        if ctx.encryption is not None:
+            ctx.encryption.verified += share.verified
+    bundle.clusters = {name: bundle.clusters[name] for name in names if name in bundle.clusters}
+    finalize_bundle(ctx, bundle)
+    return bundle
+
+

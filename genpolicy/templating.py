@@ -49,7 +49,7 @@ _YAML12_NOT_STR = re.compile(
 )
 _YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null", "~"}  # YAML 1.1 bools (go-yaml too)
 _RESOLVER = yaml.resolver.Resolver()
-_NAME_LIKE = re.compile(r"[a-z][a-z0-9./_-]*")  # a letter first: no number, date, float word (.inf) or indicator
+_NAME_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9+/=._-]*")  # a letter first: no number, date, .inf or indicator
 
 
 @functools.lru_cache(maxsize=8192)
@@ -61,8 +61,8 @@ def _printable_ascii(value: str) -> bool:
 def is_plain(value: str) -> bool:
     """Whether `value` can be written unquoted: every YAML 1.1 and 1.2 reader reads back this exact
     string, in block and flow context alike (so flow indicators `,[]{}` are quoted too)."""
-    if _NAME_LIKE.fullmatch(value) is not None:  # file and object names: only the bool/null words resolve
-        return value not in _YAML_WORDS
+    if _NAME_LIKE.fullmatch(value) is not None:  # names, keys, base64: only the bool/null words resolve
+        return value.lower() not in _YAML_WORDS
     return _plain_shape(value) and not _reads_as_other_type(value)
 
 
@@ -260,6 +260,11 @@ def _wrap_quoted(value: Any, column: int, indent: int) -> list[str] | None:
 
 
 def _is_collection(value: Any) -> bool:
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return False  # the scalars every object is made of, without the (slow) abstract-class checks
+    if kind is dict or kind is list or kind is tuple:
+        return True
     return isinstance(value, Mapping) or (isinstance(value, Sequence) and not isinstance(value, str))
 
 

@@ -180,8 +180,9 @@ def test_template_syntax_error_is_positioned(tmp_path: Path) -> None:
     assert info.value.problems[0].line == 2
 
 
-@given(st.from_regex(r"[a-z][a-z0-9./_-]{0,12}", fullmatch=True) | st.sampled_from(
-    ["y", "n", "yes", "no", "on", "off", "true", "false", "null", "nan", "inf", "e1", "x.inf", "a--b", "ns-1.yaml"]))
+@given(st.from_regex(r"[A-Za-z][A-Za-z0-9+/=._-]{0,12}", fullmatch=True) | st.sampled_from(
+    ["y", "n", "yes", "no", "on", "off", "true", "false", "null", "nan", "inf", "e1", "x.inf", "a--b", "ns-1.yaml",
+     "Yes", "NO", "True", "NULL", "Off", "nULL", "E1", "AgB+/x==", "a=", "Inf", "NaN", "O_o"]))
 def test_the_name_fast_path_agrees_with_the_full_check(value: str) -> None:
     from genpolicy import templating
 

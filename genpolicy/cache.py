@@ -27,6 +27,7 @@ from typing import Any
 
 from genpolicy import __version__
 from genpolicy.errors import GenpolicyError
+from genpolicy.ondisk import KnownFiles
 
 CACHE_FORMAT = 1
 _LIBRARIES = ("kubernetes-validate", "jsonschema-rs", "jinja2", "pyyaml", "pydantic", "cryptography", "pyrage")
@@ -158,14 +159,39 @@ class RenderCache:
         """Remember this render (`owned_record`: the owned-files record this render wrote, as bytes)."""
         record = {"format": CACHE_FORMAT, "inputs": digest, "owned": hashlib.sha256(owned_record).hexdigest(),
                   "objects": objects, "warnings": warnings}
-        tmp = self.record_path.with_suffix(f".{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        _write_private(self.record_path, record)
+
+
+    def known(self, owned_record: bytes | None) -> KnownFiles | None:
+        """The output files the last render verified, if the output's owned-files record is still the one it wrote."""
+        if owned_record is None:
+            return None
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(json.dumps(record))
-            os.replace(tmp, self.record_path)
-        except OSError:
-            tmp.unlink(missing_ok=True)
+            data = json.loads(self._known_path().read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(data, dict) or data.get("owned") != hashlib.sha256(owned_record).hexdigest():
+            return None
+        return KnownFiles.from_json(data.get("known"))
+
+    def store_known(self, owned_record: bytes, known: KnownFiles) -> None:
+        """Remember what this render verified (`owned_record`: the record it wrote) for the next plan."""
+        _write_private(self._known_path(), {"owned": hashlib.sha256(owned_record).hexdigest(),
+                                            "known": known.to_json()})
+
+    def _known_path(self) -> Path:
+        return self.record_path.with_suffix(".files.json")
+
+
+def _write_private(target: Path, record: dict[str, Any]) -> None:
+    tmp = target.with_suffix(f".{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(record))
+        os.replace(tmp, target)
+    except OSError:
+        tmp.unlink(missing_ok=True)
 
 
 def load_key(path: Path) -> bytes:

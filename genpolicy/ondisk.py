@@ -124,3 +124,39 @@ def _kind(entry: os.DirEntry[str]) -> str:
     if entry.is_dir(follow_symlinks=False):
         return "dir"
     return "file" if entry.is_file(follow_symlinks=False) else "other"
+
+
+@dataclass(frozen=True)
+class KnownFiles:
+    """Output files whose content was verified when their signatures were taken (`signed_at`).
+
+    A file whose signature is still the same, and was not racy then, still has that content: a
+    plan may skip reading it (git's index, for the output folder).
+    """
+
+    signed_at: int
+    files: dict[str, Signature]
+
+    def unchanged(self, rel: str, path: str) -> Signature | None:
+        before = self.files.get(rel)
+        if before is None or before.racy(self.signed_at):
+            return None
+        now = lstat_signature(path)
+        return now if now == before else None
+
+    def to_json(self) -> dict[str, object]:
+        files = {rel: [s.inode, s.device, s.size, s.mtime_ns, s.ctime_ns, s.mode] for rel, s in self.files.items()}
+        return {"signed_at": self.signed_at, "files": files}
+
+    @classmethod
+    def from_json(cls, data: object) -> KnownFiles | None:
+        if not isinstance(data, dict) or not isinstance(data.get("signed_at"), int) or not isinstance(
+                data.get("files"), dict):
+            return None
+        files: dict[str, Signature] = {}
+        for rel, fields in data["files"].items():
+            if not (isinstance(rel, str) and isinstance(fields, list) and len(fields) == 6
+                    and all(type(n) is int for n in fields)):
+                return None
+            files[rel] = Signature(*fields)
+        return cls(data["signed_at"], files)

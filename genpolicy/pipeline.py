@@ -62,6 +62,7 @@ class RenderResult:
             # the record this render wrote (not the file re-read: another render may have replaced it since)
             self.cache.store(self.cache_digest, self.plan.record(), self.objects,
                              [asdict(w) for w in self.cached_warnings])
+            self.cache.store_known(self.plan.record(), self.plan.verified())
             if self.quick is not None:
                 self.quick(self)
 
@@ -147,7 +148,8 @@ def _render(options: RenderOptions, environ: quick.Watched) -> RenderResult:
     warnings += lint_warnings + _backend_warnings(encryption)
     wanted = {path: writer.Planned(f.freeze(), f.sensitive) for path, f in bundle.files.items()}  # one copy
     fingerprint_key = encryption.fingerprint if encryption else None
-    return RenderResult(resolved, bundle, writer.plan(root, wanted), warnings, objects, fingerprint_key, cache,
+    known = cache.known(writer.read_record(root)) if cache is not None else None
+    return RenderResult(resolved, bundle, writer.plan(root, wanted, known), warnings, objects, fingerprint_key, cache,
                         digest, cached_warnings=cacheable, lint_warnings=lint_warnings,
                         verification=sorted(encryption.verified, key=lambda v: v[1]) if encryption else [])
 

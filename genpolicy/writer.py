@@ -56,6 +56,11 @@ class Plan:
     def changed(self) -> bool:
         return bool(self.create or self.update or self.delete)
 
+    def verified(self) -> ondisk.KnownFiles:
+        """The unchanged files and their signatures (content checked by this plan): for the next plan."""
+        return ondisk.KnownFiles(self.started_ns, {rel: s for rel in self.unchanged
+                                                   if (s := self.signatures.get(rel)) is not None})
+
     def record(self) -> bytes:
         """The owned-files record this plan writes (computed once: the plan's map is final once made)."""
         if self._record is None:
@@ -97,6 +102,11 @@ def looks_generated(content: bytes) -> bool:
     return any(marker in head for marker in GENERATED_MARKERS)
 
 
+def read_record(root: Path) -> bytes | None:
+    """The owned-files record's bytes as they are on disk (None when absent)."""
+    return _read(root / OWNED_FILE)
+
+
 def _read(path: Path) -> bytes | None:
     return ondisk.read_file(os.fspath(path))[0]
 
@@ -106,8 +116,9 @@ def _outside(root: Path, rel: str) -> bool:
     return ondisk.Tree(os.fspath(root)).through_link(rel)
 
 
-def plan(root: Path, wanted: Mapping[str, Planned]) -> Plan:
-    """Compare the wanted files with the disk; nothing is written. Only files that exist are read."""
+def plan(root: Path, wanted: Mapping[str, Planned], known: ondisk.KnownFiles | None = None) -> Plan:
+    """Compare the wanted files with the disk; nothing is written. Only files that exist are read, and not
+    those `known` (verified by an earlier render, same signature since) to hold what the record says."""
     result = Plan(root, record_before=_read(root / OWNED_FILE), started_ns=ondisk.now_ns())
     owned = read_owned(root)
     tree = ondisk.Tree(os.fspath(root))
@@ -117,8 +128,14 @@ def plan(root: Path, wanted: Mapping[str, Planned]) -> Plan:
             result.conflicts.append(Problem(str(root / rel), message="refusing to write through a symlink or "
                                                                      "outside the output folder"))
             continue
-        current, signature = (None, None) if tree.kind(rel) is None else ondisk.read_file(os.path.join(tree.root, rel))
-        result.owned[rel] = item.digest or sha256(item.content)
+        digest = result.owned[rel] = item.digest or sha256(item.content)
+        path = os.path.join(tree.root, rel)
+        same = known.unchanged(rel, path) if known is not None and owned.get(rel) == digest else None
+        if same is not None:
+            result.signatures[rel] = same
+            result.unchanged.append(rel)
+            continue
+        current, signature = (None, None) if tree.kind(rel) is None else ondisk.read_file(path)
         if current is None:
             result.create[rel] = item
             continue

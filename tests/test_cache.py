@@ -85,8 +85,10 @@ def test_the_cache_holds_no_credential_nor_a_plain_hash(plain_spec: Path, env: d
     render(plain_spec, env)
     render(plain_spec, env)
     cache_files = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
-    names = sorted(p.name for p in cache_files)  # the key, the record, the quick record (genpolicy.quick)
-    assert len(names) == 3 and names[1] == "key" and names[2].startswith("quick-"), names
+    # the verified files' signatures, the record, the key, the quick record (genpolicy.quick)
+    names = sorted(p.name for p in cache_files)
+    assert len(names) == 4 and names[0].endswith(".files.json") and names[2] == "key", names
+    assert names[3].startswith("quick-"), names
     assert (tmp_path / "cache" / "genpolicy" / "key").stat().st_mode & 0o077 == 0
     for path in cache_files:
         if path.suffix == ".json":
@@ -134,7 +136,9 @@ def test_a_damaged_record_is_a_miss(plain_spec: Path, env: dict[str, str], tmp_p
     folder = tmp_path / "cache" / "genpolicy"
     for quick in folder.glob("quick-*.json"):
         quick.unlink()  # the full path's own record is under test (genpolicy.quick has tests/test_quick.py)
-    (record,) = list(folder.glob("*.json"))
+    (record,) = [p for p in folder.glob("*.json") if not p.name.endswith(".files.json")]
+    for known in folder.glob("*.files.json"):
+        known.write_text('{"owned": 1, "known": {"signed_at": "x", "files": []}}')  # damaged too: ignored
     data = json.loads(record.read_text())
     data["warnings"] = [{"unexpected": 1}]
     data["objects"] = "many"

@@ -277,3 +277,29 @@ def test_the_owned_record_is_json_with_a_two_space_indent(owned: dict[str, str])
 
     record = {"format": writer.OWNED_FORMAT, "generator": "genpolicy", "files": dict(sorted(owned.items()))}
     assert writer.owned_record(owned) == (json.dumps(record, indent=2) + "\n").encode()
+
+
+def test_files_a_plan_verified_are_not_read_by_the_next_one_until_they_change(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    apply(plan(tmp_path, files(a="1\n", b="2\n")))
+    _age(monkeypatch)
+    first = plan(tmp_path, files(a="1\n", b="2\n"))  # reads both: nothing is known yet
+    known = first.verified()
+    assert sorted(known.files) == ["a", "b"]
+    time.sleep(0.05)
+    reads: list[str] = []
+    real = writer.ondisk.read_file
+    monkeypatch.setattr(writer.ondisk, "read_file", lambda path: reads.append(path) or real(path))
+    again = plan(tmp_path, files(a="1\n", b="2\n"), known)
+    assert sorted(again.unchanged) == ["a", "b"] and [r for r in reads if not r.endswith(OWNED_FILE)] == []
+    (tmp_path / "b").write_text(MARK + "hand edit\n")
+    edited = plan(tmp_path, files(a="1\n", b="2\n"), known)
+    assert edited.unchanged == ["a"] and [p.file for p in edited.conflicts] == [str(tmp_path / "b")]
+    assert plan(tmp_path, files(a="1\n", b="changed\n"), known).update == {}, "b is a conflict, not an update"
+
+
+def test_known_files_are_not_trusted_when_they_were_signed_racily(tmp_path: Path) -> None:
+    apply(plan(tmp_path, files(a="1\n")))
+    known = plan(tmp_path, files(a="1\n")).verified()  # signed right after the write: racy
+    signature = known.files["a"]
+    assert signature.racy(known.signed_at) and known.unchanged("a", str(tmp_path / "a")) is None

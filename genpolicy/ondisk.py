@@ -86,6 +86,7 @@ class Tree:
 
     root: str
     _listings: dict[str, dict[str, str]] = field(default_factory=dict)
+    _folders: set[str] = field(default_factory=lambda: {""})
 
     def kind(self, rel: str) -> str | None:
         """"file", "link", "dir", "other" or None (absent), for a path relative to the root."""
@@ -94,6 +95,16 @@ class Tree:
 
     def through_link(self, rel: str) -> bool:
         """True when the path or a folder on its way is a symlink (so it could lead outside the root)."""
+        folder, _, name = rel.rpartition("/")
+        if folder in self._folders:  # a real folder all the way down, seen before
+            return self._listing(folder).get(name) == "link"
+        if self._through_link(rel):
+            return True
+        if folder:
+            self._folders.add(folder)  # absent folders too: nothing below them can be a link
+        return False
+
+    def _through_link(self, rel: str) -> bool:
         parts = rel.split("/")
         for end in range(1, len(parts) + 1):
             kind = self.kind("/".join(parts[:end]))

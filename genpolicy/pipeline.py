@@ -196,7 +196,7 @@ def _cached_result(cache: RenderCache, digest: str, resolved: Resolved, root: Pa
     record = cache.lookup(digest, owned)
     if record is None:
         return None
-    plan = writer.verified_unchanged(root)
+    plan = writer.verified_unchanged(root, cache.known(owned))
     if plan is None:
         return None
     try:

@@ -166,8 +166,9 @@ def _plan_delete(result: Plan, tree: ondisk.Tree, owned: dict[str, str], rel: st
     result.signatures[rel] = signature
 
 
-def verified_unchanged(root: Path) -> Plan | None:
-    """A no-change plan when every file of the owned-files record is on disk exactly as recorded, else None."""
+def verified_unchanged(root: Path, known: ondisk.KnownFiles | None = None) -> Plan | None:
+    """A no-change plan when every file of the owned-files record is on disk exactly as recorded, else None
+    (files `known` with an unchanged signature are not read again)."""
     owned = read_owned(root)
     if not owned:
         return None
@@ -176,9 +177,13 @@ def verified_unchanged(root: Path) -> Plan | None:
     for rel in sorted(owned):
         if tree.through_link(rel) or tree.kind(rel) != "file":
             return None
-        content, _ = ondisk.read_file(os.path.join(tree.root, rel))
-        if content is None or sha256(content) != owned[rel]:
-            return None
+        path = os.path.join(tree.root, rel)
+        same = known.unchanged(rel, path) if known is not None else None
+        if same is None:
+            content, same = ondisk.read_file(path)
+            if content is None or sha256(content) != owned[rel]:
+                return None
+        result.signatures[rel] = same
         result.unchanged.append(rel)
     return result
 

@@ -22,8 +22,8 @@ import os
 import stat
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 RACY_NS = 2_000_000_000  # timestamps this close to the record are not trusted (coarse and FAT clocks)
 OWNED_FILE = ".genpolicy-owned.json"  # genpolicy.writer.OWNED_FILE
@@ -56,8 +56,7 @@ def racy(sig: Signature | list[int], signed_at: int) -> bool:
     return max(sig[3], sig[4]) > signed_at - RACY_NS
 
 
-@dataclass
-class Check:
+class Check(NamedTuple):
     """The outcome of comparing the output folder with a record: unchanged or not, and whether to refresh it."""
 
     unchanged: bool

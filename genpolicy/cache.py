@@ -20,14 +20,14 @@ import secrets
 import stat
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from genpolicy import __version__
-from genpolicy.errors import GenpolicyError
-from genpolicy.ondisk import KnownFiles
+
+if TYPE_CHECKING:
+    from genpolicy.ondisk import KnownFiles
 
 CACHE_FORMAT = 1
 _LIBRARIES = ("kubernetes-validate", "jsonschema-rs", "jinja2", "pyyaml", "pydantic", "cryptography", "pyrage")
@@ -45,11 +45,15 @@ def cache_folder(environ: Mapping[str, str]) -> Path:
     return Path(base) / "genpolicy"
 
 
-@dataclass
 class Inputs:
-    """Everything a render's output depends on, fed to an HMAC in a fixed order."""
+    """Everything a render's output depends on, fed to an HMAC in a fixed order.
 
-    parts: list[bytes] = field(default_factory=list)
+    Plain classes here, not dataclasses: genpolicy.quick imports this module, and `dataclasses`
+    (with `inspect`) would be a sixth of a no-change answer's CPU.
+    """
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
 
     def add(self, label: str, value: bytes | str) -> None:
         data = value.encode("utf-8") if isinstance(value, str) else value
@@ -104,6 +108,7 @@ def _walk(root: Path) -> list[Path]:
 
 
 def _read(path: Path) -> bytes:
+    from genpolicy.errors import GenpolicyError  # dataclasses: not needed by genpolicy.quick
     from genpolicy.inputs import MAX_MANIFEST_BYTES, read_bytes  # the spec stack: not needed by genpolicy.quick
 
     try:
@@ -112,12 +117,12 @@ def _read(path: Path) -> bytes:
         return f"unreadable:{exc.problems[0].message}".encode()
 
 
-@dataclass
 class RenderCache:
     """One record per output folder, in the user's cache folder."""
 
-    record_path: Path
-    key: bytes
+    def __init__(self, record_path: Path, key: bytes) -> None:
+        self.record_path = record_path
+        self.key = key
 
     @classmethod
     def open(cls, root: Path, environ: Mapping[str, str]) -> RenderCache | None:
@@ -172,6 +177,8 @@ class RenderCache:
             return None
         if not isinstance(data, dict) or data.get("owned") != hashlib.sha256(owned_record).hexdigest():
             return None
+        from genpolicy.ondisk import KnownFiles  # the full path only (genpolicy.quick imports this module)
+
         return KnownFiles.from_json(data.get("known"))
 
     def store_known(self, owned_record: bytes, known: KnownFiles) -> None:

@@ -13,7 +13,7 @@ from typing import NoReturn
 import click
 
 from genpolicy import __version__, quick, writer
-from genpolicy.cli_support import FORMAT_OPTION
+from genpolicy.cli_support import FORMAT_OPTION, LazyGroup
 from genpolicy.cli_support import echo as _echo
 from genpolicy.cli_support import fail as _fail
 from genpolicy.errors import ExitCode, GenpolicyError, Problem, UsageError, WriteError
@@ -21,8 +21,16 @@ from genpolicy.pipeline import RenderOptions, RenderResult, render
 from genpolicy.reporting import Format, format_problems
 from genpolicy.specfile import json_schema, load_spec
 
+_LAZY_COMMANDS = {  # imported when run or listed by --help, never by a render
+    "init": "genpolicy.scaffold:init_command",
+    "templates": "genpolicy.templates_cmd:templates_group",
+    "coverage": "genpolicy.coverage_cmd:coverage_command",
+    "audit": "genpolicy.audit.command:audit_command",
+    "import": "genpolicy.importer.command:import_command",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(cls=LazyGroup, lazy=_LAZY_COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="genpolicy")
 def cli() -> None:
     """Render registry pull credentials for Kubernetes as a validated GitOps bundle."""
@@ -200,23 +208,6 @@ def lint_command(spec: Path | None, ignore: tuple[str, ...], strict: bool, list_
 def schema_command() -> None:
     """Print the JSON Schema of the spec (for editors and CI)."""
     click.echo(json.dumps(json_schema(), indent=2))
-
-
-def _register_extra_commands() -> None:
-    from genpolicy.audit.command import audit_command
-    from genpolicy.coverage_cmd import coverage_command
-    from genpolicy.importer.command import import_command
-    from genpolicy.scaffold import init_command
-    from genpolicy.templates_cmd import templates_group
-
-    cli.add_command(init_command)
-    cli.add_command(templates_group)
-    cli.add_command(coverage_command)
-    cli.add_command(audit_command)
-    cli.add_command(import_command)
-
-
-_register_extra_commands()
 
 
 def _internal_error(exc: BaseException) -> NoReturn:

@@ -7,10 +7,11 @@ module and never each other, so the command layer has no import cycle (tests/tes
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -18,12 +19,33 @@ from genpolicy.errors import GenpolicyError, Problem, WriteError
 from genpolicy.reporting import Format, format_problems
 from genpolicy.secrets import redact
 
-__all__ = ["FORMAT_OPTION", "echo", "exit_with", "fail", "write_file"]
+__all__ = ["FORMAT_OPTION", "LazyGroup", "echo", "exit_with", "fail", "write_file"]
 
 FORMAT_OPTION = click.option(
     "--format", "fmt", type=click.Choice(["text", "github", "json"]), default="text", show_default=True,
     help="How problems are printed.",
 )
+
+
+class LazyGroup(click.Group):
+    """A command group whose `lazy` commands ("name": "module:attribute") are imported when looked up.
+
+    click looks a command up only when it runs or when `--help` lists it, so a render never pays
+    for importing the audit, import, scaffold, templates or coverage stacks.
+    """
+
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            module, attribute = self.lazy[cmd_name].split(":")
+            self.add_command(getattr(importlib.import_module(module), attribute), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
 
 def echo(message: str, *, err: bool = False) -> None:

@@ -8,8 +8,10 @@ or absence), every file it read through `genpolicy.inputs` (plus the fingerprint
 certificates, present or not), genpolicy's code stamp and library versions, the day, the working
 directory and the argument. They are folded into an HMAC under the cache key (no credential and
 no plain hash of one is stored); the record also holds the owned-files record's SHA-256, the
-object count and the exact warning lines that render printed. A hit also needs every output file
-to still have its recorded SHA-256 and no crashed render's leftovers beside or inside the output.
+object count, the exact warning lines that render printed and every owned file's `lstat`
+signature. A hit also needs every output file to still have its recorded signature (a racy file,
+stamped within 2 s of the record, its SHA-256: genpolicy.quick_output) and no crashed render's
+leftovers beside or inside the output.
 Anything else (another option, a changed byte, a fresh machine) falls through to the full path,
 which is the one that decides; this only ever repeats its last answer.
 """
@@ -23,16 +25,18 @@ import os
 import secrets
 import stat
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from genpolicy import quick_output
 from genpolicy.cache import CACHE_FORMAT, Inputs, builtin_templates, cache_folder, load_key
 
 if TYPE_CHECKING:
     from genpolicy.errors import Problem
 
-QUICK_FORMAT = 1
+QUICK_FORMAT = 2
 _ABSENT = b"\0absent"
 
 
@@ -43,6 +47,7 @@ class Watched(Mapping[str, str]):
         self.environ = environ
         self.names: set[str] = set()
         self.complete = True
+        self.started = time.time_ns()  # before the render reads any output file: the owned files' signed_at
 
     def __getitem__(self, name: str) -> str:
         self.names.add(name)
@@ -115,7 +120,10 @@ def store(environ: Mapping[str, str], spec_arg: str, watched: Watched, files: se
     names, paths = sorted(watched.names), sorted(files)
     record = {"format": QUICK_FORMAT, "cache": CACHE_FORMAT, "env": names, "files": paths,
               "inputs": digest(key, spec_arg, names, paths, environ), **facts}
-    target = record_path(environ, spec_arg)
+    _write(record_path(environ, spec_arg), record)
+
+
+def _write(target: Path, record: dict[str, Any]) -> None:
     tmp = target.with_suffix(f".{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
@@ -140,8 +148,12 @@ def remember(spec_arg: str, watched: Watched, files: set[str], root: str, owned_
     from genpolicy.secrets import redact
 
     printed = [redact(format_problems([w], "text")) for w in warnings]
+    owned = json.loads(owned_record).get("files", {})
+    signatures = quick_output.take(Path(root), sorted(owned))
+    if signatures is None:
+        return
     facts = {"root": root, "owned": hashlib.sha256(owned_record).hexdigest(), "objects": objects,
-             "files_owned": len(json.loads(owned_record).get("files", {})), "printed": printed}
+             "files_owned": len(owned), "printed": printed, "signatures": signatures, "signed_at": watched.started}
     store(watched.environ, spec_arg, watched, files, facts)
 
 
@@ -151,8 +163,13 @@ def answer(argv: list[str], environ: Mapping[str, str]) -> int | None:
     if spec_arg is None or environ.get("GENPOLICY_NO_CACHE") == "1":
         return None
     record = _lookup(environ, spec_arg)
-    if record is None or not _output_unchanged(Path(record["root"]), record["owned"]):
+    if record is None:
         return None
+    found = quick_output.check(Path(record["root"]), record["owned"], record["signatures"], record["signed_at"])
+    if not found.unchanged:
+        return None
+    if found.refresh(record["signatures"]):  # the racy files just hashed are now old enough to trust
+        _write(record_path(environ, spec_arg), {**record, "signed_at": found.started})
     for line in record["printed"]:
         sys.stderr.write(line + "\n")
     sys.stderr.write(f"genpolicy: unchanged inputs and output, render skipped; {record['objects']} objects "
@@ -182,29 +199,10 @@ def _well_formed(record: Any) -> bool:
     lists = all(isinstance(record.get(k), list) and all(isinstance(v, str) for v in record[k])
                 for k in ("env", "files", "printed"))
     strings = all(isinstance(record.get(k), str) for k in ("root", "owned", "inputs"))
-    return lists and strings and all(isinstance(record.get(k), int) for k in ("objects", "files_owned"))
+    numbers = all(isinstance(record.get(k), int) for k in ("objects", "files_owned", "signed_at"))
+    return lists and strings and numbers and _signatures(record.get("signatures"))
 
 
-def _output_unchanged(root: Path, owned_sha: str) -> bool:
-    """The owned-files record and every file it lists are as the last render wrote them; no leftovers."""
-    from genpolicy import journal, writer  # stdlib only, after the cheap checks
-
-    try:
-        owned = (root / writer.OWNED_FILE).read_bytes()
-    except OSError:
-        return False
-    if hashlib.sha256(owned).hexdigest() != owned_sha or os.path.lexists(root / journal.STAGING):
-        return False
-    real = Path(os.path.realpath(root))
-    if any(real.parent.glob(f".{real.name}{writer.SWAP_MARK}*")) or _legacy_temporaries(root, journal.LEGACY_SUFFIX):
-        return False
-    return writer.verified_unchanged(root) is not None
-
-
-def _legacy_temporaries(root: Path, suffix: str) -> bool:
-    """An older version's interrupted temporaries, which the full path removes first."""
-    for _, dirs, names in os.walk(root):
-        dirs[:] = [d for d in dirs if d != ".git"]
-        if any(n.startswith(".") and n.endswith(suffix) for n in names):
-            return True
-    return False
+def _signatures(found: Any) -> bool:
+    return isinstance(found, dict) and all(
+        isinstance(sig, list) and len(sig) == 6 and all(isinstance(n, int) for n in sig) for sig in found.values())

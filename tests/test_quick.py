@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import HUB_PASSWORD, Run, run_cli
+from genpolicy import quick_output
 
 SKIPPED = "unchanged inputs and output, render skipped"
 HEAVY = ("pydantic", "jinja2", "kubernetes_validate", "cryptography", "genpolicy.specfile", "click")
@@ -37,6 +38,7 @@ def test_no_change_is_answered_before_the_heavy_imports(plain_spec: Path, env: d
     assert SKIPPED in quick.stderr
     modules = imported(quick.stderr)
     assert "genpolicy.quick" in modules and not {m for m in modules if m.startswith(HEAVY)}
+    assert not {"dataclasses", "genpolicy.writer", "genpolicy.journal"} & modules, "a sixth of the answer's CPU"
     full = render(plain_spec, {**env, "PYTHONPROFILEIMPORTTIME": "1"}, "--format", "text")  # not `render SPEC`
     assert SKIPPED in full.stderr and "pydantic" in imported(full.stderr), "the full path's own cache answered"
     strip = lambda run: [line for line in run.stderr.splitlines() if not line.startswith("import time:")]  # noqa: E731
@@ -107,3 +109,74 @@ def test_a_spec_replaced_by_a_fifo_is_not_waited_on(plain_spec: Path, env: dict[
     assert result.code != 0 and SKIPPED not in result.stderr and "regular file" in result.stderr
     plain_spec.unlink()
     plain_spec.write_text(text)
+
+
+# -- the output check: lstat signatures, racy files hashed (genpolicy.quick_output) ------------------------------
+
+
+def _record(tmp_path: Path) -> tuple[Path, dict[str, object]]:
+    [record_file] = (tmp_path / "cache" / "genpolicy").glob("quick-*.json")
+    return record_file, json.loads(record_file.read_text())
+
+
+def test_a_hand_edit_keeping_size_and_mtime_is_seen(plain_spec: Path, env: dict[str, str], tmp_path: Path) -> None:
+    import os
+    import time
+
+    render(plain_spec, env)
+    _, first = _record(tmp_path)
+    time.sleep(quick_output.RACY_NS / 1e9 + 0.1)  # every file the render wrote is now older than the window
+    assert SKIPPED in render(plain_spec, env).stderr, "an ordinary no-change render is answered"
+    _, refreshed = _record(tmp_path)
+    assert refreshed["signed_at"] > first["signed_at"], "the racy files were hashed once, then trusted by signature"
+    target = plain_spec.parent / "out" / "prod/namespaces/alpha.yaml"
+    before, text = target.stat(), target.read_text()
+    target.write_text(text.replace("alpha", "omega"))  # same size
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert target.stat().st_size == before.st_size and target.stat().st_mtime_ns == before.st_mtime_ns
+    result = run_cli("render", plain_spec, env={**env, "PYTHONPROFILEIMPORTTIME": "1"})
+    assert "pydantic" in imported(result.stderr), "the changed ctime is a miss: the full path decides"
+    assert result.code == 6 and "changed by hand" in result.stderr
+
+
+def _signed_folder(root: Path, content: bytes, recorded: bytes) -> tuple[str, dict[str, list[int]]]:
+    """An output folder whose owned-files record says `recorded` for a.yaml, with `content` on disk."""
+    import hashlib
+
+    (root / "ns").mkdir(parents=True)
+    (root / "ns/a.yaml").write_bytes(content)
+    owned = json.dumps({"files": {"ns/a.yaml": hashlib.sha256(recorded).hexdigest()}}).encode()
+    (root / quick_output.OWNED_FILE).write_bytes(owned)
+    signatures = quick_output.take(root, ["ns/a.yaml"])
+    assert signatures is not None
+    return hashlib.sha256(owned).hexdigest(), signatures
+
+
+def test_a_file_stamped_within_the_window_is_hashed(tmp_path: Path) -> None:
+    import time
+
+    signed_at = time.time_ns()  # the render began; the file is then edited before its signature is taken
+    owned_sha, signatures = _signed_folder(tmp_path / "out", b"kind: Edited\n", b"kind: Secret\n")
+    found = quick_output.check(tmp_path / "out", owned_sha, signatures, signed_at)
+    assert not found.unchanged, "equal signatures, but the racy file's SHA-256 differs"
+    old = quick_output.check(tmp_path / "out", owned_sha, signatures, signed_at + 3 * quick_output.RACY_NS)
+    assert old.unchanged and old.hashed == 0, "outside the window the signature alone decides (nothing hashed)"
+
+
+def test_a_racy_hit_hashes_and_then_refreshes(tmp_path: Path) -> None:
+    import time
+
+    signed_at = time.time_ns()
+    owned_sha, signatures = _signed_folder(tmp_path / "out", b"kind: Secret\n", b"kind: Secret\n")
+    found = quick_output.check(tmp_path / "out", owned_sha, signatures, signed_at)
+    assert found.unchanged and found.hashed == 1
+    assert not found.refresh(signatures), "still inside the window: refreshing would not save a hash"
+    later = quick_output.Check(True, found.started + quick_output.RACY_NS, 1)
+    assert later.refresh(signatures)
+
+
+def test_the_output_file_names_agree_with_the_writer() -> None:
+    from genpolicy import journal, writer
+
+    assert (quick_output.OWNED_FILE, quick_output.SWAP_MARK) == (writer.OWNED_FILE, writer.SWAP_MARK)
+    assert (quick_output.STAGING, quick_output.LEGACY_SUFFIX) == (journal.STAGING, journal.LEGACY_SUFFIX)

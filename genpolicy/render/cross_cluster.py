@@ -5,7 +5,6 @@ from __future__ import annotations
 import posixpath
 import re
 
-from genpolicy.crypto.sops import render_sops_config
 from genpolicy.render import wiring
 from genpolicy.render.context import Bundle, RenderContext, _add_kustomization, _document
 from genpolicy.render.documents import Document, OutputFile
@@ -20,6 +19,8 @@ def _render_sops_config(bundle: Bundle, ctx: RenderContext, header: str) -> None
                                             for p in bundle.files):
             rules.append((f"^{re.escape(folder)}/.*\\.sops\\.yaml$", list(cluster.sops.recipients)))
     if rules:
+        from genpolicy.crypto.sops import render_sops_config  # pyrage and cryptography: only a SOPS render
+
         file = OutputFile(".sops.yaml", header, is_manifest=False)
         file.documents = [Document("sops-config", render_sops_config(rules))]
         bundle.add(file)

@@ -27,16 +27,17 @@ import secrets as stdlib_secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from genpolicy.crypto.sealed import Scope, SealingKey, load_sealing_certificate, scope_annotations, seal_value
-from genpolicy.crypto.sops import DEFAULT_ENCRYPTED_REGEX, encrypt_secret_manifest, is_encrypted_token, parse_sops_file
 from genpolicy.errors import CredentialError, Problem
 from genpolicy.inputs import MAX_CERTIFICATE_BYTES, read_bytes, read_text
 from genpolicy.render import trust
 from genpolicy.specfile.model import Cluster
+
+if TYPE_CHECKING:  # the crypto stack (cryptography, pyrage) is imported where a cluster first encrypts
+    from genpolicy.crypto.sealed import SealingKey
 
 FINGERPRINT = trust.FINGERPRINT
 refuse_clear_credentials = trust.refuse_clear_credentials
@@ -150,6 +151,8 @@ class EncryptionContext:
         settings = cluster.sealed_secrets
         assert settings is not None
         if settings.certificate not in self._certificates:
+            from genpolicy.crypto.sealed import load_sealing_certificate
+
             path = self.spec_dir / settings.certificate
             try:
                 pem = read_bytes(path, what="the sealing certificate", limit=MAX_CERTIFICATE_BYTES,
@@ -201,6 +204,8 @@ def sealed_secret(secret: dict[str, Any], cluster: Cluster, ctx: EncryptionConte
     the spec, so metadata is always current and nothing else on disk is carried over. A Secret
     with several data keys (an Argo CD repository) passes them all as `plaintext`; each is sealed.
     """
+    from genpolicy.crypto.sealed import Scope, scope_annotations, seal_value
+
     settings = cluster.sealed_secrets
     assert settings is not None
     meta = secret["metadata"]
@@ -288,6 +293,8 @@ def sops_secret(secret: dict[str, Any], cluster: Cluster, ctx: EncryptionContext
         tag = None if fingerprint is None else trust.binding(ctx.fingerprint, ident, fingerprint, body["data"])
         return {} if tag is None else {trust.BINDING: tag}
 
+    from genpolicy.crypto.sops import encrypt_secret_manifest
+
     return encrypt_secret_manifest(doc, list(settings.recipients), lastmodified=now, bind=bind), shape
 
 
@@ -297,6 +304,8 @@ _SOPS_KEYS = {"age", "encrypted_regex", "lastmodified", "mac", "version"}
 def _reusable_sops(ctx: EncryptionContext, ident: trust.Identity, fingerprint: str | None,
                    shape: dict[str, Any], recipients: list[str]) -> tuple[str | None, str]:
     """(existing text worth reusing or None, why not) for a SOPS file."""
+    from genpolicy.crypto.sops import DEFAULT_ENCRYPTED_REGEX, is_encrypted_token, parse_sops_file
+
     found = ctx.existing.find(ident.path, ident.kind, ident.namespace, ident.name)
     if found is None:
         return None, ""

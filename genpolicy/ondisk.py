@@ -16,16 +16,17 @@ from __future__ import annotations
 import os
 import stat
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from typing import NamedTuple
 
 RACY_SECONDS = 3  # coarse file-system clocks (FAT: 2 s); files younger than this are compared by content
 DIRECTORY = b"\0directory"  # what a plan sees where a file is wanted and a folder is
 SPECIAL = b"\0special file"  # a FIFO, socket or device: never opened (reading a FIFO would block)
 
 
-@dataclass(frozen=True)
-class Signature:
-    """A file's identity as `lstat` gives it; equal signatures mean unchanged content (outside the racy window)."""
+class Signature(NamedTuple):
+    """A file's identity as `lstat` gives it; equal signatures mean unchanged content (outside the racy window).
+    A tuple, so a JSON list of its six numbers compares equal to it (genpolicy.quick_output keeps them so)."""
 
     inode: int
     device: int
@@ -39,8 +40,12 @@ class Signature:
         return cls(info.st_ino, info.st_dev, info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_mode)
 
     def racy(self, since_ns: int) -> bool:
-        """Changed too shortly before `since_ns` (wall clock) for its times to tell a later edit apart."""
-        return max(self.mtime_ns, self.ctime_ns) >= since_ns - RACY_SECONDS * 1_000_000_000
+        return racy(self, since_ns)
+
+
+def racy(signature: Sequence[int], since_ns: int) -> bool:
+    """Changed too shortly before `since_ns` (wall clock) for its times to tell a later edit apart."""
+    return max(signature[3], signature[4]) >= since_ns - RACY_SECONDS * 1_000_000_000
 
 
 def now_ns() -> int:
@@ -80,13 +85,13 @@ def _read_all(fd: int, size: int) -> bytes:
     return b"".join(chunks)
 
 
-@dataclass
 class Tree:
     """The kinds of entries under an output root, one `scandir` per folder, listed when first asked."""
 
-    root: str
-    _listings: dict[str, dict[str, str]] = field(default_factory=dict)
-    _folders: set[str] = field(default_factory=lambda: {""})
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self._listings: dict[str, dict[str, str]] = {}
+        self._folders = {""}  # real folders all the way down (or absent), checked before
 
     def kind(self, rel: str) -> str | None:
         """"file", "link", "dir", "other" or None (absent), for a path relative to the root."""
@@ -137,7 +142,6 @@ def _kind(entry: os.DirEntry[str]) -> str:
     return "file" if entry.is_file(follow_symlinks=False) else "other"
 
 
-@dataclass(frozen=True)
 class KnownFiles:
     """Output files whose content was verified when their signatures were taken (`signed_at`).
 
@@ -145,8 +149,9 @@ class KnownFiles:
     plan may skip reading it (git's index, for the output folder).
     """
 
-    signed_at: int
-    files: dict[str, Signature]
+    def __init__(self, signed_at: int, files: dict[str, Signature]) -> None:
+        self.signed_at = signed_at
+        self.files = files
 
     def unchanged(self, rel: str, path: str) -> Signature | None:
         before = self.files.get(rel)

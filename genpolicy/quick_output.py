@@ -3,15 +3,15 @@
 A full render records each owned file's `lstat` signature (inode, device, size, mtime, ctime,
 mode) and the moment it began (`signed_at`, before it read or wrote any output file). A later
 `genpolicy render SPEC` then needs every signature equal, with no file hashed, except the racy
-ones (the rule of git's index): a file whose mtime or ctime is not at least `RACY_NS` older than
+ones (the rule of git's index): a file whose mtime or ctime is not at least `ondisk.RACY_SECONDS` older than
 `signed_at` may have changed within one coarse timestamp tick of the record, so it is hashed and
 compared with the owned-files record's SHA-256 as before. ctime cannot be set from user space
 (`os.utime` sets only atime and mtime), so any edit after the record changes the signature: a
 miss, and the full path decides. A hit that had to hash racy files moves `signed_at` to when it
 began (`Check.refresh`), so the next one is stat-only.
 
-Stdlib only, and not genpolicy.writer/journal (ctypes, tempfile): the names of their files are
-repeated here (tests/test_quick.py checks they agree).
+Stdlib only (genpolicy.ondisk is too), and not genpolicy.writer/journal (ctypes, tempfile): the
+names of their files are repeated here (tests/test_quick.py checks they agree).
 """
 
 from __future__ import annotations
@@ -25,18 +25,15 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-RACY_NS = 2_000_000_000  # timestamps this close to the record are not trusted (coarse and FAT clocks)
+from genpolicy.ondisk import RACY_SECONDS, Signature, racy
+
+RACY_NS = RACY_SECONDS * 1_000_000_000
 OWNED_FILE = ".genpolicy-owned.json"  # genpolicy.writer.OWNED_FILE
 SWAP_MARK = ".genpolicy-swap-"  # genpolicy.writer.SWAP_MARK
 STAGING = ".genpolicy-staging"  # genpolicy.journal.STAGING
 LEGACY_SUFFIX = ".genpolicy-tmp"  # genpolicy.journal.LEGACY_SUFFIX
 
-Signature = tuple[int, int, int, int, int, int]
-
-
-def signature(info: os.stat_result) -> Signature:
-    return (info.st_ino, info.st_dev, info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_mode)
-
+signature = Signature.of
 
 def take(root: Path, paths: Iterable[str]) -> dict[str, list[int]] | None:
     """The signatures of `paths` under root (None when one is missing or not a regular file)."""
@@ -50,10 +47,6 @@ def take(root: Path, paths: Iterable[str]) -> dict[str, list[int]] | None:
             return None
         found[rel] = list(signature(info))
     return found
-
-
-def racy(sig: Signature | list[int], signed_at: int) -> bool:
-    return max(sig[3], sig[4]) > signed_at - RACY_NS
 
 
 class Check(NamedTuple):

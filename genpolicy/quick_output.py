@@ -35,6 +35,7 @@ LEGACY_SUFFIX = ".genpolicy-tmp"  # genpolicy.journal.LEGACY_SUFFIX
 
 signature = Signature.of
 
+
 def take(root: Path, paths: Iterable[str]) -> dict[str, list[int]] | None:
     """The signatures of `paths` under root (None when one is missing or not a regular file)."""
     base, found = os.fspath(root), {}

@@ -164,7 +164,7 @@ class RenderCache:
         """Remember this render (`owned_record`: the owned-files record this render wrote, as bytes)."""
         record = {"format": CACHE_FORMAT, "inputs": digest, "owned": hashlib.sha256(owned_record).hexdigest(),
                   "objects": objects, "warnings": warnings}
-        _write_private(self.record_path, record)
+        write_private(self.record_path, record)
 
 
     def known(self, owned_record: bytes | None) -> KnownFiles | None:
@@ -183,14 +183,14 @@ class RenderCache:
 
     def store_known(self, owned_record: bytes, known: KnownFiles) -> None:
         """Remember what this render verified (`owned_record`: the record it wrote) for the next plan."""
-        _write_private(self._known_path(), {"owned": hashlib.sha256(owned_record).hexdigest(),
+        write_private(self._known_path(), {"owned": hashlib.sha256(owned_record).hexdigest(),
                                             "known": known.to_json()})
 
     def _known_path(self) -> Path:
         return self.record_path.with_suffix(".files.json")
 
 
-def _write_private(target: Path, record: dict[str, Any]) -> None:
+def write_private(target: Path, record: dict[str, Any]) -> None:
     tmp = target.with_suffix(f".{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)

@@ -22,7 +22,6 @@ import hashlib
 import hmac
 import json
 import os
-import secrets
 import stat
 import sys
 import time
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from genpolicy import quick_output
-from genpolicy.cache import CACHE_FORMAT, Inputs, builtin_templates, cache_folder, load_key
+from genpolicy.cache import CACHE_FORMAT, Inputs, builtin_templates, cache_folder, load_key, write_private
 
 if TYPE_CHECKING:
     from genpolicy.errors import Problem
@@ -120,18 +119,7 @@ def store(environ: Mapping[str, str], spec_arg: str, watched: Watched, files: se
     names, paths = sorted(watched.names), sorted(files)
     record = {"format": QUICK_FORMAT, "cache": CACHE_FORMAT, "env": names, "files": paths,
               "inputs": digest(key, spec_arg, names, paths, environ), **facts}
-    _write(record_path(environ, spec_arg), record)
-
-
-def _write(target: Path, record: dict[str, Any]) -> None:
-    tmp = target.with_suffix(f".{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(record))
-        os.replace(tmp, target)
-    except OSError:
-        tmp.unlink(missing_ok=True)
+    write_private(record_path(environ, spec_arg), record)
 
 
 def plain_render(argv: list[str]) -> str | None:
@@ -169,7 +157,7 @@ def answer(argv: list[str], environ: Mapping[str, str]) -> int | None:
     if not found.unchanged:
         return None
     if found.refresh(record["signatures"]):  # the racy files just hashed are now old enough to trust
-        _write(record_path(environ, spec_arg), {**record, "signed_at": found.started})
+        write_private(record_path(environ, spec_arg), {**record, "signed_at": found.started})
     for line in record["printed"]:
         sys.stderr.write(line + "\n")
     sys.stderr.write(f"genpolicy: unchanged inputs and output, render skipped; {record['objects']} objects "

@@ -13,7 +13,7 @@ from bundles import write_certificate
 from conftest import write_spec
 from genpolicy import render as render_package
 from genpolicy.pipeline import RenderOptions, render
-from genpolicy.render import shapes
+from genpolicy.render import context, shapes
 
 SPEC = """
 apiVersion: genpolicy/v1alpha1
@@ -48,7 +48,7 @@ ENV = {"REG_USER": "octo-user", "REG_PASS": "s3cr3t-Pa55:w0rd"}
 # names that also occur elsewhere in the files (account, registry, group, cluster, Secret names), the longest
 # label, and names around the sentinel
 TRICKY = ["default", "builder", "ghcr", "vault", "apps", "prod", "ghcr-pull", "a", "x" * 63,
-          shapes.NAMESPACE_SENTINEL[:-1], "zz-genpolicy"]
+          shapes.NAMESPACE_SENTINEL[:-1], "zz-genpolicy", "123", "null", "yes", "y", "on", "1e3", "0x1f"]
 LABEL = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?", fullmatch=True)
 
 
@@ -63,7 +63,9 @@ def _spec(folder: Path, namespaces: list[str], cluster_extra: str = "") -> Path:
 
 
 def _direct(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No shapes and no document memo: every document rendered from its template for its namespace."""
     monkeypatch.setattr(shapes.NamespaceShapes, "_learn", staticmethod(lambda target, direct: None))
+    monkeypatch.setattr(context, "_MEMO_TEMPLATES", frozenset())
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

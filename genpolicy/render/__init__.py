@@ -66,7 +66,7 @@ def _render_cluster(
 ) -> None:
     namespace_files: list[str] = []  # relative to <folder>/namespaces, which has its own kustomization
     targets = sorted(ctx.resolved.targets_for(cluster.name), key=lambda t: t.namespace)
-    shapes = NamespaceShapes(ctx.resolved.spec)
+    shapes = NamespaceShapes(ctx.resolved.spec, ctx.resolved.loaded.text)
     direct = functools.partial(_namespace_files, ctx, secrets, folder, header)
     for target in targets:
         namespace_files += shapes.render(target, bundle, direct)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 import yaml
 
@@ -16,7 +16,7 @@ from genpolicy.render.pullsecrets import PullSecret
 from genpolicy.secrets import Credential
 from genpolicy.specfile import Resolved
 from genpolicy.specfile.model import Cluster
-from genpolicy.templating import Templates
+from genpolicy.templating import Templates, is_plain
 
 _YamlLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -68,31 +68,37 @@ def _registry_path(ctx: RenderContext, secret: PullSecret) -> SpecPath:
 
 def _document(ctx: RenderContext, template: str, context: dict[str, Any], *, sensitive: bool = False) -> Document:
     namespace = context.get("namespace")
-    if template in _MEMO_TEMPLATES and isinstance(namespace, str) and ctx.templates.is_builtin(template):
-        text, shape = _memo_render(ctx, template, context, namespace)
-        return MemoDocument(template, text, shape, NAMESPACE_SENTINEL, namespace, sensitive)
+    if template in _MEMO_TEMPLATES and memo_safe(namespace) and ctx.templates.is_builtin(template):
+        key = (template, repr({**context, "namespace": None}))
+        if NAMESPACE_SENTINEL not in key[1]:  # a value that is the sentinel would be substituted too
+            text, shape = _memo_render(ctx, key, context)
+            return MemoDocument(template, text.replace(NAMESPACE_SENTINEL, namespace), shape, NAMESPACE_SENTINEL,
+                                namespace, sensitive)
     text = ctx.templates.render(template, context)
     return Document(template, text, parse_document(template, text), sensitive)
 
 
-def _memo_render(
-    ctx: RenderContext, template: str, context: dict[str, Any], namespace: str
-) -> tuple[str, str]:
-    """Render and parse a built-in per-namespace template once per shape, then substitute the namespace.
+def memo_safe(namespace: object) -> TypeGuard[str]:
+    """Whether a namespace may stand in for the sentinel by substitution: a name written plain, as the sentinel
+    is (`123`, `null` or `yes` are written quoted, so documents for them are rendered directly)."""
+    return isinstance(namespace, str) and is_plain(namespace)
 
-    The built-in templates emit `namespace` only as a whole quoted scalar, so rendering with a
-    sentinel and substituting it gives exactly the text (and object) of a direct render.
+
+def _memo_render(ctx: RenderContext, key: tuple[str, str], context: dict[str, Any]) -> tuple[str, str]:
+    """Render and parse a built-in per-namespace template once per shape, with the sentinel for the namespace.
+
+    The built-in templates emit `namespace` only as a whole scalar, written plain for the sentinel and
+    for every name `memo_safe` accepts, so substituting the sentinel gives exactly the text (and object)
+    of a direct render. The key is the repr of the other plain values (str, int, bool, None, dicts,
+    lists): equal only for equal values (True and 1 differ); another key order only costs a second render.
     """
-    # repr of the plain values (str, int, bool, None, dicts, lists) a context holds is equal only for equal
-    # values (True and 1 differ); another key order only costs a second render. Half json.dumps' cost.
-    key = (template, repr({**context, "namespace": None}))
     cached = ctx.memo.get(key)
     if cached is None:
+        template = key[0]
         text = ctx.templates.render(template, {**context, "namespace": NAMESPACE_SENTINEL})
         cached = (text, json.dumps(parse_document(template, text), default=str))
         ctx.memo[key] = cached
-    text, obj_json = cached
-    return text.replace(NAMESPACE_SENTINEL, namespace), obj_json  # the object: MemoDocument, when asked
+    return cached  # (text, the object's JSON: MemoDocument parses it when asked)
 
 
 def parse_document(template: str, text: str) -> Any:

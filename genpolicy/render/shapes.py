@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from genpolicy.errors import GenpolicyError
 from genpolicy.render.backends import backend_named
-from genpolicy.render.context import NAMESPACE_SENTINEL, Bundle
+from genpolicy.render.context import NAMESPACE_SENTINEL, Bundle, memo_safe
 from genpolicy.render.documents import MemoDocument, OutputFile, ShapedDocuments
 from genpolicy.render.pullsecrets import pull_secrets
 from genpolicy.specfile import NamespaceTarget
@@ -70,11 +70,14 @@ def shape_key(target: NamespaceTarget) -> tuple[object, ...]:
 class NamespaceShapes:
     """The shapes learnt so far in one render (a worker process has its own)."""
 
-    def __init__(self, spec: Spec) -> None:
+    def __init__(self, spec: Spec, spec_text: str) -> None:
         self.spec = spec
+        self.allowed = NAMESPACE_SENTINEL not in spec_text  # a value that is the sentinel would be substituted
         self._shapes: dict[tuple[object, ...], Shape | None] = {}
 
     def render(self, target: NamespaceTarget, bundle: Bundle, direct: Direct) -> list[str]:
+        if not self.allowed or not memo_safe(target.namespace):
+            return direct(target, bundle)
         key = shape_key(target)
         if key not in self._shapes:
             self._shapes[key] = self._learn(target, direct) if self._independent(target) else None

@@ -117,7 +117,7 @@ def _strings(value: object) -> dict[str, str]:
 
 def _safe(rel: str) -> bool:
     parts = rel.split("/")
-    return bool(rel) and not rel.startswith("/") and ".." not in parts and "" not in parts
+    return bool(rel) and not rel.startswith("/") and not {"..", ".", ""} & set(parts)
 
 
 def clean_legacy_temporaries(root: Path) -> None:

@@ -30,10 +30,18 @@ def worker_count(resolved: Resolved) -> int:
     if wanted and wanted.isdigit():
         cores = int(wanted)
     elif _encrypted_secrets(resolved) >= PARALLEL_MIN_ENCRYPTED:
-        cores = os.cpu_count() or 1
+        cores = _usable_cpus()
     else:
         return 1
     return max(1, min(cores, len(resolved.spec.clusters)))
+
+
+def _usable_cpus() -> int:
+    """The CPUs this process may run on (a container's cpuset or affinity), not the host's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 def _encrypted_secrets(resolved: Resolved) -> int:
@@ -65,19 +73,25 @@ class _Share:
     spec_errors: list[Problem] = field(default_factory=list)
     verified: list[tuple[str, str]] = field(default_factory=list)
     derived: list[str] = field(default_factory=list)  # credential-derived values to redact in the parent too
-    failure: tuple[int, str, list[Problem]] | None = None
+    failure: tuple[int, int, str, list[Problem]] | None = None  # (cluster's index in the spec, exit code, ...)
 
 
 def _render_share(names: list[str]) -> _Share:
     assert _SHARED is not None
     ctx, validator = _SHARED
     share = _Share()
+    bundle = Bundle()
     try:
-        clusters = [c for c in ctx.resolved.spec.clusters if c.name in names]
-        bundle = render_bundle(ctx, clusters, finalize=False)
-    except GenpolicyError as exc:
-        share.failure = (int(exc.exit_code), exc.message, exc.problems)
-        return share
+        for index, cluster in enumerate(ctx.resolved.spec.clusters):
+            if cluster.name not in names:
+                continue
+            try:
+                part = render_bundle(ctx, [cluster], finalize=False)
+            except GenpolicyError as exc:  # the first in spec order is reported, as a serial render does
+                share.failure = (index, int(exc.exit_code), exc.message, exc.problems)
+                return share
+            bundle.files.update(part.files)
+            bundle.clusters.update(part.clusters)
     finally:
         share.derived = secrets.drain()
     share.files = [(path, f.content(), f.sensitive, f.cluster, f.is_manifest,
@@ -103,12 +117,13 @@ def render_parallel(ctx: RenderContext, validator: BundleValidator, workers: int
     bundle = Bundle()
     for share in results:
         secrets.register_all(share.derived)
+    failures = sorted((share.failure for share in results if share.failure is not None), key=lambda f: f[0])
+    if failures:
+        _, code, message, problems = failures[0]
+        error = GenpolicyError(message, problems)
+        error.exit_code = ExitCode(code)
+        raise error
     for share in results:
-        if share.failure is not None:
-            code, message, problems = share.failure
-            error = GenpolicyError(message, problems)
-            error.exit_code = ExitCode(code)
-            raise error
         for path, content, sensitive, cluster, is_manifest, plain in share.files:
             bundle.add(OutputFile(path, "", [], is_manifest, cluster, raw=content, raw_plain=plain,
                                   raw_sensitive=sensitive))

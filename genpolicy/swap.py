@@ -9,6 +9,7 @@ beside the output under `.<name>.genpolicy-swap-*` and are removed by the next r
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import functools
@@ -61,49 +62,84 @@ def apply_by_swap(root: Path, writes: Mapping[str, tuple[bytes, int]], skip: set
     real = Path(os.path.realpath(root))  # a symlinked output root stays a symlink: swap its target
     staging = Path(tempfile.mkdtemp(prefix=f".{real.name}{SWAP_MARK}", dir=real.parent))
     try:
-        _build_tree(real, staging, writes, skip, deletes)
+        linked = _build_tree(real, staging, writes, skip, deletes)
         exchange(staging, real)
     except OSError:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    shutil.rmtree(staging, ignore_errors=True)  # now holds the old tree
+    try:
+        _keep_late_entries(os.fspath(staging), os.fspath(real), linked, skip | set(writes))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # now holds the old tree
+
+
+def _keep_late_entries(old: str, new: str, linked: Mapping[str, int], ours: set[str]) -> None:
+    """What another program did to the live folder while the new tree was built, carried over to it.
+
+    The lock keeps other renders out, not editors or checkouts: an entry that appeared, or was
+    replaced (another inode), is moved into the new tree; one removed is removed from it.
+    """
+    seen: set[str] = set()
+    for folder, dirs, names in os.walk(old):
+        rel_dir = os.path.relpath(folder, old)
+        for name in [*names, *(d for d in dirs if os.path.islink(os.path.join(folder, d)))]:
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            seen.add(rel)
+            path = os.path.join(folder, name)
+            if rel in ours or linked.get(rel) == os.lstat(path).st_ino:
+                continue
+            target = os.path.join(new, rel)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            os.replace(path, target)
+    for rel in set(linked) - seen:
+        with contextlib.suppress(OSError):
+            os.unlink(os.path.join(new, rel))
 
 
 def _build_tree(root: Path, staging: Path, writes: Mapping[str, tuple[bytes, int]], skip: set[str],
-                deletes: list[str]) -> None:
+                deletes: list[str]) -> dict[str, int]:
+    """The new tree in `staging`; returns the entries linked from the old one with their inodes."""
     os.chmod(staging, stat.S_IMODE(os.stat(root).st_mode))
     base, target = os.fspath(root), os.fspath(staging)
-    folders = {""}
+    folders, linked = {""}, {}
     for folder, dirs, names in os.walk(base):
         rel_dir = os.path.relpath(folder, base)
         rel_dir = "" if rel_dir == "." else rel_dir
         for name in dirs:
-            _copy_folder(os.path.join(folder, name), os.path.join(target, rel_dir, name))
-            folders.add(f"{rel_dir}/{name}" if rel_dir else name)
+            rel = f"{rel_dir}/{name}" if rel_dir else name
+            if _copy_folder(os.path.join(folder, name), os.path.join(target, rel_dir, name)):
+                linked[rel] = os.lstat(os.path.join(folder, name)).st_ino  # a symlinked folder, copied as a link
+            folders.add(rel)
         for name in names:
             rel = f"{rel_dir}/{name}" if rel_dir else name
             if rel not in skip and rel not in writes:
-                _link(os.path.join(folder, name), os.path.join(target, rel))
+                linked[rel] = _link(os.path.join(folder, name), os.path.join(target, rel))
     for rel, (content, mode) in writes.items():
         _ensure_folder(target, rel.rpartition("/")[0], folders)
         write_new(os.path.join(target, rel), content, mode)
     for rel in deletes:
         journal.remove_empty_parents(staging, rel)
+    return linked
 
 
-def _copy_folder(source: str, target: str) -> None:
+def _copy_folder(source: str, target: str) -> bool:
+    """A folder of the old tree in the new one (True when it is a symlink, recreated as one)."""
     if os.path.islink(source):
         os.symlink(os.readlink(source), target)
-    else:
-        os.mkdir(target)
-        os.chmod(target, stat.S_IMODE(os.stat(source).st_mode))  # keep the folder's mode
+        return True
+    os.mkdir(target)
+    os.chmod(target, stat.S_IMODE(os.stat(source).st_mode))  # keep the folder's mode
+    return False
 
 
-def _link(source: str, target: str) -> None:
-    if os.path.islink(source):
+def _link(source: str, target: str) -> int:
+    """The old tree's entry in the new one (a hard link, or the same symlink); returns its inode."""
+    info = os.lstat(source)
+    if stat.S_ISLNK(info.st_mode):
         os.symlink(os.readlink(source), target)
     else:
         os.link(source, target)
+    return info.st_ino
 
 
 def _ensure_folder(target: str, rel_dir: str, folders: set[str]) -> None:

@@ -1,4 +1,4 @@
-"""Adversarial review of issue 15 (shapes, on-disk planning, workers): each test fails on the reviewed code."""
+"""Races and names found by an adversarial review of issue 15 (shapes, on-disk planning, workers)."""
 
 from __future__ import annotations
 
@@ -187,3 +187,17 @@ namespaceGroups:
             render(RenderOptions(spec, output=tmp_path / "out", environ=ENV))
         reported.append([str(p) for p in raised.value.problems])
     assert reported[0] == reported[1]
+
+
+@pytest.mark.parametrize("name", ["prod/./a.yaml", "./a.yaml", "prod/."])
+def test_a_record_naming_a_file_through_dot_is_not_trusted(tmp_path: Path, name: str) -> None:
+    """A hand-edited owned-files record holding `prod/./a.yaml` must not make a plan delete `prod/a.yaml`."""
+    import json
+
+    apply(plan(tmp_path, {"prod/a.yaml": Planned(MARK + b"1\n")}))
+    record = json.loads((tmp_path / writer.OWNED_FILE).read_text())
+    record["files"][name] = record["files"]["prod/a.yaml"]
+    (tmp_path / writer.OWNED_FILE).write_text(json.dumps(record))
+    assert name not in writer.read_owned(tmp_path)
+    apply(plan(tmp_path, {"prod/a.yaml": Planned(MARK + b"1\n")}))
+    assert (tmp_path / "prod/a.yaml").read_bytes() == MARK + b"1\n"

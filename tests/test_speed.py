@@ -80,7 +80,7 @@ def test_workers_are_used_where_they_pay(tmp_path: Path, monkeypatch: pytest.Mon
                                          namespaces: int, wanted: str | None, workers: int) -> None:
     from genpolicy import parallel
 
-    monkeypatch.setattr(parallel.os, "cpu_count", lambda: 8)
+    monkeypatch.setattr(parallel, "_usable_cpus", lambda: 8)
     if wanted is None:
         monkeypatch.delenv("GENPOLICY_WORKERS", raising=False)
     else:

@@ -14,8 +14,8 @@ class Document:
     """One rendered Kubernetes object (or values file), its text and its parsed form."""
 
     template: str
-    text: str
-    obj: Any = None
+    text: str = field(repr=False)  # may hold credentials in clear (plain backend): never printed
+    obj: Any = field(default=None, repr=False)
     sensitive: bool = False  # holds credential material in clear (plain backend)
     shape: str | None = None  # same shape => same object up to the (valid) namespace: validated once
     origins: dict[str, SpecPath] = field(default_factory=dict)  # object key -> the spec path its value came from
@@ -57,7 +57,7 @@ class ShapedDocuments:
     """The documents of a file rendered from a shape (genpolicy.render.shapes), for validation only."""
 
     namespace: str
-    documents: tuple[tuple[str, str, bool], ...]  # (template, shape: the object's JSON with the sentinel, sensitive)
+    documents: tuple[tuple[str, str, bool], ...] = field(repr=False)  # (template, shape JSON, sensitive)
 
 
 @dataclass
@@ -66,10 +66,10 @@ class OutputFile:
 
     path: str  # relative to the output root, POSIX separators
     header: str
-    documents: list[Document] = field(default_factory=list)
+    documents: list[Document] = field(default_factory=list, repr=False)
     is_manifest: bool = True  # Kubernetes objects (validated) vs. other files (Helm values)
     cluster: str = ""
-    raw: bytes | None = None  # content already rendered elsewhere (a worker process)
+    raw: bytes | None = field(default=None, repr=False)  # content rendered elsewhere (a worker, a shape)
     raw_plain: int = 0  # with `raw`: how many plaintext Secrets it holds
     raw_sensitive: bool = False
     shaped: ShapedDocuments | None = None  # with `raw`: its documents by shape (validated once per shape)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from genpolicy.errors import GenpolicyError
 from genpolicy.render.backends import backend_named
@@ -37,11 +37,11 @@ _PLAIN = (str, int, float, bool, type(None))
 @dataclass(frozen=True)
 class _FileShape:
     path: str  # with the sentinel for the namespace
-    content: bytes  # the file's bytes, sentinel included
+    content: bytes = field(repr=False)  # the file's bytes, sentinel included (credentials: never printed)
     header: str
     is_manifest: bool
     cluster: str
-    documents: tuple[tuple[str, str, bool], ...]  # (template, shape, sensitive), for validation
+    documents: tuple[tuple[str, str, bool], ...] = field(repr=False)  # (template, shape, sensitive)
     plaintext: int  # documents holding credentials in clear
 
 

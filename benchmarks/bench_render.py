@@ -170,11 +170,11 @@ def _dumps_and_write(objects: list[Any], files: list[tuple[Path, bytes]], target
     _write_all(files, target)
 
 
-def import_cost(times: int) -> float:
-    """CPU seconds of `python -c "import genpolicy.cli"` in a child (min of `times`), via `os.wait4`."""
+def import_cost(times: int, modules: str = "genpolicy.cli") -> float:
+    """CPU seconds of `python -c "import <modules>"` in a child (min of `times`), via `os.wait4`."""
     found = []
     for _ in range(times):
-        proc = subprocess.Popen([sys.executable, "-c", "import genpolicy.cli"])
+        proc = subprocess.Popen([sys.executable, "-c", f"import {modules}"])
         _, status, usage = os.wait4(proc.pid, 0)
         if os.waitstatus_to_exitcode(status) != 0:
             raise SystemExit("import genpolicy.cli failed")
@@ -297,8 +297,18 @@ def one_cluster(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                  "one_namespace_change_vs_full_wall": ratio(change.wall, full.wall),
                  "no_change_cached_vs_full_wall": ratio(cached.wall, full.wall),
                  "objects_per_cpu_s": round(floor["objects_in_output"] / full.cpu),
-                 "import_genpolicy_cli_cpu_s": import_cost(max(5, bench.times))},
+                 "import_genpolicy_cli_cpu_s": import_cost(max(5, bench.times)),
+                 **_beyond_start_up(full, floor, import_cost(max(5, bench.times), STARTUP_MODULES))},
     }
+
+
+STARTUP_MODULES = "genpolicy.cli, genpolicy.pipeline"  # what every render imports before its first file
+
+
+def _beyond_start_up(full: Run, floor: dict[str, float], start_up: float) -> dict[str, float]:
+    """The render's own work: its CPU less Python's start-up and imports, against the same floor."""
+    return {"render_start_up_cpu_s": start_up,
+            "full_cpu_beyond_start_up_vs_dumps_write_floor": ratio(full.cpu - start_up, floor["dumps_write_cpu_s"])}
 
 
 def many_clusters(args: argparse.Namespace, work: Path) -> dict[str, Any]:

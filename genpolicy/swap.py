@@ -77,7 +77,8 @@ def _keep_late_entries(old: str, new: str, linked: Mapping[str, int], ours: set[
     """What another program did to the live folder while the new tree was built, carried over to it.
 
     The lock keeps other renders out, not editors or checkouts: an entry that appeared, or was
-    replaced (another inode), is moved into the new tree; one removed is removed from it.
+    replaced (another inode), is moved into the new tree; one removed is removed from it. What
+    cannot be moved (a folder now stands there) stays in the old tree, which is then removed.
     """
     seen: set[str] = set()
     for folder, dirs, names in os.walk(old):
@@ -88,9 +89,10 @@ def _keep_late_entries(old: str, new: str, linked: Mapping[str, int], ours: set[
             path = os.path.join(folder, name)
             if rel in ours or linked.get(rel) == os.lstat(path).st_ino:
                 continue
-            target = os.path.join(new, rel)
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            os.replace(path, target)
+            with contextlib.suppress(OSError):  # best effort: the new tree is live already (never an error)
+                target = os.path.join(new, rel)
+                os.makedirs(os.path.dirname(target), exist_ok=True)
+                os.replace(path, target)
     for rel in set(linked) - seen:
         with contextlib.suppress(OSError):
             os.unlink(os.path.join(new, rel))

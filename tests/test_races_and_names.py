@@ -201,3 +201,33 @@ def test_a_record_naming_a_file_through_dot_is_not_trusted(tmp_path: Path, name:
     assert name not in writer.read_owned(tmp_path)
     apply(plan(tmp_path, {"prod/a.yaml": Planned(MARK + b"1\n")}))
     assert (tmp_path / "prod/a.yaml").read_bytes() == MARK + b"1\n"
+
+
+@pytest.mark.skipif(not writer._exchange_supported(), reason="no atomic directory exchange on this OS")
+@pytest.mark.parametrize("change", ["replaced", "removed"])
+def test_a_foreign_file_replaced_or_removed_while_the_swap_tree_is_built_stays_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str) -> None:
+    """An editor saves by writing a new file and renaming it over the old one (another inode); a checkout removes
+    one: the swapped-in tree shows what the other program did, not the copy linked before it."""
+    root = tmp_path / "out"
+    apply(plan(root, {"a": Planned(MARK + b"1\n")}))
+    (root / "NOTES.md").write_text("before\n")
+    real_exchange = swap.exchange
+
+    def exchange_after_a_foreign_change(a: Path, b: Path) -> None:
+        if change == "replaced":
+            (root / "NOTES.tmp").write_text("after\n")
+            (root / "NOTES.tmp").replace(root / "NOTES.md")
+        else:
+            (root / "NOTES.md").unlink()
+        real_exchange(a, b)
+
+    monkeypatch.setattr(swap, "exchange", exchange_after_a_foreign_change)
+    result = plan(root, {"a": Planned(MARK + b"2\n"), "b": Planned(MARK + b"3\n")})
+    assert writer.swap_chosen(result)
+    apply(result)
+    if change == "replaced":
+        assert (root / "NOTES.md").read_text() == "after\n"
+    else:
+        assert not (root / "NOTES.md").exists()
+    assert (root / "a").read_bytes() == MARK + b"2\n" and not list(tmp_path.glob(".out.genpolicy-swap-*"))

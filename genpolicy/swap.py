@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import errno
 import functools
 import os
 import shutil
@@ -25,6 +26,7 @@ from typing import Any
 from genpolicy import journal
 
 SWAP_MARK = ".genpolicy-swap-"
+KEPT_MARK = ".genpolicy-kept-"  # an old tree another program wrote into at the very moment of the swap: kept
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
@@ -53,95 +55,77 @@ def clean_leftovers(root: Path) -> None:
         shutil.rmtree(leftover, ignore_errors=True)
 
 
+class TreeChanged(OSError):
+    """The live folder changed while the new tree was built (another program wrote into it)."""
+
+    def __init__(self) -> None:
+        super().__init__(errno.EBUSY, "the output folder changed while the new tree was built (another program?)")
+
+
 def apply_by_swap(root: Path, writes: Mapping[str, tuple[bytes, int]], skip: set[str], deletes: list[str]) -> None:
     """The new tree: the old one's entries (hard links) except `skip`, plus `writes` (content, mode); swapped in.
 
-    `deletes` (already in `skip`) only matter for their now-empty folders. Raises OSError; the
-    live folder is then untouched.
+    `deletes` (already in `skip`) only matter for their now-empty folders. The live folder is
+    listed again just before the exchange: if another program added, replaced or removed an entry
+    meanwhile (the lock keeps only other renders out), nothing is swapped (`TreeChanged`), so
+    their change is never lost. One that lands between that listing and the exchange is found in
+    the old tree afterwards, which is then kept beside the output (`.<name>.genpolicy-kept-*`)
+    instead of removed. Raises OSError; the live folder is then untouched.
     """
     real = Path(os.path.realpath(root))  # a symlinked output root stays a symlink: swap its target
     staging = Path(tempfile.mkdtemp(prefix=f".{real.name}{SWAP_MARK}", dir=real.parent))
     try:
-        linked = _build_tree(real, staging, writes, skip, deletes)
+        before = snapshot(os.fspath(real))
+        _build_tree(real, staging, before, writes, skip, deletes)
+        if snapshot(os.fspath(real)) != before:
+            raise TreeChanged()
         exchange(staging, real)
     except OSError:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    try:
-        _keep_late_entries(os.fspath(staging), os.fspath(real), linked, skip | set(writes))
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)  # now holds the old tree
-
-
-def _keep_late_entries(old: str, new: str, linked: Mapping[str, int], ours: set[str]) -> None:
-    """What another program did to the live folder while the new tree was built, carried over to it.
-
-    The lock keeps other renders out, not editors or checkouts: an entry that appeared, or was
-    replaced (another inode), is moved into the new tree; one removed is removed from it. What
-    cannot be moved (a folder now stands there) stays in the old tree, which is then removed.
-    """
-    seen: set[str] = set()
-    for folder, dirs, names in os.walk(old):
-        rel_dir = os.path.relpath(folder, old)
-        for name in [*names, *(d for d in dirs if os.path.islink(os.path.join(folder, d)))]:
-            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-            seen.add(rel)
-            path = os.path.join(folder, name)
-            if rel in ours or linked.get(rel) == os.lstat(path).st_ino:
-                continue
-            with contextlib.suppress(OSError):  # best effort: the new tree is live already (never an error)
-                target = os.path.join(new, rel)
-                os.makedirs(os.path.dirname(target), exist_ok=True)
-                os.replace(path, target)
-    for rel in set(linked) - seen:
+    if snapshot(os.fspath(staging)) != before:  # changed between the last listing and the exchange: keep it all
         with contextlib.suppress(OSError):
-            os.unlink(os.path.join(new, rel))
+            os.rename(staging, staging.with_name(staging.name.replace(SWAP_MARK, KEPT_MARK)))
+            return
+    shutil.rmtree(staging, ignore_errors=True)  # now holds the old tree
 
 
-def _build_tree(root: Path, staging: Path, writes: Mapping[str, tuple[bytes, int]], skip: set[str],
-                deletes: list[str]) -> dict[str, int]:
-    """The new tree in `staging`; returns the entries linked from the old one with their inodes."""
+def snapshot(base: str) -> dict[str, tuple[int, int]]:
+    """Every entry under `base`, not following symlinks: relative path -> (kind: 0 other, 1 folder, 2 link; inode)."""
+    found: dict[str, tuple[int, int]] = {}
+    pending = [""]
+    while pending:
+        rel_dir = pending.pop()
+        with os.scandir(os.path.join(base, rel_dir) if rel_dir else base) as entries:
+            for entry in entries:
+                rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
+                kind = 2 if entry.is_symlink() else 1 if entry.is_dir(follow_symlinks=False) else 0
+                found[rel] = (kind, entry.inode())
+                if kind == 1:
+                    pending.append(rel)
+    return found
+
+
+def _build_tree(root: Path, staging: Path, entries: Mapping[str, tuple[int, int]],
+                writes: Mapping[str, tuple[bytes, int]], skip: set[str], deletes: list[str]) -> None:
     os.chmod(staging, stat.S_IMODE(os.stat(root).st_mode))
     base, target = os.fspath(root), os.fspath(staging)
-    folders, linked = {""}, {}
-    for folder, dirs, names in os.walk(base):
-        rel_dir = os.path.relpath(folder, base)
-        rel_dir = "" if rel_dir == "." else rel_dir
-        for name in dirs:
-            rel = f"{rel_dir}/{name}" if rel_dir else name
-            if _copy_folder(os.path.join(folder, name), os.path.join(target, rel_dir, name)):
-                linked[rel] = os.lstat(os.path.join(folder, name)).st_ino  # a symlinked folder, copied as a link
+    folders = {""}
+    for rel in sorted(entries):  # a folder sorts before everything in it
+        kind, source = entries[rel][0], os.path.join(base, rel)
+        if kind == 1:
+            os.mkdir(os.path.join(target, rel))
+            os.chmod(os.path.join(target, rel), stat.S_IMODE(os.stat(source).st_mode))  # keep the folder's mode
             folders.add(rel)
-        for name in names:
-            rel = f"{rel_dir}/{name}" if rel_dir else name
-            if rel not in skip and rel not in writes:
-                linked[rel] = _link(os.path.join(folder, name), os.path.join(target, rel))
+        elif kind == 2:
+            os.symlink(os.readlink(source), os.path.join(target, rel))
+        elif rel not in skip and rel not in writes:
+            os.link(source, os.path.join(target, rel))
     for rel, (content, mode) in writes.items():
         _ensure_folder(target, rel.rpartition("/")[0], folders)
         write_new(os.path.join(target, rel), content, mode)
     for rel in deletes:
         journal.remove_empty_parents(staging, rel)
-    return linked
-
-
-def _copy_folder(source: str, target: str) -> bool:
-    """A folder of the old tree in the new one (True when it is a symlink, recreated as one)."""
-    if os.path.islink(source):
-        os.symlink(os.readlink(source), target)
-        return True
-    os.mkdir(target)
-    os.chmod(target, stat.S_IMODE(os.stat(source).st_mode))  # keep the folder's mode
-    return False
-
-
-def _link(source: str, target: str) -> int:
-    """The old tree's entry in the new one (a hard link, or the same symlink); returns its inode."""
-    info = os.lstat(source)
-    if stat.S_ISLNK(info.st_mode):
-        os.symlink(os.readlink(source), target)
-    else:
-        os.link(source, target)
-    return info.st_ino
 
 
 def _ensure_folder(target: str, rel_dir: str, folders: set[str]) -> None:

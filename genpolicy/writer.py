@@ -268,13 +268,13 @@ def still_current(result: Plan) -> bool:
 
     Each file the plan read must have the same `lstat` signature; one changed within the racy
     window (genpolicy.ondisk) is also compared by content. Files to create must still be absent, and
-    no folder on the way to a file to write may have become a symlink.
+    no folder on the way to a file to write or delete may have become a symlink.
     """
     root = os.fspath(result.root)
     if _read(result.root / OWNED_FILE) != result.record_before:
         return False
     tree = ondisk.Tree(root)  # listed afresh: a folder on the way may have become a symlink since the plan
-    if any(tree.through_link(rel) for rel in (*result.create, *result.update)):
+    if any(tree.through_link(rel) for rel in (*result.create, *result.update, *result.delete)):
         return False
     if any(os.path.lexists(os.path.join(root, rel)) for rel in result.create):
         return False

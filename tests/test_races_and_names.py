@@ -89,9 +89,10 @@ def test_a_symlink_put_in_the_way_after_the_plan_is_not_written_through(
 @pytest.mark.skipif(not writer._exchange_supported(), reason="no atomic directory exchange on this OS")
 def test_a_foreign_file_written_while_the_swap_tree_is_built_is_not_deleted(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The swap hard-links the live tree as it was when walked; anything another program (an editor, `git
-    checkout`, a CI step) writes into the output folder after that walk goes away with the old tree. The lock only
-    keeps other genpolicy renders out. Foreign files are promised never to be touched."""
+    """The swap hard-links the live tree as it was when walked; another program (an editor, `git checkout`, a CI
+    step) may write into the output folder meanwhile (the lock only keeps other renders out). Written at the very
+    moment of the exchange, after the last listing, the file is in the old tree: that tree is kept beside the
+    output, never removed with the file in it."""
     root = tmp_path / "out"
     apply(plan(root, {"a": Planned(MARK + b"1\n")}))
     real_exchange = swap.exchange
@@ -107,7 +108,8 @@ def test_a_foreign_file_written_while_the_swap_tree_is_built_is_not_deleted(
         apply(result)
     except WriteError:
         pass  # refusing is fine too
-    assert (root / "NOTES.md").exists(), "a file genpolicy does not own was deleted"
+    kept = list(tmp_path.glob(f".out{swap.KEPT_MARK}*/NOTES.md"))
+    assert (root / "NOTES.md").exists() or kept, "a file genpolicy does not own was deleted"
 
 
 # --- parallel.worker_count ----------------------------------------------------------------------------
@@ -208,26 +210,32 @@ def test_a_record_naming_a_file_through_dot_is_not_trusted(tmp_path: Path, name:
 def test_a_foreign_file_replaced_or_removed_while_the_swap_tree_is_built_stays_so(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: str) -> None:
     """An editor saves by writing a new file and renaming it over the old one (another inode); a checkout removes
-    one: the swapped-in tree shows what the other program did, not the copy linked before it."""
+    one: the swap is refused (nothing written, no staging tree left), and the other program's change stays."""
     root = tmp_path / "out"
     apply(plan(root, {"a": Planned(MARK + b"1\n")}))
     (root / "NOTES.md").write_text("before\n")
-    real_exchange = swap.exchange
+    real_snapshot = swap.snapshot
+    calls = [0]
 
-    def exchange_after_a_foreign_change(a: Path, b: Path) -> None:
-        if change == "replaced":
-            (root / "NOTES.tmp").write_text("after\n")
-            (root / "NOTES.tmp").replace(root / "NOTES.md")
-        else:
-            (root / "NOTES.md").unlink()
-        real_exchange(a, b)
+    def snapshot_then_change(base: str) -> dict[str, tuple[int, int]]:
+        calls[0] += 1
+        if calls[0] == 2:  # after the new tree was built, before the check that precedes the exchange
+            if change == "replaced":
+                (root / "NOTES.tmp").write_text("after\n")
+                (root / "NOTES.tmp").replace(root / "NOTES.md")
+            else:
+                (root / "NOTES.md").unlink()
+        return real_snapshot(base)
 
-    monkeypatch.setattr(swap, "exchange", exchange_after_a_foreign_change)
+    monkeypatch.setattr(swap, "snapshot", snapshot_then_change)
+    monkeypatch.setattr(swap, "exchange", lambda a, b: pytest.fail("swapped although the folder changed"))
     result = plan(root, {"a": Planned(MARK + b"2\n"), "b": Planned(MARK + b"3\n")})
     assert writer.swap_chosen(result)
-    apply(result)
+    with pytest.raises(WriteError) as raised:
+        apply(result)
+    assert "changed while the new tree was built" in raised.value.problems[0].message
     if change == "replaced":
         assert (root / "NOTES.md").read_text() == "after\n"
     else:
         assert not (root / "NOTES.md").exists()
-    assert (root / "a").read_bytes() == MARK + b"2\n" and not list(tmp_path.glob(".out.genpolicy-swap-*"))
+    assert (root / "a").read_bytes() == MARK + b"1\n" and not list(tmp_path.glob(".out.genpolicy-swap-*"))

@@ -17,7 +17,7 @@ class Document:
     text: str = field(repr=False)  # may hold credentials in clear (plain backend): never printed
     obj: Any = field(default=None, repr=False)
     sensitive: bool = False  # holds credential material in clear (plain backend)
-    shape: str | None = None  # same shape => same object up to the (valid) namespace: validated once
+    shape: str | None = field(default=None, repr=False)  # same shape: same object up to the namespace (validated once)
     origins: dict[str, SpecPath] = field(default_factory=dict)  # object key -> the spec path its value came from
 
     def describe(self) -> str:

@@ -16,7 +16,8 @@ folder is on /dev/shm when that is a writable tmpfs (the disk's noise is not the
 the system temporary folder: which is printed. Reported, with the targets of issue 15 and whether each is met:
 
 - full render CPU / floor, at 1 and at N clusters (target <= 2);
-- the speed-up from two workers at N clusters (wall, GENPOLICY_WORKERS=1 vs 2; target >= 1.8);
+- the speed-up from two workers at N clusters (wall, GENPOLICY_WORKERS=1 vs 2; target >= 1.8), on the plain
+  spec (where genpolicy no longer forks) and on N sealed clusters of `--sealed` namespaces (bench_sealed.py);
 - a one-namespace change / full render (target <= 0.10);
 - a no-change re-render answered by the cache / full render (target <= 0.10);
 - `--no-cache` and `render --check` with an empty cache (a fresh machine) / full render (<= 0.40);
@@ -46,6 +47,7 @@ from pathlib import Path
 from typing import Any
 
 import bench_kapitan
+import bench_sealed
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -359,6 +361,7 @@ def main() -> None:
     parser.add_argument("--clusters", type=int, default=10)
     parser.add_argument("--kyverno-groups", type=int, default=0)
     parser.add_argument("--large", type=int, default=8000, help="namespaces of the peak-RSS run (one cluster)")
+    parser.add_argument("--sealed", type=int, default=500, help="namespaces per cluster of the sealed worker run")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="one cluster only, no RSS runs")
     parser.add_argument("--workdir", type=Path)
@@ -375,6 +378,8 @@ def main() -> None:
     report["one_cluster"] = one_cluster(args, work)
     if not args.quick:
         report[f"{args.clusters}_clusters"] = many_clusters(args, work)
+        sealed = Bench(work / "sealed", args, args.clusters, args.sealed)
+        report[f"{args.clusters}_sealed_clusters_{args.sealed}_namespaces"] = bench_sealed.measure(sealed, _run)
         report["peak_rss"] = {
             f"{args.large}_namespaces": target(measure_rss(args, work, 1, args.large), "<=", 150),
             f"{args.clusters}_clusters": target(measure_rss(args, work, args.clusters, args.namespaces), "<=", 250)}

@@ -123,28 +123,7 @@ def test_workers_follow_the_cpus_this_process_may_use(tmp_path: Path, monkeypatc
     from genpolicy.specfile import load_spec
 
     cert, _ = write_certificate(tmp_path / "certs")
-    clusters = "".join(f"""
-  - name: c{i}
-    kubernetesVersion: "1.33"
-    gitops: argocd
-    backend: sealed-secrets
-    sealedSecrets: {{certificate: {cert}}}""" for i in range(4))
-    namespaces = ", ".join(f"n{i}" for i in range(120))
-    spec = write_spec(tmp_path, f"""
-apiVersion: genpolicy/v1alpha1
-kind: PullSecretSpec
-outputDir: out
-registries:
-  - name: ghcr
-    server: ghcr.io
-    credentials:
-      fromEnv: {{username: REG_USER, password: REG_PASS}}
-clusters:{clusters}
-namespaceGroups:
-  - name: apps
-    namespaces: [{namespaces}]
-    registries: [ghcr]
-""")
+    spec = _sealed_spec(tmp_path, [str(cert)] * 4, [f"n{i}" for i in range(120)])
     monkeypatch.delenv("GENPOLICY_WORKERS", raising=False)
     monkeypatch.setattr(parallel.os, "cpu_count", lambda: 64)
     monkeypatch.setattr(parallel.os, "sched_getaffinity", lambda pid: {0}, raising=False)
@@ -161,27 +140,7 @@ def test_two_workers_report_the_error_a_serial_render_reports(tmp_path: Path, mo
     from genpolicy.errors import GenpolicyError
 
     cert, _ = write_certificate(tmp_path / "certs")
-    clusters = "".join(f"""
-  - name: c{i}
-    kubernetesVersion: "1.33"
-    gitops: argocd
-    backend: sealed-secrets
-    sealedSecrets: {{certificate: {c}}}""" for i, c in enumerate([cert, "missing1.pem", "missing2.pem"]))
-    spec = write_spec(tmp_path, f"""
-apiVersion: genpolicy/v1alpha1
-kind: PullSecretSpec
-outputDir: out
-registries:
-  - name: ghcr
-    server: ghcr.io
-    credentials:
-      fromEnv: {{username: REG_USER, password: REG_PASS}}
-clusters:{clusters}
-namespaceGroups:
-  - name: apps
-    namespaces: [a, b]
-    registries: [ghcr]
-""")
+    spec = _sealed_spec(tmp_path, [str(cert), "missing1.pem", "missing2.pem"], ["a", "b"])
     reported = []
     for workers in ("1", "2"):
         monkeypatch.setenv("GENPOLICY_WORKERS", workers)
@@ -239,3 +198,28 @@ def test_a_foreign_file_replaced_or_removed_while_the_swap_tree_is_built_stays_s
     else:
         assert not (root / "NOTES.md").exists()
     assert (root / "a").read_bytes() == MARK + b"1\n" and not list(tmp_path.glob(".out.genpolicy-swap-*"))
+
+
+def _sealed_spec(folder: Path, certificates: list[str], namespaces: list[str]) -> Path:
+    """One sealing cluster `c<i>` per certificate path, one static group over `namespaces`."""
+    clusters = "".join(f"""
+  - name: c{i}
+    kubernetesVersion: "1.33"
+    gitops: argocd
+    backend: sealed-secrets
+    sealedSecrets: {{certificate: {c}}}""" for i, c in enumerate(certificates))
+    return write_spec(folder, f"""
+apiVersion: genpolicy/v1alpha1
+kind: PullSecretSpec
+outputDir: out
+registries:
+  - name: ghcr
+    server: ghcr.io
+    credentials:
+      fromEnv: {{username: REG_USER, password: REG_PASS}}
+clusters:{clusters}
+namespaceGroups:
+  - name: apps
+    namespaces: [{", ".join(namespaces)}]
+    registries: [ghcr]
+""")

@@ -13,6 +13,7 @@ clock tick: files changed less than `RACY_SECONDS` before the plan are read agai
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import time
@@ -76,6 +77,17 @@ def read_file(path: str) -> tuple[bytes | None, Signature | None]:
         return _read_all(fd, info.st_size), Signature.of(info)
     finally:
         os.close(fd)
+
+
+def regular_sha256(path: str) -> str | None:
+    """The SHA-256 of a regular file, not through a symlink; None when it is anything else or unreadable."""
+    try:
+        content, _ = read_file(path)
+    except OSError:
+        return None
+    if content is None or content in (DIRECTORY, SPECIAL):
+        return None
+    return hashlib.sha256(content).hexdigest()
 
 
 def _read_all(fd: int, size: int) -> bytes:

@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-from genpolicy.ondisk import RACY_SECONDS, Signature, racy
+from genpolicy.ondisk import RACY_SECONDS, Signature, racy, regular_sha256
 
 RACY_NS = RACY_SECONDS * 1_000_000_000
 OWNED_FILE = ".genpolicy-owned.json"  # genpolicy.writer.OWNED_FILE
@@ -123,24 +123,5 @@ def _hash_racy(base: str, owned: bytes, suspects: list[str], count: int) -> int 
         return None
     if not isinstance(files, dict) or len(files) != count:
         return None
-    same = all(_regular_sha256(os.path.join(base, rel)) == files.get(rel) for rel in suspects)
+    same = all(regular_sha256(os.path.join(base, rel)) == files.get(rel) for rel in suspects)
     return len(suspects) if same else None
-
-
-def _regular_sha256(path: str) -> str | None:
-    """The SHA-256 of a regular file, not through a symlink; None when it is anything else or unreadable."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        digest = hashlib.sha256()
-        while chunk := os.read(fd, 1 << 20):
-            digest.update(chunk)
-        return digest.hexdigest()
-    except OSError:
-        return None
-    finally:
-        os.close(fd)

@@ -146,10 +146,12 @@ def register_secret(secret: dict[str, Any]) -> None:
     for key, value in (secret.get("data") or {}).items():
         if key in public:
             continue
-        secrets.register_derived(str(value))
         decoded = _b64(str(value))
-        if decoded is not None:
-            _register_value(decoded.decode("utf-8", "replace"))
+        if decoded is None:  # not base64 (the API server would refuse it): the value itself, not its slices
+            _register_value(str(value))
+            continue
+        secrets.register_derived(str(value))  # any slice of a base64 value decodes to credential bytes
+        _register_value(decoded.decode("utf-8", "replace"))
     for key, value in (secret.get("stringData") or {}).items():
         if key not in public:
             _register_value(str(value))

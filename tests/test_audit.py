@@ -495,3 +495,14 @@ def test_an_export_with_nothing_to_audit_is_refused(rendered_spec: tuple[Path, O
     empty.write_text("apiVersion: v1\nkind: List\nitems: []\n")
     result = run_audit(spec, empty)
     assert result.code == 2 and "holds no ServiceAccount, Secret or Pod" in result.output, result.output
+
+
+def test_a_secret_value_that_is_not_base64_does_not_mask_its_words_everywhere() -> None:
+    """Slices of a base64 value decode to credential bytes, so they are masked; a value that is not base64 is
+    masked as a whole only (its slices would hide words like `secret` in every later report)."""
+    from genpolicy import secrets
+    from genpolicy.audit.live import register_secret
+
+    register_secret({"kind": "Secret", "data": {"token": "zq-secret-token-zq"}})  # "-" is not base64
+    assert secrets.redact("the zq-secret-token-zq value") == "the *** value"
+    assert secrets.redact("a secret-token word") == "a secret-token word"

@@ -72,7 +72,7 @@ class _Share:
     errors: list[Problem] = field(default_factory=list)
     spec_errors: list[Problem] = field(default_factory=list)
     verified: list[tuple[str, str]] = field(default_factory=list)
-    derived: list[str] = field(default_factory=list)  # credential-derived values to redact in the parent too
+    derived: list[tuple[str, bool]] = field(default_factory=list)  # (value, derived) to redact in the parent too
     failure: tuple[int, int, str, list[Problem]] | None = None  # (cluster's index in the spec, exit code, ...)
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 _lock = threading.Lock()
 _registered: set[str] = set()
 _grams: set[str] = set()  # every GRAM-long slice of a base64 form: a slice of one decodes to credential bytes
-_journal: list[str] = []  # values registered since the last drain (a worker sends them to its parent)
+_journal: list[tuple[str, bool]] = []  # (value, derived) since the last drain (a worker sends them to its parent)
 MIN_REDACT_LENGTH = 4
 GRAM = 6
 _B64_RUN = re.compile(rf"[A-Za-z0-9+/]{{{GRAM},}}")
@@ -67,7 +67,7 @@ def register(value: str) -> None:
         if value in _registered:
             return
         _registered.update((value, encoded))
-        _journal.append(value)
+        _journal.append((value, False))
         _add_grams(encoded)
 
 
@@ -75,6 +75,7 @@ def register_derived(value: str) -> None:
     """Register a value derived from credentials (a base64 auth string, a whole config); slices too."""
     register(value)
     with _lock:
+        _journal.append((value, True))
         _add_grams(value)
 
 
@@ -82,18 +83,20 @@ def _add_grams(value: str) -> None:
     _grams.update(value[i:i + GRAM] for i in range(len(value) - GRAM + 1))
 
 
-def drain() -> list[str]:
-    """The values registered since the last call (a forked worker hands them to its parent)."""
+def drain() -> list[tuple[str, bool]]:
+    """The values registered since the last call, each with whether it was derived (a forked worker hands them
+    to its parent)."""
     with _lock:
         values = list(_journal)
         _journal.clear()
     return values
 
 
-def register_all(values: Iterable[str]) -> None:
-    """Register values a worker derived (as derived values: their slices are redacted too)."""
-    for value in values:
-        register_derived(value)
+def register_all(values: Iterable[tuple[str, bool]]) -> None:
+    """Register what a worker registered, as it did: a derived value with its slices, a credential as itself
+    (registering every value as derived masked the slices of plain passwords, i.e. their words, everywhere)."""
+    for value, derived in values:
+        (register_derived if derived else register)(value)
 
 
 def redact(text: str) -> str:

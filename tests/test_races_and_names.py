@@ -223,3 +223,19 @@ namespaceGroups:
     namespaces: [{", ".join(namespaces)}]
     registries: [ghcr]
 """)
+
+
+def test_a_parallel_render_does_not_mask_the_words_of_a_password(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Workers hand back what they registered; the parent registered all of it as derived, i.e. with every
+    6-character slice, so a password `...-secret-...` read before the fork masked the word `secret` in every
+    later message of the process (seen as `clusterexternal***.yaml.j2` in another test's output)."""
+    from genpolicy import secrets
+
+    two_clusters = SPEC.replace("NAMESPACES", "team-a").replace("CLUSTER_EXTRA", "").replace(
+        "clusters:\n", 'clusters:\n  - {name: dev, kubernetesVersion: "1.33", gitops: argocd}\n')
+    spec = write_spec(tmp_path, two_clusters)
+    monkeypatch.setenv("GENPOLICY_WORKERS", "2")
+    render(RenderOptions(spec, output=tmp_path / "out", environ={**ENV, "REG_PASS": "zq-Pass-secretword-zq"}))
+    assert secrets.redact("the zq-Pass-secretword-zq value") == "the *** value"
+    assert secrets.redact("clusterexternalsecretword.yaml.j2") == "clusterexternalsecretword.yaml.j2"

@@ -78,9 +78,14 @@ def sha256(data: bytes) -> str:
 
 def read_owned(root: Path) -> dict[str, str]:
     """The owned-files record; a missing or unreadable record means "nothing owned"."""
+    return parse_owned(_read(root / OWNED_FILE))
+
+
+def parse_owned(data: bytes | None) -> dict[str, str]:
+    """The files of an owned-files record's bytes (read once per plan); anything unreadable owns nothing."""
     try:
-        record = json.loads((root / OWNED_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        record = json.loads(data or b"")
+    except ValueError:
         return {}
     files = record.get("files") if isinstance(record, dict) else None
     if not isinstance(files, dict):
@@ -111,16 +116,11 @@ def _read(path: Path) -> bytes | None:
     return ondisk.read_file(os.fspath(path))[0]
 
 
-def _outside(root: Path, rel: str) -> bool:
-    """True when a path component is a symlink (so the path could lead outside root)."""
-    return ondisk.Tree(os.fspath(root)).through_link(rel)
-
-
 def plan(root: Path, wanted: Mapping[str, Planned], known: ondisk.KnownFiles | None = None) -> Plan:
     """Compare the wanted files with the disk; nothing is written. Only files that exist are read, and not
     those `known` (verified by an earlier render, same signature since) to hold what the record says."""
     result = Plan(root, record_before=_read(root / OWNED_FILE), started_ns=ondisk.now_ns())
-    owned = read_owned(root)
+    owned = parse_owned(result.record_before)
     tree = ondisk.Tree(os.fspath(root))
     for rel in sorted(wanted):
         item = wanted[rel]
@@ -169,10 +169,11 @@ def _plan_delete(result: Plan, tree: ondisk.Tree, owned: dict[str, str], rel: st
 def verified_unchanged(root: Path, known: ondisk.KnownFiles | None = None) -> Plan | None:
     """A no-change plan when every file of the owned-files record is on disk exactly as recorded, else None
     (files `known` with an unchanged signature are not read again)."""
-    owned = read_owned(root)
+    record = _read(root / OWNED_FILE)
+    owned = parse_owned(record)
     if not owned:
         return None
-    result = Plan(root, owned=dict(owned), record_before=_read(root / OWNED_FILE))
+    result = Plan(root, owned=dict(owned), record_before=record)
     tree = ondisk.Tree(os.fspath(root))
     for rel in sorted(owned):
         if tree.through_link(rel) or tree.kind(rel) != "file":

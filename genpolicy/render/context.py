@@ -59,6 +59,9 @@ def _add_kustomization(
 
 NAMESPACE_SENTINEL = "zz-genpolicy-namespace-sentinel-zz"
 _MEMO_TEMPLATES = {"secret.yaml.j2", "externalsecret.yaml.j2", "serviceaccount.yaml.j2", "helm-values.yaml.j2"}
+# Built-in templates that are exactly `{{ object | to_yaml }}` (tests/test_render_data.py checks): their text
+# reads back as the object itself, so a plain-data object is not parsed back (a quarter of a sealed render)
+DATA_TEMPLATES = frozenset({"object.yaml.j2", "sealedsecret.yaml.j2"})
 
 
 def _registry_path(ctx: RenderContext, secret: PullSecret) -> SpecPath:
@@ -75,7 +78,25 @@ def _document(ctx: RenderContext, template: str, context: dict[str, Any], *, sen
             return MemoDocument(template, text.replace(NAMESPACE_SENTINEL, namespace), shape, NAMESPACE_SENTINEL,
                                 namespace, sensitive)
     text = ctx.templates.render(template, context)
+    if template in DATA_TEMPLATES and plain_data(context.get("object")) and ctx.templates.is_builtin(template):
+        return Document(template, text, context["object"], sensitive)
     return Document(template, text, parse_document(template, text), sensitive)
+
+
+def plain_data(value: object, depth: int = 0) -> bool:
+    """Whether `to_yaml` writes `value` so that YAML reads back an equal object: mappings with string keys,
+    lists, strings, ints, bools and None (the round trip tests/test_templating.py proves with hypothesis).
+    Floats (`1e+20` reads back as a string), tuples, other keys and types are parsed back instead."""
+    kind = type(value)
+    if kind is str or kind is int or kind is bool or value is None:
+        return True
+    if depth > 64:
+        return False
+    if kind is dict and isinstance(value, dict):
+        return all(type(k) is str and plain_data(v, depth + 1) for k, v in value.items())
+    if kind is list and isinstance(value, list):
+        return all(plain_data(v, depth + 1) for v in value)
+    return False
 
 
 def memo_safe(namespace: object) -> TypeGuard[str]:

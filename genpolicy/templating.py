@@ -106,6 +106,13 @@ def _escape(ch: str) -> str:
 
 def string(value: str) -> str:
     """A string scalar: plain when that is safe (see `is_plain`), else quoted."""
+    if len(value) <= 64:  # names, labels, hosts repeat across objects; ciphertext is long and unique
+        return _short_string(value)
+    return value if is_plain(value) else quote(value)
+
+
+@functools.lru_cache(maxsize=16384)
+def _short_string(value: str) -> str:
     return value if is_plain(value) else quote(value)
 
 
@@ -228,6 +235,13 @@ def _block(value: Any, indent: int) -> list[str]:
 def _entry(head: str, item: Any, indent: int, content: int) -> list[str]:
     """`head` (a `key:` or the space after a `-`) followed by the item: nested block, literal,
     folded or inline. `content` is the indentation of a block scalar's lines."""
+    kind = type(item)
+    if kind is str and "\n" not in item:  # the usual scalar: no literal block; folded or wrapped only if long
+        text = string(item)
+        if len(head) + 1 + len(text) <= WIDTH or " " not in text:
+            return [f"{head} {text}"]
+    elif kind is int or kind is bool or item is None:
+        return [f"{head} {scalar(item)}"]
     if _is_collection(item) and item:
         return [head, *_block(item, indent + 2 if isinstance(item, Mapping) else indent)]
     if _literal_ok(item) and _fits(_literal(item, content)):

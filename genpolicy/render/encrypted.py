@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from genpolicy import yamlfast
 from genpolicy.errors import CredentialError, Problem
 from genpolicy.inputs import MAX_CERTIFICATE_BYTES, read_bytes, read_text
 from genpolicy.render import trust
@@ -44,7 +45,6 @@ refuse_clear_credentials = trust.refuse_clear_credentials
 KEY_ID = trust.KEY_ID
 FINGERPRINT_ENV = "GENPOLICY_FINGERPRINT_KEY"
 FINGERPRINT_FILE = ".genpolicy-fingerprint.key"
-_YamlLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass
@@ -91,31 +91,46 @@ class FingerprintKey:
 
 @dataclass
 class ExistingOutput:
-    """Looks up encrypted documents in the files already on disk, by kind/namespace/name."""
+    """Looks up encrypted documents in the files already on disk, by kind/namespace/name.
+
+    A file's documents are split once; a document is parsed only when its text holds the kind and the
+    name looked for (a Secret's name is a DNS name: its characters are in the text, quoted or not, unless
+    a hand edit escaped them, and then the Secret is only encrypted again). The ServiceAccounts beside
+    the Secrets were a third of a sealed re-render's YAML parsing."""
 
     read: Callable[[str], bytes | None]
-    _cache: dict[str, dict[tuple[str, str, str], tuple[str, dict[str, Any]]]] = field(default_factory=dict)
+    _chunks: dict[str, list[str]] = field(default_factory=dict)
+    _parsed: dict[tuple[str, int], Any] = field(default_factory=dict)
 
     def find(self, path: str, kind: str, namespace: str, name: str) -> tuple[str, dict[str, Any]] | None:
-        if path not in self._cache:
-            self._cache[path] = _index_documents(self.read(path))
-        return self._cache[path].get((kind, namespace, name))
+        chunks = self._chunks.get(path)
+        if chunks is None:
+            raw = self.read(path)
+            chunks = self._chunks[path] = [] if raw is None else _split_documents(raw.decode("utf-8", "replace"))
+        for i in range(len(chunks) - 1, -1, -1):  # the last of equal documents, as a reader of the file takes it
+            chunk = chunks[i]
+            if kind not in chunk or name not in chunk:
+                continue
+            obj = self._parse(path, i, chunk)
+            if _identity(obj) == (kind, namespace, name):
+                return chunk, obj
+        return None
+
+    def _parse(self, path: str, i: int, chunk: str) -> Any:
+        key = (path, i)
+        if key not in self._parsed:
+            try:
+                self._parsed[key] = yamlfast.load(chunk)
+            except yaml.YAMLError:
+                self._parsed[key] = None
+        return self._parsed[key]
 
 
-def _index_documents(raw: bytes | None) -> dict[tuple[str, str, str], tuple[str, dict[str, Any]]]:
-    if raw is None:
-        return {}
-    index: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] = {}
-    body = raw.decode("utf-8", "replace")
-    for chunk in _split_documents(body):
-        try:
-            obj = yaml.load(chunk, Loader=_YamlLoader)
-        except yaml.YAMLError:
-            continue
-        if isinstance(obj, dict) and isinstance(obj.get("metadata"), dict):
-            meta = obj["metadata"]
-            index[(str(obj.get("kind")), str(meta.get("namespace")), str(meta.get("name")))] = (chunk, obj)
-    return index
+def _identity(obj: Any) -> tuple[str, str, str] | None:
+    if isinstance(obj, dict) and isinstance(obj.get("metadata"), dict):
+        meta = obj["metadata"]
+        return str(obj.get("kind")), str(meta.get("namespace")), str(meta.get("name"))
+    return None
 
 
 def _split_documents(body: str) -> list[str]:

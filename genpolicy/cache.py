@@ -138,6 +138,23 @@ class RenderCache:
         name = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:32]
         return cls(folder / f"{name}.json", key)
 
+    def template_code(self) -> Path | None:
+        """A private folder for compiled templates (Jinja2 checks each against its template's source), named
+        by the Jinja2 version and the module that sets up the environment (its settings shape the compiled
+        code: code compiled under other settings is never loaded); None when it cannot be made private."""
+        import jinja2
+
+        import genpolicy.templating as templating
+
+        tag = hashlib.sha256(jinja2.__version__.encode() + b"\0" + _read(Path(templating.__file__))).hexdigest()[:16]
+        folder = self.record_path.parent / f"templates-{tag}"
+        try:
+            folder.mkdir(mode=0o700, exist_ok=True)
+            _check_private(os.stat(folder, follow_symlinks=False), folder, folder=True)
+        except OSError:
+            return None
+        return folder
+
     def digest(self, inputs: Inputs) -> str:
         mac = hmac.new(self.key, digestmod=hashlib.sha256)
         for part in inputs.parts:

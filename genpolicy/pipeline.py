@@ -137,7 +137,8 @@ def _render(options: RenderOptions, environ: quick.Watched) -> RenderResult:
         hit = _cached_result(cache, digest, resolved, root, lint_warnings)
         if hit is not None:
             return hit
-    ctx = RenderContext(resolved, Templates(options.templates), credentials, options.spec.name, options.progress,
+    code = cache.template_code() if cache is not None else None
+    ctx = RenderContext(resolved, Templates(options.templates, code), credentials, options.spec.name, options.progress,
                         encryption)
     validator = BundleValidator(resolved, CrdSchemas.from_paths(options.crds))
     ctx.on_files = validator.validate_files

@@ -303,7 +303,9 @@ class TemplateError(OutputValidationError):
 class Templates:
     """Renders named templates; user directories are searched before the built-ins."""
 
-    def __init__(self, user_dirs: Sequence[Path] = ()) -> None:
+    def __init__(self, user_dirs: Sequence[Path] = (), code_cache: Path | None = None) -> None:
+        """`code_cache`: a private folder for compiled templates (`RenderCache.template_code`), checked against
+        each template's source by Jinja2; without it every render compiles the templates it uses again."""
         self.user_dirs = [Path(d) for d in user_dirs]
         builtin = jinja2.FileSystemLoader(str(builtin_template_dir()))
         loaders: list[jinja2.BaseLoader] = [_UserLoader([str(d) for d in user_dirs])] if user_dirs else []
@@ -317,6 +319,7 @@ class Templates:
             lstrip_blocks=True,
             finalize=_finalize,
             auto_reload=False,
+            bytecode_cache=None if code_cache is None else jinja2.FileSystemBytecodeCache(str(code_cache)),
         )
         self.env.filters["to_yaml"] = to_yaml
         self.env.filters["scalar"] = scalar

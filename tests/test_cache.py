@@ -6,11 +6,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
-from conftest import HUB_PASSWORD, PASSWORD, Run, run_cli
+from conftest import HUB_PASSWORD, PASSWORD, ROOT, Run, run_cli
 
 SKIPPED = "unchanged inputs and output, render skipped"
 
@@ -84,7 +85,12 @@ def test_the_cache_holds_no_credential_nor_a_plain_hash(plain_spec: Path, env: d
                                                         tmp_path: Path) -> None:
     render(plain_spec, env)
     render(plain_spec, env)
-    cache_files = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    every_file = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    code = [p for p in every_file if p.parent.name.startswith("templates-")]  # compiled templates: code only
+    assert code and all(p.name.startswith("__jinja2_") for p in code)
+    for path in code:
+        assert not any(s.encode() in path.read_bytes() for s in (PASSWORD, HUB_PASSWORD)), path
+    cache_files = [p for p in every_file if p not in code]
     # the verified files' signatures, the record, the key, the quick record (genpolicy.quick)
     names = sorted(p.name for p in cache_files)
     assert len(names) == 4 and names[0].endswith(".files.json") and names[2] == "key", names
@@ -176,3 +182,44 @@ def test_a_readable_key_or_foreign_folder_disables_the_cache(plain_spec: Path, e
     assert SKIPPED in render(plain_spec, env).stderr
     key.parent.chmod(0o777)
     assert SKIPPED not in render(plain_spec, env).stderr
+
+
+
+def _code_folders(env: dict[str, str]) -> list[Path]:
+    return sorted((Path(env["XDG_CACHE_HOME"]) / "genpolicy").glob("templates-*"))
+
+
+def _accounts(spec: Path) -> str:
+    return "".join(p.read_text() for p in sorted((spec.parent / "out").rglob("namespaces/*.yaml")))
+
+
+def test_compiled_templates_are_cached_privately_and_follow_the_source(plain_spec: Path, env: dict[str, str],
+                                                                      tmp_path: Path) -> None:
+    """Jinja2's compiled code is kept in a 0700 folder of the cache; a changed template is compiled again."""
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    builtin = (ROOT / "templates" / "serviceaccount.yaml.j2").read_text()
+    (templates / "serviceaccount.yaml.j2").write_text(builtin + "# first version\n")
+    render(plain_spec, env, "--templates", str(templates))
+    [folder] = _code_folders(env)
+    assert folder.stat().st_mode & 0o777 == 0o700
+    assert len(list(folder.glob("__jinja2_*.cache"))) >= 3
+    assert "# first version" in _accounts(plain_spec)
+    (templates / "serviceaccount.yaml.j2").write_text(builtin + "# second version\n")
+    render(plain_spec, env, "--templates", str(templates))
+    assert "# second version" in _accounts(plain_spec) and "# first version" not in _accounts(plain_spec)
+
+
+def test_compiled_code_is_not_kept_without_the_cache_nor_in_a_loose_folder(plain_spec: Path,
+                                                                           env: dict[str, str]) -> None:
+    render(plain_spec, env, "--no-cache")
+    assert _code_folders(env) == [], "--no-cache keeps no compiled templates either"
+    render(plain_spec, env)
+    [folder] = _code_folders(env)
+    assert list(folder.iterdir())
+    for code in folder.iterdir():
+        code.unlink()
+    folder.chmod(0o777)  # another user could plant code here: it is neither read nor written
+    shutil.rmtree(plain_spec.parent / "out")  # a full render with the cache on
+    render(plain_spec, env)
+    assert list(folder.iterdir()) == []

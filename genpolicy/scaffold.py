@@ -86,19 +86,19 @@ class _Checked(_StrType):
 
 
 def _check_label(value: str) -> str:
-    if len(value) > 63 or not _DNS_LABEL.match(value):
+    if len(value) > 63 or not _DNS_LABEL.fullmatch(value):
         raise ValueError(f"{value!r} is not a DNS label (lowercase letters, digits and '-', at most 63)")
     return value
 
 
 def _check_subdomain(value: str) -> str:
-    if len(value) > 253 or not _DNS_SUBDOMAIN.match(value):
+    if len(value) > 253 or not _DNS_SUBDOMAIN.fullmatch(value):
         raise ValueError(f"{value!r} is not a DNS subdomain (lowercase letters, digits, '-' and '.')")
     return value
 
 
 def _check_version(value: str) -> str:
-    match = _VERSION.match(value)
+    match = _VERSION.fullmatch(value)
     if not match:
         raise ValueError(f"{value!r} is not a Kubernetes minor version such as 1.33")
     version = match.group(1)
@@ -110,7 +110,7 @@ def _check_version(value: str) -> str:
 
 
 def _check_server(value: str) -> str:
-    if len(value) > 253 or not _SERVER.match(value):
+    if len(value) > 253 or not _SERVER.fullmatch(value):
         raise ValueError(f"{value!r} is not a registry server such as ghcr.io or harbor.example.com:8443/team")
     return value
 

@@ -310,17 +310,17 @@ def check_object_meta(obj: dict[str, Any]) -> Iterator[Finding]:
             yield Finding("metadata.name", f"invalid name {name!r}: may not be '.', '..' or contain '/' or '%'")
     else:
         regex = DNS1123_LABEL if obj.get("kind") == "Namespace" else DNS1123_SUBDOMAIN
-        if len(name) > 253 or not regex.match(name):
+        if len(name) > 253 or not regex.fullmatch(name):
             yield Finding("metadata.name", f"invalid name {name!r}: must be a lowercase RFC 1123 name")
     namespace = meta.get("namespace")
     if namespace is not None and (not isinstance(namespace, str) or len(namespace) > 63
-                                  or not DNS1123_LABEL.match(namespace)):
+                                  or not DNS1123_LABEL.fullmatch(namespace)):
         yield Finding("metadata.namespace", f"invalid namespace {namespace!r}")
     yield from _check_map(meta.get("labels"), "metadata.labels", values_are_labels=True)
     yield from _check_map(meta.get("annotations"), "metadata.annotations", values_are_labels=False)
     if obj.get("kind") == "Secret" and obj.get("apiVersion") == "v1":
         for key in list(obj.get("data") or {}) + list(obj.get("stringData") or {}):
-            if not _SECRET_KEY.match(str(key)):
+            if not _SECRET_KEY.fullmatch(str(key)):
                 yield Finding(f"data.{key}", "invalid Secret key: use alphanumerics, '-', '_' or '.'")
 
 
@@ -332,11 +332,12 @@ def _check_map(value: Any, path: str, *, values_are_labels: bool) -> Iterator[Fi
         return
     for key, item in value.items():
         prefix, _, name = str(key).rpartition("/")
-        if (prefix and not DNS1123_SUBDOMAIN.match(prefix)) or len(name) > 63 or not _QUALIFIED_NAME.match(name):
+        if ((prefix and not DNS1123_SUBDOMAIN.fullmatch(prefix)) or len(name) > 63
+                or not _QUALIFIED_NAME.fullmatch(name)):
             yield Finding(f"{path}.{key}", "invalid key: must be [DNS prefix/]name (name at most 63 characters)")
         if not isinstance(item, str):
             yield Finding(f"{path}.{key}", "value must be a string")
-        elif values_are_labels and (len(item) > 63 or not _LABEL_VALUE.match(item)):
+        elif values_are_labels and (len(item) > 63 or not _LABEL_VALUE.fullmatch(item)):
             yield Finding(f"{path}.{key}", f"invalid label value {item!r}")
     if not values_are_labels and len(json.dumps(value)) > MAX_ANNOTATIONS_BYTES:
         yield Finding(path, "annotations exceed 256 KiB")

@@ -109,6 +109,12 @@ def test_duplicate_names() -> None:
         ("server: ghcr.io", "server: ghcr.io\n    secretName: Pull_Secret",
          "spec.yaml:5:13: registries[0].secretName: invalid Secret name 'Pull_Secret': must be a lowercase "
          "RFC 1123 subdomain of at most 253 characters"),
+        ("registries: [ghcr]", 'registries: [ghcr]\n    serviceAccounts: ["ci-bot\\n"]',
+         "spec.yaml:17:23: namespaceGroups[0].serviceAccounts[0]: invalid service account name 'ci-bot\\n': must "
+         "be a lowercase RFC 1123 subdomain of at most 253 characters"),  # `$` matched before a final newline
+        ("registries: [ghcr]", 'registries: [ghcr]\n    secretMode: merged\n    mergedSecretName: "regcred\\n"',
+         "spec.yaml:18:23: namespaceGroups[0].mergedSecretName: invalid Secret name 'regcred\\n': must be a "
+         "lowercase RFC 1123 subdomain of at most 253 characters"),
     ],
 )
 def test_kubernetes_names_are_checked(old: str, new: str, expected: str) -> None:

@@ -120,8 +120,22 @@ def test_existing_output_parses_only_the_documents_it_may_need(monkeypatch: pyte
     found = existing.find("apps.yaml", "SealedSecret", "apps", "ghcr-pull")
     assert found is not None and found[1]["spec"]["encryptedData"][".dockerconfigjson"] == "AgNew"  # the last
     assert len(parsed) == 1, "the ServiceAccount naming the Secret and the other Secret are not parsed"
+    harbor = existing.find("apps.yaml", "SealedSecret", "apps", "harbor-pull")  # written with an escape
+    assert harbor is not None and harbor[1]["spec"]["encryptedData"][".dockerconfigjson"] == "AgEscaped"
     assert existing.find("apps.yaml", "SealedSecret", "apps", "quay-pull") is None  # only the account names it
-    assert existing.find("apps.yaml", "SealedSecret", "apps", "harbor-pull") is None  # escaped: encrypted again
     assert existing.find("apps.yaml", "SealedSecret", "other", "ghcr-pull") is None
     assert existing.find("missing.yaml", "SealedSecret", "apps", "ghcr-pull") is None
-    assert len(parsed) == 2  # the older ghcr-pull, for namespace "other"; each document at most once
+    assert len(parsed) == 4, "each document parsed once"
+
+
+def test_existing_output_lookups_stay_linear_in_a_large_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`reg1-pull` is in the text of `reg10-pull`...: a large file is indexed once, not searched per lookup."""
+    from genpolicy.render import encrypted
+
+    docs = [f"kind: SealedSecret\nmetadata: {{name: reg{i}-pull, namespace: ns}}\n" for i in range(300)]
+    parsed: list[str] = []
+    real = yamlfast.load
+    monkeypatch.setattr(yamlfast, "load", lambda text: parsed.append(text) or real(text))
+    existing = encrypted.ExistingOutput(lambda path: ("---\n".join(docs)).encode())
+    assert all(existing.find("f.yaml", "SealedSecret", "ns", f"reg{i}-pull") for i in range(300))
+    assert len(parsed) == 300

@@ -59,9 +59,9 @@ def namespace_pattern(value: str, notes: list[str], what: str) -> str | None:
     value = value.strip().removeprefix("^").removesuffix("$")
     if not value:
         return None
-    if _DNS.match(value):
+    if _DNS.fullmatch(value):
         return value
-    if value.endswith(".*") and _DNS.match(value[:-2].rstrip("-") or "x"):
+    if value.endswith(".*") and _DNS.fullmatch(value[:-2].rstrip("-") or "x"):
         return value[:-2] + "*"
     prefix = re.match(r"[-a-z0-9]*", value)
     literal = prefix.group(0) if prefix else ""

@@ -86,17 +86,30 @@ def _document(ctx: RenderContext, template: str, context: dict[str, Any], *, sen
 def plain_data(value: object, depth: int = 0) -> bool:
     """Whether `to_yaml` writes `value` so that YAML reads back an equal object: mappings with string keys,
     lists, strings, ints, bools and None (the round trip tests/test_templating.py proves with hypothesis).
-    Floats (`1e+20` reads back as a string), tuples, other keys and types are parsed back instead."""
+    Floats (`1e+20` reads back as a string), tuples, other keys and types, keys longer than 256 characters
+    (YAML's limit for a simple key is 1,024) and lone surrogates are parsed back instead."""
     kind = type(value)
-    if kind is str or kind is int or kind is bool or value is None:
+    if kind is str and isinstance(value, str):
+        return value.isascii() or _utf8(value)
+    if kind is int or kind is bool or value is None:
         return True
     if depth > 64:
         return False
     if kind is dict and isinstance(value, dict):
-        return all(type(k) is str and plain_data(v, depth + 1) for k, v in value.items())
+        return all(type(k) is str and len(k) <= 256 and (k.isascii() or _utf8(k)) and plain_data(v, depth + 1)
+                   for k, v in value.items())
     if kind is list and isinstance(value, list):
         return all(plain_data(v, depth + 1) for v in value)
     return False
+
+
+def _utf8(text: str) -> bool:
+    """Not a lone surrogate (YAML cannot carry one: such text is parsed back, and refused)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def memo_safe(namespace: object) -> TypeGuard[str]:

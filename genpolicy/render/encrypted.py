@@ -89,41 +89,59 @@ class FingerprintKey:
         return "v1:" + hmac.new(self.key, message, hashlib.sha256).hexdigest()
 
 
+_FILTERED = 16  # files of at most this many documents are searched by text first (a namespace file)
+
+
 @dataclass
 class ExistingOutput:
     """Looks up encrypted documents in the files already on disk, by kind/namespace/name.
 
-    A file's documents are split once; a document is parsed only when its text holds the kind and the
-    name looked for (a Secret's name is a DNS name: its characters are in the text, quoted or not, unless
-    a hand edit escaped them, and then the Secret is only encrypted again). The ServiceAccounts beside
-    the Secrets were a third of a sealed re-render's YAML parsing."""
+    A file's documents are split once and each is parsed at most once. In a small file, the documents
+    whose text holds the kind and the name are parsed first: the Secret genpolicy wrote is there (the
+    ServiceAccounts beside the Secrets were a third of a sealed re-render's YAML parsing). Otherwise
+    (a name written with escapes, a Secret not written yet, a large file) every document is parsed
+    once into an index, so a lookup costs the same as before the text search, never more."""
 
     read: Callable[[str], bytes | None]
-    _chunks: dict[str, list[str]] = field(default_factory=dict)
-    _parsed: dict[tuple[str, int], Any] = field(default_factory=dict)
+    _files: dict[str, _ExistingFile] = field(default_factory=dict)
 
     def find(self, path: str, kind: str, namespace: str, name: str) -> tuple[str, dict[str, Any]] | None:
-        chunks = self._chunks.get(path)
-        if chunks is None:
+        file = self._files.get(path)
+        if file is None:
             raw = self.read(path)
-            chunks = self._chunks[path] = [] if raw is None else _split_documents(raw.decode("utf-8", "replace"))
-        for i in range(len(chunks) - 1, -1, -1):  # the last of equal documents, as a reader of the file takes it
-            chunk = chunks[i]
-            if kind not in chunk or name not in chunk:
-                continue
-            obj = self._parse(path, i, chunk)
-            if _identity(obj) == (kind, namespace, name):
-                return chunk, obj
-        return None
+            file = self._files[path] = _ExistingFile([] if raw is None else _split_documents(
+                raw.decode("utf-8", "replace")))
+        wanted = (kind, namespace, name)
+        if len(file.chunks) <= _FILTERED:
+            for i in range(len(file.chunks) - 1, -1, -1):  # the last of equal documents, as a reader takes it
+                chunk = file.chunks[i]
+                if kind in chunk and name in chunk and _identity(file.parsed(i)) == wanted:
+                    return chunk, file.parsed(i)
+        return file.index().get(wanted)
 
-    def _parse(self, path: str, i: int, chunk: str) -> Any:
-        key = (path, i)
-        if key not in self._parsed:
+
+@dataclass
+class _ExistingFile:
+    chunks: list[str]
+    _objects: dict[int, Any] = field(default_factory=dict)
+    _index: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] | None = None
+
+    def parsed(self, i: int) -> Any:
+        if i not in self._objects:
             try:
-                self._parsed[key] = yamlfast.load(chunk)
+                self._objects[i] = yamlfast.load(self.chunks[i])
             except yaml.YAMLError:
-                self._parsed[key] = None
-        return self._parsed[key]
+                self._objects[i] = None
+        return self._objects[i]
+
+    def index(self) -> dict[tuple[str, str, str], tuple[str, dict[str, Any]]]:
+        if self._index is None:
+            self._index = {}
+            for i, chunk in enumerate(self.chunks):
+                key = _identity(self.parsed(i))
+                if key is not None:
+                    self._index[key] = (chunk, self.parsed(i))
+        return self._index
 
 
 def _identity(obj: Any) -> tuple[str, str, str] | None:

@@ -46,7 +46,7 @@ class _Checker:
 
     def dns_name(self, path: Path, value: str, what: str, *, label: bool) -> None:
         regex, limit = (DNS1123_LABEL, 63) if label else (DNS1123_SUBDOMAIN, 253)
-        if len(value) > limit or not regex.match(value):
+        if len(value) > limit or not regex.fullmatch(value):
             kind = "RFC 1123 label" if label else "RFC 1123 subdomain"
             self.error(path, f"invalid {what} {value!r}: must be a lowercase {kind} of at most {limit} characters")
 

@@ -121,7 +121,7 @@ def unsafe_relative_path(value: str) -> str | None:
 def _check_metadata(checker: _Checker) -> None:
     for key, value in checker.spec.common_labels.items():
         _check_qualified_key(checker, ("commonLabels", key), key)
-        if len(value) > 63 or not _LABEL_VALUE.match(value):
+        if len(value) > 63 or not _LABEL_VALUE.fullmatch(value):
             checker.error(("commonLabels", key), f"invalid label value {value!r}")
     for key in checker.spec.common_annotations:
         _check_qualified_key(checker, ("commonAnnotations", key), key)
@@ -129,7 +129,7 @@ def _check_metadata(checker: _Checker) -> None:
 
 def _check_qualified_key(checker: _Checker, path: Path, key: str) -> None:
     prefix, _, name = key.rpartition("/")
-    if (prefix and (len(prefix) > 253 or not DNS1123_SUBDOMAIN.match(prefix))) or (
-        len(name) > 63 or not _QUALIFIED_NAME.match(name)
+    if (prefix and (len(prefix) > 253 or not DNS1123_SUBDOMAIN.fullmatch(prefix))) or (
+        len(name) > 63 or not _QUALIFIED_NAME.fullmatch(name)
     ):
         checker.error(path, f"invalid key {key!r}: must be [prefix/]name with a DNS prefix", at_key=True)

@@ -136,7 +136,7 @@ def _resolve_kyverno_group(checker: _Checker, resolved: Resolved, settings: Grou
     for key, items in (("namespaces", group.namespaces), ("excludeNamespaces", group.exclude_namespaces)):
         _duplicates(checker, (*base, key), items, "namespace")
         for i, pattern in enumerate(items):
-            if len(pattern) > 63 or not _NAMESPACE_PATTERN.match(pattern):
+            if len(pattern) > 63 or not _NAMESPACE_PATTERN.fullmatch(pattern):
                 checker.error((*base, key, i), f"invalid namespace name or wildcard {pattern!r}")
     for cluster in settings.clusters:
         if cluster.kyverno is None:

@@ -164,7 +164,7 @@ class HelmKey(Model):
     @field_validator("path")
     @classmethod
     def _dotted(cls, value: str) -> str:
-        if not _HELM_PATH.match(value):
+        if not _HELM_PATH.fullmatch(value):
             raise ValueError("must be dot-separated keys of letters, digits, `_` and `-`")
         return value
 

@@ -21,6 +21,8 @@ from genpolicy.pipeline import RenderOptions, RenderResult, render
 from genpolicy.reporting import Format, format_problems
 from genpolicy.specfile import json_schema, load_spec
 
+KEPT_TREE = ("another program wrote into the output folder at the very moment of the swap: the old tree, with "
+             "that change, is kept here (genpolicy never removes it); take what it needs, then delete it")
 _LAZY_COMMANDS = {  # imported when run or listed by --help, never by a render
     "init": "genpolicy.scaffold:init_command",
     "templates": "genpolicy.templates_cmd:templates_group",
@@ -67,7 +69,9 @@ def render_command(spec: Path, output: Path | None, check: bool, show_diff: bool
             _report_verification(result)
             _report_check(plan)
             return
-        writer.apply(plan)
+        kept = writer.apply(plan)
+        if kept is not None:
+            _echo(format_problems([Problem(str(kept), message=KEPT_TREE, severity="warning")], fmt), err=True)
         result.after_write()
         how = "unchanged inputs and output, render skipped; " if result.cached else ""
         _echo(f"genpolicy: {how}{result.objects} objects validated; {plan.root}: {plan.summary()}", err=True)

@@ -62,7 +62,8 @@ class TreeChanged(OSError):
         super().__init__(errno.EBUSY, "the output folder changed while the new tree was built (another program?)")
 
 
-def apply_by_swap(root: Path, writes: Mapping[str, tuple[bytes, int]], skip: set[str], deletes: list[str]) -> None:
+def apply_by_swap(root: Path, writes: Mapping[str, tuple[bytes, int]], skip: set[str],
+                  deletes: list[str]) -> Path | None:
     """The new tree: the old one's entries (hard links) except `skip`, plus `writes` (content, mode); swapped in.
 
     `deletes` (already in `skip`) only matter for their now-empty folders. The live folder is
@@ -70,7 +71,8 @@ def apply_by_swap(root: Path, writes: Mapping[str, tuple[bytes, int]], skip: set
     meanwhile (the lock keeps only other renders out), nothing is swapped (`TreeChanged`), so
     their change is never lost. One that lands between that listing and the exchange is found in
     the old tree afterwards, which is then kept beside the output (`.<name>.genpolicy-kept-*`)
-    instead of removed. Raises OSError; the live folder is then untouched.
+    instead of removed, and returned (for the caller to say so). Raises OSError; the live folder is then
+    untouched.
     """
     real = Path(os.path.realpath(root))  # a symlinked output root stays a symlink: swap its target
     staging = Path(tempfile.mkdtemp(prefix=f".{real.name}{SWAP_MARK}", dir=real.parent))
@@ -84,10 +86,12 @@ def apply_by_swap(root: Path, writes: Mapping[str, tuple[bytes, int]], skip: set
         shutil.rmtree(staging, ignore_errors=True)
         raise
     if snapshot(os.fspath(staging)) != before:  # changed between the last listing and the exchange: keep it all
+        kept = staging.with_name(staging.name.replace(SWAP_MARK, KEPT_MARK))
         with contextlib.suppress(OSError):
-            os.rename(staging, staging.with_name(staging.name.replace(SWAP_MARK, KEPT_MARK)))
-            return
+            os.rename(staging, kept)
+            return kept
     shutil.rmtree(staging, ignore_errors=True)  # now holds the old tree
+    return None
 
 
 def snapshot(base: str) -> dict[str, tuple[int, int]]:

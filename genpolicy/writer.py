@@ -205,7 +205,7 @@ def locked(root: Path) -> Iterator[None]:
         os.close(fd)
 
 
-def apply(result: Plan) -> None:
+def apply(result: Plan) -> Path | None:
     """Write the plan so that the output folder is always fully old or fully new.
 
     Where the OS can swap two directories atomically (Linux renameat2 RENAME_EXCHANGE) and at
@@ -215,10 +215,11 @@ def apply(result: Plan) -> None:
     file would cost more than the render; no exchange; a `.git` in the folder), the changed files
     are staged and renamed under a journal (genpolicy.journal): a failure restores the old files,
     and a crash is rolled back by the next run (`recover`), so the folder is again fully old.
+    Returns where the old tree was kept when another program wrote into it at the moment of the swap.
     """
     root = result.root
     if not result.changed and _read(root / OWNED_FILE) == result.record():
-        return
+        return None
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -230,9 +231,9 @@ def apply(result: Plan) -> None:
                 "nothing was written; run the render again"))])
         _clean_leftovers(root)
         if swap_chosen(result):
-            _apply_by_swap(result)
-        else:
-            _apply_in_place(result)
+            return _apply_by_swap(result)
+        _apply_in_place(result)
+        return None
 
 
 def swap_chosen(result: Plan) -> bool:
@@ -299,12 +300,12 @@ def _clean_leftovers(root: Path) -> None:
     swap.clean_leftovers(root)
 
 
-def _apply_by_swap(result: Plan) -> None:
+def _apply_by_swap(result: Plan) -> Path | None:
     writes = {rel: (item.content, 0o600 if item.sensitive else 0o644)
               for rel, item in {**result.create, **result.update}.items()}
     writes[OWNED_FILE] = (result.record(), 0o644)
     try:
-        swap.apply_by_swap(result.root, writes, set(result.delete) | {OWNED_FILE}, list(result.delete))
+        return swap.apply_by_swap(result.root, writes, set(result.delete) | {OWNED_FILE}, list(result.delete))
     except OSError as exc:
         raise _write_error(Path(os.path.realpath(result.root)), exc) from None
 

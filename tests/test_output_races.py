@@ -188,3 +188,33 @@ def test_a_memo_documents_repr_holds_no_credentials(tmp_path: Path, monkeypatch)
     assert sensitive
     for doc in sensitive:
         assert auth not in repr(doc) and config not in repr(doc), repr(doc)[:300]
+
+
+def test_the_kept_tree_is_announced(plain_spec: Path, plain_env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """`render` says where the old tree with the other program's change was kept (it is never removed)."""
+    from genpolicy.cli import KEPT_TREE, main
+
+    for name, value in plain_env.items():
+        monkeypatch.setenv(name, value)
+    out = plain_spec.parent / "out"
+    with pytest.raises(SystemExit) as first:
+        main(["render", str(plain_spec), "--no-cache"])
+    assert first.value.code == 0
+    (spec := plain_spec).write_text(spec.read_text().replace("gitops: argocd", "gitops: flux"))
+    real = swap.exchange
+
+    def exchange(a: Path, b: Path) -> None:
+        (out / "late.txt").write_text("the user's new file\n")
+        real(a, b)
+
+    monkeypatch.setattr(swap, "exchange", exchange)
+    monkeypatch.setattr(writer, "swap_chosen", lambda result: True)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as second:
+        main(["render", str(plain_spec), "--no-cache"])
+    assert second.value.code == 0
+    err = capsys.readouterr().err
+    (kept,) = plain_spec.parent.glob(f".out{swap.KEPT_MARK}*")
+    assert f"{kept}: {KEPT_TREE}" in err, err
+    assert (kept / "late.txt").read_text() == "the user's new file\n"

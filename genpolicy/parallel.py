@@ -37,11 +37,48 @@ def worker_count(resolved: Resolved) -> int:
 
 
 def _usable_cpus() -> int:
-    """The CPUs this process may run on (a container's cpuset or affinity), not the host's count."""
+    """The CPUs this process may run on (a container's cpuset or affinity, and its CPU quota), not the host's."""
     try:
-        return len(os.sched_getaffinity(0))
+        cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        return os.cpu_count() or 1
+        cpus = os.cpu_count() or 1
+    quota = cpu_quota()
+    return min(cpus, quota) if quota is not None else cpus
+
+
+def cpu_quota(root: str = "/sys/fs/cgroup", membership: str = "/proc/self/cgroup") -> int | None:
+    """CPUs' worth of this process's cgroup CPU quota, rounded up (a CI runner limited to 2 CPUs on a 64-core
+    node): cgroup v2 `cpu.max` of its own cgroup ("max" is none), else v1 `cpu.cfs_quota_us` over
+    `cpu.cfs_period_us` (-1 is none)."""
+    v2 = _read_numbers(os.path.join(root, _own_cgroup(membership), "cpu.max"))
+    if v2 is not None:
+        return -(-v2[0] // v2[1]) if len(v2) == 2 and v2[0] > 0 and v2[1] > 0 else None
+    quota = _read_numbers(os.path.join(root, "cpu", "cpu.cfs_quota_us"))
+    period = _read_numbers(os.path.join(root, "cpu", "cpu.cfs_period_us"))
+    if quota and period and quota[0] > 0 and period[0] > 0:
+        return -(-quota[0] // period[0])
+    return None
+
+
+def _own_cgroup(membership: str) -> str:
+    """The cgroup v2 path of this process (`0::/path` in /proc/self/cgroup), relative; "" when unknown."""
+    try:
+        with open(membership, encoding="utf-8") as handle:
+            lines = handle.read(65536).splitlines()
+    except (OSError, UnicodeDecodeError):
+        return ""
+    own = next((line[3:] for line in lines if line.startswith("0::")), "/")
+    return "" if ".." in own.split("/") else own.strip("/")
+
+
+def _read_numbers(path: str) -> list[int] | None:
+    """The numbers of a small cgroup file (`max` reads as -1); None when it is absent or unreadable."""
+    try:
+        with open(path, encoding="ascii") as handle:
+            words = handle.read(64).split()
+        return [-1 if word == "max" else int(word) for word in words]
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
 
 
 def _encrypted_secrets(resolved: Resolved) -> int:

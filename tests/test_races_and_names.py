@@ -239,3 +239,30 @@ def test_a_parallel_render_does_not_mask_the_words_of_a_password(tmp_path: Path,
     render(RenderOptions(spec, output=tmp_path / "out", environ={**ENV, "REG_PASS": "zq-Pass-secretword-zq"}))
     assert secrets.redact("the zq-Pass-secretword-zq value") == "the *** value"
     assert secrets.redact("clusterexternalsecretword.yaml.j2") == "clusterexternalsecretword.yaml.j2"
+
+
+@pytest.mark.parametrize(("files", "expected"), [
+    ({"cpu.max": "200000 100000\n"}, 2),
+    ({"cpu.max": "150000 100000\n"}, 2),  # 1.5 CPUs: rounded up
+    ({"cpu.max": "50000 100000\n"}, 1),
+    ({"cpu.max": "max 100000\n"}, None),
+    ({"kubepods/pod1/cpu.max": "300000 100000\n", "cpu.max": "max 100000\n"}, 3),  # its own cgroup, not the root
+    ({"cpu/cpu.cfs_quota_us": "400000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 4),  # cgroup v1
+    ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+    ({"cpu.max": "garbage\n"}, None),
+    ({}, None),
+])
+def test_the_cgroup_cpu_quota_bounds_the_workers(tmp_path: Path, files: dict[str, str], expected: int | None,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CI runner given 2 CPUs on a 64-core node may not fork 64 workers (each a copy of the parent)."""
+    from genpolicy import parallel
+
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    own = "/kubepods/pod1" if any(n.startswith("kubepods/") for n in files) else "/"
+    (tmp_path / "membership").write_text(f"0::{own}\n")
+    assert parallel.cpu_quota(str(tmp_path), str(tmp_path / "membership")) == expected
+    monkeypatch.setattr(parallel.os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    monkeypatch.setattr(parallel, "cpu_quota", lambda: expected)
+    assert parallel._usable_cpus() == (expected or 64)

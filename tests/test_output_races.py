@@ -120,12 +120,8 @@ def test_a_change_made_while_the_tree_is_built_stops_the_swap(tmp_path: Path, mo
         assert (out / "cache/tmp").is_dir()
 
 
-def test_a_change_at_the_moment_of_the_exchange_is_kept_beside_the_output(tmp_path: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    """Between the last listing and the exchange system call: the file lands in what becomes the old tree,
-    which is then kept (`.out.genpolicy-kept-*`), not removed; the next render does not remove it either."""
-    out = tmp_path / "out"
-    apply(plan(out, {"prod/a.yaml": Planned(MARK + b"1\n")}))
+def _write_at_the_exchange(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another program writes `late.txt` into the output just before the exchange system call (swap forced)."""
     real = swap.exchange
 
     def exchange(a: Path, b: Path) -> None:
@@ -134,6 +130,15 @@ def test_a_change_at_the_moment_of_the_exchange_is_kept_beside_the_output(tmp_pa
 
     monkeypatch.setattr(swap, "exchange", exchange)
     monkeypatch.setattr(writer, "swap_chosen", lambda result: True)
+
+
+def test_a_change_at_the_moment_of_the_exchange_is_kept_beside_the_output(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between the last listing and the exchange system call: the file lands in what becomes the old tree,
+    which is then kept (`.out.genpolicy-kept-*`), not removed; the next render does not remove it either."""
+    out = tmp_path / "out"
+    apply(plan(out, {"prod/a.yaml": Planned(MARK + b"1\n")}))
+    _write_at_the_exchange(out, monkeypatch)
     apply(plan(out, {"prod/a.yaml": Planned(MARK + b"2\n")}))
     assert (out / "prod/a.yaml").read_bytes() == MARK + b"2\n"
     writer.recover(out)
@@ -202,14 +207,7 @@ def test_the_kept_tree_is_announced(plain_spec: Path, plain_env: dict[str, str],
         main(["render", str(plain_spec), "--no-cache"])
     assert first.value.code == 0
     (spec := plain_spec).write_text(spec.read_text().replace("gitops: argocd", "gitops: flux"))
-    real = swap.exchange
-
-    def exchange(a: Path, b: Path) -> None:
-        (out / "late.txt").write_text("the user's new file\n")
-        real(a, b)
-
-    monkeypatch.setattr(swap, "exchange", exchange)
-    monkeypatch.setattr(writer, "swap_chosen", lambda result: True)
+    _write_at_the_exchange(out, monkeypatch)
     capsys.readouterr()
     with pytest.raises(SystemExit) as second:
         main(["render", str(plain_spec), "--no-cache"])

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from genpolicy.ondisk import KnownFiles
 
 CACHE_FORMAT = 1
-_LIBRARIES = ("kubernetes-validate", "jsonschema-rs", "jinja2", "pyyaml", "pydantic", "cryptography", "pyrage")
+_LIBRARIES = ("kubernetes-validate", "jsonschema-rs", "jinja2", "pyyaml", "cryptography", "pyrage")
 _PACKAGE = Path(__file__).resolve().parent
 
 

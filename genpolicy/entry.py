@@ -1,6 +1,6 @@
 """The `genpolicy` executable: Ctrl-C is handled before anything heavy is imported.
 
-Importing the CLI (pydantic, jinja2, cryptography, the schemas) takes a noticeable moment; an
+Importing the CLI (jinja2, cryptography, the schemas) takes a noticeable moment; an
 interrupt then, or at any later point, exits 130 with one line and no traceback.
 """
 

@@ -1,7 +1,7 @@
 """The no-change answer before the heavy imports: `genpolicy render SPEC` whose raw inputs are as last time.
 
 The no-change cache (genpolicy.cache) is only consulted after the spec is validated and the
-credentials read, which needs pydantic, Jinja2, the schemas and the crypto stack: most of a
+credentials read, which needs the spec model, Jinja2, the schemas and the crypto stack: most of a
 render's start-up. This answers the plain `genpolicy render SPEC` earlier, from what the last
 full render of that spec read: the spec's bytes, every environment variable it looked up (value
 or absence), every file it read through `genpolicy.inputs` (plus the fingerprint key and sealing

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel
-
 from conftest import ROOT, run_cli
 from genpolicy.specfile.model import Spec
+from genpolicy.typed import Model as BaseModel
+from genpolicy.typed import fields_of
 
 
 def field_names(model: type[BaseModel], seen: set[type[BaseModel]] | None = None) -> set[str]:
@@ -16,7 +16,7 @@ def field_names(model: type[BaseModel], seen: set[type[BaseModel]] | None = None
         return set()
     seen.add(model)
     names: set[str] = set()
-    for name, info in model.model_fields.items():
+    for name, info in fields_of(model).items():
         names.add(info.alias or name)
         for candidate in _models(info.annotation):
             names |= field_names(candidate, seen)
@@ -86,7 +86,7 @@ def test_readme_does_not_call_existing_features_unrendered() -> None:
     from genpolicy.specfile.model import HelmValues
 
     assert unrendered, "the README says what is not rendered yet"
-    if "config_map" in HelmValues.model_fields:
+    if "config_map" in fields_of(HelmValues):
         assert "ConfigMap" not in unrendered, "helmValues.configMap renders ConfigMaps of the Helm values"
 
 

@@ -13,7 +13,7 @@ from conftest import HUB_PASSWORD, Run, run_cli
 from genpolicy import quick_output
 
 SKIPPED = "unchanged inputs and output, render skipped"
-HEAVY = ("pydantic", "jinja2", "kubernetes_validate", "cryptography", "genpolicy.specfile", "click")
+HEAVY = ("genpolicy.typed", "jinja2", "kubernetes_validate", "cryptography", "genpolicy.specfile", "click")
 
 
 @pytest.fixture
@@ -40,7 +40,8 @@ def test_no_change_is_answered_before_the_heavy_imports(plain_spec: Path, env: d
     assert "genpolicy.quick" in modules and not {m for m in modules if m.startswith(HEAVY)}
     assert not {"dataclasses", "genpolicy.writer", "genpolicy.journal"} & modules, "a sixth of the answer's CPU"
     full = render(plain_spec, {**env, "PYTHONPROFILEIMPORTTIME": "1"}, "--format", "text")  # not `render SPEC`
-    assert SKIPPED in full.stderr and "pydantic" in imported(full.stderr), "the full path's own cache answered"
+    assert SKIPPED in full.stderr and "genpolicy.typed" in imported(full.stderr), \
+        "the full path's own cache answered"
     strip = lambda run: [line for line in run.stderr.splitlines() if not line.startswith("import time:")]  # noqa: E731
     assert strip(quick) == strip(full), "the quick answer prints exactly what the full path prints"
 
@@ -69,7 +70,7 @@ def test_any_raw_input_change_falls_through(plain_spec: Path, env: dict[str, str
     else:
         (out / ".genpolicy-staging").mkdir()
     result = run_cli("render", plain_spec, env={**env, "PYTHONPROFILEIMPORTTIME": "1"}, cwd=cwd)
-    fell_through = "pydantic" in imported(result.stderr)
+    fell_through = "genpolicy.typed" in imported(result.stderr)
     if change == "env absent to set":
         assert result.code == 0 and SKIPPED in result.stderr and not fell_through, "a variable never looked up"
         return
@@ -135,7 +136,7 @@ def test_a_hand_edit_keeping_size_and_mtime_is_seen(plain_spec: Path, env: dict[
     os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert target.stat().st_size == before.st_size and target.stat().st_mtime_ns == before.st_mtime_ns
     result = run_cli("render", plain_spec, env={**env, "PYTHONPROFILEIMPORTTIME": "1"})
-    assert "pydantic" in imported(result.stderr), "the changed ctime is a miss: the full path decides"
+    assert "genpolicy.typed" in imported(result.stderr), "the changed ctime is a miss: the full path decides"
     assert result.code == 6 and "changed by hand" in result.stderr
 
 

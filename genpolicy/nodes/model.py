@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from genpolicy.typed import Field, Model
 
 _NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 _DURATION = r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$"
@@ -23,10 +22,8 @@ TOKEN_GATE: FeatureGate = "KubeletServiceAccountTokenForCredentialProviders"
 VERIFY_GATE: FeatureGate = "KubeletEnsureSecretPulledImages"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, populate_by_name=False, frozen=True, hide_input_in_errors=True
-    )
+class _Model(Model):
+    """The node-file models (unknown keys are errors, camelCase in YAML)."""
 
 
 class ExecEnv(_Model):
@@ -38,23 +35,23 @@ class ServiceAccountToken(_Model):
     """KEP-4412: the kubelet passes the Pod's projected service-account token to the plugin."""
 
     audience: str = Field(min_length=1, description="`tokenAttributes.serviceAccountTokenAudience`.")
-    require_service_account: bool = Field(True, description="Invoke the plugin only for Pods with an account.")
+    require_service_account: bool = Field(default=True, description="Invoke the plugin only for Pods with an account.")
     required_service_account_annotation_keys: list[str] = Field(default_factory=list)
     optional_service_account_annotation_keys: list[str] = Field(default_factory=list)
     cache_type: CacheType | None = Field(
-        None, description="Required from Kubernetes 1.34 (beta); not accepted by the 1.33 alpha.")
+        default=None, description="Required from Kubernetes 1.34 (beta); not accepted by the 1.33 alpha.")
 
 
 class CredentialProvider(_Model):
     """One kubelet exec credential provider plugin (`CredentialProviderConfig.providers[]`)."""
 
     kind: ProviderKind = Field(description="`ecr`, `gar`, `acr` (with defaults) or `custom`.")
-    name: str | None = Field(None, min_length=1, description="Executable name in the kubelet's bin dir.")
-    match_images: list[str] | None = Field(None, min_length=1, description="kubelet image patterns.")
-    default_cache_duration: str | None = Field(None, pattern=_DURATION)
+    name: str | None = Field(default=None, min_length=1, description="Executable name in the kubelet's bin dir.")
+    match_images: list[str] | None = Field(default=None, min_length=1, description="kubelet image patterns.")
+    default_cache_duration: str | None = Field(default=None, pattern=_DURATION)
     args: list[str] | None = None
     env: list[ExecEnv] = Field(default_factory=list)
-    service_account_token: ServiceAccountToken | None = Field(None, description="KEP-4412 `tokenAttributes`.")
+    service_account_token: ServiceAccountToken | None = Field(default=None, description="KEP-4412 `tokenAttributes`.")
 
 
 class PullVerification(_Model):
@@ -85,12 +82,12 @@ class Mirror(_Model):
     kind: MirrorKind
     endpoint: str = Field(pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$",
                           description="Scheme and host[:port] of the mirror, e.g. `https://harbor.example.com`.")
-    path: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$",
+    path: str | None = Field(default=None, pattern=r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$",
                              description="Harbor: proxy-cache project; ECR: pull-through rule prefix.")
     serves: list[str] = Field(min_length=1, description="Upstream registry hosts it serves (`docker.io`).")
     capabilities: list[Capability] = Field(default_factory=_read_only)
     skip_verify: bool = False
-    ca: str | None = Field(None, pattern=_NODE_PATH, description="CA file on the node.")
+    ca: str | None = Field(default=None, pattern=_NODE_PATH, description="CA file on the node.")
     credentials: list[str] = Field(
         default_factory=list, description="Registry entries holding the credential the mirror accepts, each keyed on "
         "an upstream registry it serves (the kubelet looks credentials up by the image's registry).")

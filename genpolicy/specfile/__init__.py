@@ -6,13 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
-
 from genpolicy.errors import Problem, SpecError
 from genpolicy.specfile.checks import NamespaceTarget, Resolved, check_spec
 from genpolicy.specfile.errors import problems_from_validation
 from genpolicy.specfile.loader import MAX_SPEC_BYTES, load_yaml
 from genpolicy.specfile.model import Spec
+from genpolicy.typed import ValidationError
 
 __all__ = ["NamespaceTarget", "Resolved", "json_schema", "load_spec", "parse_spec"]
 
@@ -47,7 +46,9 @@ def parse_spec(text: str, filename: str) -> Resolved:
 
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of the spec, for editors (`genpolicy schema`)."""
-    schema = Spec.model_json_schema(by_alias=True)
+    from genpolicy.typed_schema import model_schema
+
+    schema = model_schema(Spec)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://genpolicy.dev/schemas/v1alpha1/spec.json"
     schema["title"] = "genpolicy spec (genpolicy/v1alpha1, PullSecretSpec)"

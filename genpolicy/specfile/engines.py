@@ -12,8 +12,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from genpolicy.typed import Field, Model
 
 ARGOCD_KINDS = ("repository", "repo-creds")
 FLUX_KINDS = ("HelmRepository", "OCIRepository", "ImageRepository")
@@ -27,32 +26,28 @@ DEFAULT_SUFFIX = {"repository": "-oci-repo", "repo-creds": "-oci-creds", "HelmRe
                   "OCIRepository": "", "ImageRepository": ""}
 
 
-class EngineCredential(BaseModel):
+class EngineCredential(Model):
     """One registry repository the GitOps engine reads (charts, OCI artifacts, image tags)."""
-
-    model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, populate_by_name=False, frozen=True, hide_input_in_errors=True
-    )
 
     registry: str = Field(pattern=_NAME, max_length=63, description="The `registries[].name` whose credentials "
                                                                      "the engine uses.")
     kind: EngineKind = Field(description="Argo CD clusters: `repository` (one repository Secret) or `repo-creds` (a "
                              "credential template for every repository under `url`). Flux clusters: "
                              "`HelmRepository` (type oci), `OCIRepository` or `ImageRepository`.")
-    url: str | None = Field(None, min_length=1, pattern=r"^[^\s]+$",
+    url: str | None = Field(default=None, min_length=1, pattern=r"^[^\s]+$",
                             description="Repository (or, for `repo-creds`, URL prefix) under the registry, e.g. "
                                         "`ghcr.io/acme/charts`; `oci://` optional (default: the registry's host "
                                         "and path). `ImageRepository`: the image, e.g. `ghcr.io/acme/app`.")
-    name: str | None = Field(None, pattern=_SUBDOMAIN, max_length=253,
+    name: str | None = Field(default=None, pattern=_SUBDOMAIN, max_length=253,
                              description="Object name (default: the registry name, `-oci-repo`/`-oci-creds` "
                                          "appended for Argo CD).")
-    namespace: str | None = Field(None, pattern=_NAME, max_length=63,
+    namespace: str | None = Field(default=None, pattern=_NAME, max_length=63,
                                   description="Default: the engine's namespace (Argo CD: `clusters[].argocd."
                                               "namespace`, else `gitops.argocd.namespace`, else `argocd`; Flux: "
                                               "`gitops.flux.namespace`, else `flux-system`).")
-    interval: str | None = Field(None, pattern=_DURATION, description="Flux kinds: reconcile interval (default "
+    interval: str | None = Field(default=None, pattern=_DURATION, description="Flux kinds: reconcile interval (default "
                                                                       "`10m`).")
-    provider: FluxProvider = Field("auto", description="Flux kinds: `auto` takes the cloud identity (`aws`, "
+    provider: FluxProvider = Field(default="auto", description="Flux kinds: `auto` takes the cloud identity (`aws`, "
                                    "`azure`, `gcp`, no Secret) for node- and generator-sourced registries and a "
                                    "`secretRef` (`generic`) for the others.")
 

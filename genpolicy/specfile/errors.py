@@ -1,4 +1,4 @@
-"""Turn pydantic validation errors into positioned problems with did-you-mean hints."""
+"""Turn the model's validation errors into positioned problems with did-you-mean hints."""
 
 from __future__ import annotations
 
@@ -7,21 +7,19 @@ import types
 import typing
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-from pydantic_core import ErrorDetails
-
 from genpolicy.errors import Problem
 from genpolicy.specfile.loader import LoadedYaml, Path, format_path
 from genpolicy.specfile.model import FILE_PATH
+from genpolicy.typed import ErrorDetails, Model, ValidationError, fields_of
 
 
-def problems_from_validation(exc: ValidationError, loaded: LoadedYaml, root: type[BaseModel]) -> list[Problem]:
-    """One problem per pydantic error, positioned at the offending key or value."""
-    problems = [_problem(err, loaded, root) for err in exc.errors(include_url=False, include_input=False)]
+def problems_from_validation(exc: ValidationError, loaded: LoadedYaml, root: type[Model]) -> list[Problem]:
+    """One problem per validation error, positioned at the offending key or value."""
+    problems = [_problem(err, loaded, root) for err in exc.errors()]
     return sorted(set(problems))
 
 
-def _problem(err: ErrorDetails, loaded: LoadedYaml, root: type[BaseModel]) -> Problem:
+def _problem(err: ErrorDetails, loaded: LoadedYaml, root: type[Model]) -> Problem:
     path: Path = tuple(p for p in err["loc"] if isinstance(p, str | int))
     kind = err["type"]
     if kind == "extra_forbidden":
@@ -52,17 +50,17 @@ def _message(err: ErrorDetails) -> str:
     return msg[0].lower() + msg[1:] if msg else msg
 
 
-def _did_you_mean(root: type[BaseModel], path: Path) -> str:
+def _did_you_mean(root: type[Model], path: Path) -> str:
     model = _model_at(root, path[:-1])
     if model is None:
         return ""
-    allowed = [f.alias or name for name, f in model.model_fields.items()]
+    allowed = [f.alias or name for name, f in fields_of(model).items()]
     close = difflib.get_close_matches(str(path[-1]), allowed, n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return f"{hint} (allowed: {', '.join(sorted(allowed))})"
 
 
-def _model_at(root: type[BaseModel], path: Path) -> type[BaseModel] | None:
+def _model_at(root: type[Model], path: Path) -> type[Model] | None:
     current: Any = root
     for part in path:
         current = _unwrap(current)
@@ -70,14 +68,14 @@ def _model_at(root: type[BaseModel], path: Path) -> type[BaseModel] | None:
             args = typing.get_args(current)
             current = args[0] if args else None
             continue
-        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+        if not (isinstance(current, type) and issubclass(current, Model)):
             return None
-        field = next((f for n, f in current.model_fields.items() if (f.alias or n) == part), None)
+        field = next((f for n, f in fields_of(current).items() if (f.alias or n) == part), None)
         if field is None:
             return None
         current = field.annotation
     current = _unwrap(current)
-    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+    return current if isinstance(current, type) and issubclass(current, Model) else None
 
 
 def _unwrap(annotation: Any) -> Any:

@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from genpolicy.typed import Field, Model
 
 API_VERSION = "genpolicy/v1alpha1"
 KIND = "PullSecretSpec"
@@ -34,8 +33,4 @@ def quoted_version(value: Any) -> Any:
     guess = f"{major}.{minor}0" if len(minor) == 1 else text
     raise ValueError(f"{text} is a YAML number, not a version (trailing zeros are lost): quote it: \"{guess}\"")
 
-
-class Model(BaseModel):
-    model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, populate_by_name=False, frozen=True, hide_input_in_errors=True
-    )
+__all__ = ["API_VERSION", "FILE_PATH", "KIND", "Identifier", "Model", "check_username", "quoted_version"]

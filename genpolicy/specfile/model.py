@@ -7,9 +7,7 @@ printed by `genpolicy schema` and docs/spec.md.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
-
-from pydantic import Field, field_validator, model_validator
+from typing import Any, Literal
 
 from genpolicy.nodes.model import Mirror, NodePool
 from genpolicy.specfile.engines import EngineCredential
@@ -41,6 +39,7 @@ from genpolicy.specfile.registries import (
     RemoteProperties,
     SecretStoreRef,
 )
+from genpolicy.typed import Field, field_validator, model_validator
 
 __all__ = [  # re-exported: the whole spec model is imported from here
     "API_VERSION", "CREDENTIAL_SOURCES", "FILE_PATH", "KIND", "READ_SOURCES", "Backend", "Credentials",
@@ -58,7 +57,7 @@ class SealedSecretsSettings(Model):
 
 class SopsSettings(Model):
     recipients: list[str] = Field(min_length=1, description="age recipients (`age1...`) that can decrypt.")
-    decryption_secret: str = Field("sops-age", pattern=_NAME, description="Flux `decryption.secretRef.name`.")
+    decryption_secret: str = Field(default="sops-age", pattern=_NAME, description="Flux `decryption.secretRef.name`.")
 
 
 class KyvernoSettings(Model):
@@ -66,17 +65,17 @@ class KyvernoSettings(Model):
 
     version: str = Field(pattern=r"^1\.(1[0-9]|[2-9][0-9])$",
                          description="Kyverno minor version, `1.10` to `1.19` (quote it: `\"1.10\"`).")
-    namespace: str = Field("kyverno", pattern=_NAME, description="Where Kyverno runs (always excluded).")
-    helm_release: str = Field("kyverno", description="Helm release name (RBAC aggregation labels before 1.13).")
+    namespace: str = Field(default="kyverno", pattern=_NAME, description="Where Kyverno runs (always excluded).")
+    helm_release: str = Field(default="kyverno", description="Helm release name (RBAC aggregation labels before 1.13).")
     source_namespace: str = Field(
-        "genpolicy-system", pattern=_NAME, max_length=63, description="Namespace holding the source Secrets."
+        default="genpolicy-system", pattern=_NAME, max_length=63, description="Namespace holding the source Secrets."
     )
-    manage_source_namespace: bool = Field(True, description="Render the source Namespace object too.")
+    manage_source_namespace: bool = Field(default=True, description="Render the source Namespace object too.")
     policy_kind: Literal["auto", "ClusterPolicy", "CEL"] = Field(
-        "auto", description="`auto`: CEL GeneratingPolicy/MutatingPolicy from 1.19, ClusterPolicy before."
+        default="auto", description="`auto`: CEL GeneratingPolicy/MutatingPolicy from 1.19, ClusterPolicy before."
     )
     failure_policy: Literal["Fail", "Ignore"] = Field(
-        "Ignore", description="Webhook failure policy of both policies (`Fail` blocks every Pod, Namespace and "
+        default="Ignore", description="Webhook failure policy of both policies (`Fail` blocks every Pod, Namespace and "
         "source-Secret write while Kyverno is down)."
     )
 
@@ -98,12 +97,13 @@ IN_CLUSTER_NAME = "in-cluster"
 class ClusterArgoCD(Model):
     """Where this cluster's Argo CD Application deploys to, and where the Application itself lives."""
 
-    server: str | None = Field(None, min_length=1, pattern=r"^https?://[^\s]+$",
+    server: str | None = Field(default=None, min_length=1, pattern=r"^https?://[^\s]+$",
                                description="Destination API server URL as registered in Argo CD.")
-    name: str | None = Field(None, min_length=1, description="Destination cluster name as registered in Argo CD.")
-    namespace: str | None = Field(None, pattern=_NAME,
+    name: str | None = Field(default=None, min_length=1,
+                             description="Destination cluster name as registered in Argo CD.")
+    namespace: str | None = Field(default=None, pattern=_NAME,
                                   description="Argo CD namespace of the Application (default: gitops.argocd).")
-    project: str | None = Field(None, min_length=1, description="AppProject (default: gitops.argocd.project).")
+    project: str | None = Field(default=None, min_length=1, description="AppProject (default: gitops.argocd.project).")
 
     @model_validator(mode="after")
     def _server_or_name(self) -> ClusterArgoCD:
@@ -129,11 +129,12 @@ class Cluster(Model):
     )
     gitops: Literal["argocd", "flux"] = "argocd"
     output_dir: str | None = Field(
-        None, pattern=FILE_PATH, description="Output folder, relative to the spec's outputDir (default: name)."
+        default=None, pattern=FILE_PATH, description="Output folder, relative to the spec's outputDir (default: name)."
     )
-    kyverno: KyvernoSettings | None = Field(None, description="Required by `distribution: kyverno` groups.")
+    kyverno: KyvernoSettings | None = Field(default=None, description="Required by `distribution: kyverno` groups.")
     backend: Backend | None = Field(
-        None, description="How Secrets with values read at render time are written: sealed-secrets, sops or plain."
+        default=None,
+        description="How Secrets with values read at render time are written: sealed-secrets, sops or plain."
     )
     sealed_secrets: SealedSecretsSettings | None = None
     sops: SopsSettings | None = None
@@ -158,7 +159,7 @@ class Cluster(Model):
 class HelmKey(Model):
     path: str = Field(description="Dotted key path in the values file, e.g. `global.imagePullSecrets`.")
     format: Literal["objects", "names"] = Field(
-        "objects", description="`objects`: `[{name: x}]` (helm create); `names`: `[x]`."
+        default="objects", description="`objects`: `[{name: x}]` (helm create); `names`: `[x]`."
     )
 
     @field_validator("path")
@@ -176,12 +177,12 @@ def _helm_key_from_string(value: Any) -> Any:
 class HelmValues(Model):
     enabled: bool = True
     config_map: str | None = Field(
-        None, pattern=_NAME, max_length=253,
+        default=None, pattern=_NAME, max_length=253,
         description="Static groups: also put the values in a ConfigMap of this name in each namespace "
                     "(key `values.yaml`), for a Flux HelmRelease `valuesFrom`.")
-    keys: list[Annotated[HelmKey, Field()]] = Field(
+    keys: list[HelmKey] = Field(
         default_factory=lambda: [HelmKey(path="imagePullSecrets"), HelmKey(path="global.imagePullSecrets")],
-        min_length=1,
+        min_length=1, accepts=list[str | HelmKey],  # a string is the path of an `objects` key
     )
 
     @field_validator("keys", mode="before")
@@ -211,13 +212,15 @@ class LabelSelector(Model):
 class Defaults(Model):
     registries: list[str] = Field(default_factory=list, description="Registries every group gets.")
     service_accounts: list[str] = Field(default_factory=lambda: ["default"])
-    clusters: list[str] | None = Field(None, description="Clusters a group targets (default: all).")
+    clusters: list[str] | None = Field(default=None, description="Clusters a group targets (default: all).")
     secret_mode: SecretMode = "per-registry"
-    merged_secret_name: str = Field("regcred", max_length=253)
+    merged_secret_name: str = Field(default="regcred", max_length=253)
     helm_values: HelmValues = HelmValues()
-    distribution: Distribution = Field("static", description="`static` per-namespace files or `kyverno` policies.")
+    distribution: Distribution = Field(default="static",
+                                       description="`static` per-namespace files or `kyverno` policies.")
     external_secret_kind: ExternalSecretKind = Field(
-        "ExternalSecret", description="Static groups: one ExternalSecret per namespace, or one ClusterExternalSecret "
+        default="ExternalSecret",
+        description="Static groups: one ExternalSecret per namespace, or one ClusterExternalSecret "
                                       "per Secret selecting the group's namespaces.")
 
 
@@ -226,34 +229,34 @@ class NamespaceGroup(Model):
     namespaces: list[str] = Field(
         default_factory=list, description="Names; with `distribution: kyverno` also wildcards (`team-*`)."
     )
-    namespace_selector: LabelSelector | None = Field(None, description="Kyverno groups: Namespace labels.")
+    namespace_selector: LabelSelector | None = Field(default=None, description="Kyverno groups: Namespace labels.")
     exclude_namespaces: list[str] = Field(default_factory=list, description="Kyverno groups: names/wildcards.")
     include_system_namespaces: bool = Field(
-        False, description="Kyverno groups: also match kube-system, kube-public, kube-node-lease."
+        default=False, description="Kyverno groups: also match kube-system, kube-public, kube-node-lease."
     )
     distribution: Distribution | None = None
     clusters: list[str] | None = None
     registries: list[str] | None = None
     service_accounts: list[str] | None = None
     secret_mode: SecretMode | None = None
-    merged_secret_name: str | None = Field(None, max_length=253)
+    merged_secret_name: str | None = Field(default=None, max_length=253)
     helm_values: HelmValues | None = None
     external_secret_kind: ExternalSecretKind | None = None
 
 
 class ArgoCDSettings(Model):
-    namespace: str = Field("argocd", pattern=_NAME, description="Namespace of the Argo CD control plane.")
-    project: str = Field("default", min_length=1, description="AppProject of the rendered Applications.")
-    prune: bool = Field(True, description="`syncPolicy.automated.prune`.")
-    self_heal: bool = Field(True, description="`syncPolicy.automated.selfHeal`.")
+    namespace: str = Field(default="argocd", pattern=_NAME, description="Namespace of the Argo CD control plane.")
+    project: str = Field(default="default", min_length=1, description="AppProject of the rendered Applications.")
+    prune: bool = Field(default=True, description="`syncPolicy.automated.prune`.")
+    self_heal: bool = Field(default=True, description="`syncPolicy.automated.selfHeal`.")
 
 
 class FluxSettings(Model):
-    namespace: str = Field("flux-system", pattern=_NAME, description="Namespace of the Flux controllers.")
-    source_name: str = Field("genpolicy", pattern=_NAME, description="Name of the rendered GitRepository.")
-    interval: str = Field("10m", pattern=_DURATION)
+    namespace: str = Field(default="flux-system", pattern=_NAME, description="Namespace of the Flux controllers.")
+    source_name: str = Field(default="genpolicy", pattern=_NAME, description="Name of the rendered GitRepository.")
+    interval: str = Field(default="10m", pattern=_DURATION)
     kyverno_dependency: str | None = Field(
-        None, description="Name of the Flux Kustomization installing Kyverno (policies wait for it)."
+        default=None, description="Name of the Flux Kustomization installing Kyverno (policies wait for it)."
     )
 
 
@@ -261,7 +264,7 @@ class GitOpsWiring(Model):
     """Where the rendered bundle lives in git, for Argo CD Applications / Flux Kustomizations."""
 
     repo_url: str = Field(min_length=1, alias="repoURL", description="Git URL of the GitOps repository.")
-    target_revision: str = Field("main", min_length=1, description="Branch, tag or commit to deploy.")
+    target_revision: str = Field(default="main", min_length=1, description="Branch, tag or commit to deploy.")
     path: str = Field(min_length=1, description="Path of the output root inside the repository.")
     argocd: ArgoCDSettings = ArgoCDSettings()
     flux: FluxSettings = FluxSettings()
@@ -277,9 +280,9 @@ class LintSettings(Model):
 class Spec(Model):
     api_version: Literal["genpolicy/v1alpha1"] = Field(description="Spec format version.")
     kind: Literal["PullSecretSpec"]
-    output_dir: str = Field("out", pattern=FILE_PATH, description="Output root, relative to the spec file.")
+    output_dir: str = Field(default="out", pattern=FILE_PATH, description="Output root, relative to the spec file.")
     allow_plaintext: bool = Field(
-        False, description="Opt in to unencrypted credentials in the output (inline sources): only the boolean "
+        default=False, description="Opt in to unencrypted credentials in the output (inline sources): only the boolean "
                            "`true` (not `yes` or `\"true\"`)."
     )
 
@@ -290,7 +293,8 @@ class Spec(Model):
             raise ValueError(f"must be the boolean true or false (unquoted), not {value!r}: a security switch "
                              "accepts no other spelling")
         return value
-    gitops: GitOpsWiring | None = Field(None, description="Render Argo CD / Flux objects that deploy the bundle.")
+    gitops: GitOpsWiring | None = Field(default=None,
+                                        description="Render Argo CD / Flux objects that deploy the bundle.")
     common_labels: dict[str, str] = Field(default_factory=dict)
     common_annotations: dict[str, str] = Field(default_factory=dict)
     defaults: Defaults = Defaults()

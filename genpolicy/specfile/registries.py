@@ -4,22 +4,21 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr, field_validator, model_validator
-
 from genpolicy.specfile.fields import _DURATION, _ENV_VAR, FILE_PATH, Identifier, Model, check_username
+from genpolicy.typed import Field, SecretStr, field_validator, model_validator
 
 
 class EnvSource(Model):
     """Credentials read from environment variables at render time."""
 
-    username: str | None = Field(None, pattern=_ENV_VAR, description="Variable holding the username.")
+    username: str | None = Field(default=None, pattern=_ENV_VAR, description="Variable holding the username.")
     password: str = Field(pattern=_ENV_VAR, description="Variable holding the password or token.")
 
 
 class FileSource(Model):
     """Credentials read from files at render time (paths relative to the spec file)."""
 
-    username: str | None = Field(None, pattern=FILE_PATH, description="File holding the username.")
+    username: str | None = Field(default=None, pattern=FILE_PATH, description="File holding the username.")
     password: str = Field(pattern=FILE_PATH, description="File holding the password or token.")
 
 
@@ -29,8 +28,9 @@ class SecretStoreRef(Model):
 
 
 class RemoteProperties(Model):
-    username: str | None = Field("username", description="Property holding the username (null: use `username`).")
-    password: str = Field("password", description="Property holding the password or token.")
+    username: str | None = Field(default="username",
+                                 description="Property holding the username (null: use `username`).")
+    password: str = Field(default="password", description="Property holding the password or token.")
 
 
 class ExternalSecretSource(Model):
@@ -39,14 +39,14 @@ class ExternalSecretSource(Model):
     store: SecretStoreRef
     remote_key: str = Field(min_length=1, description="Key of the secret in the external store.")
     properties: RemoteProperties = RemoteProperties()
-    refresh_interval: str = Field("1h", pattern=_DURATION)
+    refresh_interval: str = Field(default="1h", pattern=_DURATION)
 
 
 class DockerConfigSource(Model):
     """Import a credential from an existing docker `config.json` (or `.dockerconfigjson`) at render time."""
 
     path: str = Field(pattern=FILE_PATH, description="The file, relative to the spec.")
-    server: str | None = Field(None, description="The `auths` key to take (default: the registry's server).")
+    server: str | None = Field(default=None, description="The `auths` key to take (default: the registry's server).")
 
 
 class NodeSource(Model):
@@ -60,7 +60,8 @@ class GeneratorSource(Model):
 
     kind: Literal["ECRAuthorizationToken", "GCRAccessToken", "ACRAccessToken"]
     spec: dict[str, Any] = Field(description="The generator's `spec` (validated against its CRD).")
-    refresh_interval: str | None = Field(None, pattern=_DURATION, description="Default: well inside the lifetime.")
+    refresh_interval: str | None = Field(default=None, pattern=_DURATION,
+                                         description="Default: well inside the lifetime.")
 
 
 class InlineSource(Model):
@@ -80,7 +81,7 @@ class Credentials(Model):
     """Where a registry's credentials come from: exactly one source."""
 
     username: str | None = Field(
-        None, min_length=1, description="A literal, non-secret username (e.g. `AWS`, `_json_key`)."
+        default=None, min_length=1, description="A literal, non-secret username (e.g. `AWS`, `_json_key`)."
     )
     from_env: EnvSource | None = None
     from_file: FileSource | None = None
@@ -119,11 +120,11 @@ class Registry(Model):
         description="Server as users write it: `ghcr.io`, `https://index.docker.io/v1/`, `host:8443/team`.",
     )
     secret_name: str | None = Field(
-        None, max_length=253, description="Name of the pull Secret (default `<name>-pull`)."
+        default=None, max_length=253, description="Name of the pull Secret (default `<name>-pull`)."
     )
     credentials: Credentials
     email: str | None = None
-    backend: Backend | None = Field(None, description="Overrides the cluster's backend for this registry.")
+    backend: Backend | None = Field(default=None, description="Overrides the cluster's backend for this registry.")
 
     @property
     def effective_secret_name(self) -> str:

@@ -106,14 +106,15 @@ def _escape(ch: str) -> str:
 
 def string(value: str) -> str:
     """A string scalar: plain when that is safe (see `is_plain`), else quoted."""
-    if len(value) <= 64:  # names, labels, hosts repeat across objects; ciphertext is long and unique
-        return _short_string(value)
+    # names, labels, hosts repeat across objects (cached); ciphertext is long and unique (not cached)
+    return _short_string(value) if len(value) <= 64 else _plain_or_quoted(value)
+
+
+def _plain_or_quoted(value: str) -> str:
     return value if is_plain(value) else quote(value)
 
 
-@functools.lru_cache(maxsize=16384)
-def _short_string(value: str) -> str:
-    return value if is_plain(value) else quote(value)
+_short_string = functools.lru_cache(maxsize=16384)(_plain_or_quoted)
 
 
 def scalar(value: Any) -> YamlText:

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, ClassVar, TypedDict, TypeVar, dataclass_transform
 
+from genpolicy.typed_fields import MISSING, Field, FieldInfo, SecretStr, to_camel
+
 __all__ = ["ErrorDetails", "Field", "FieldInfo", "Model", "SecretStr", "ValidationError", "field_validator",
            "fields_of", "model_validator", "to_camel"]
 
-_MISSING: Any = object()
 _T = TypeVar("_T")
 _BOOL_WORDS = {"0": False, "off": False, "f": False, "false": False, "n": False, "no": False,
                "1": True, "on": True, "t": True, "true": True, "y": True, "yes": True}
@@ -49,67 +50,6 @@ class ValidationError(ValueError):
 
     def errors(self) -> list[ErrorDetails]:
         return list(self._details)
-
-
-class SecretStr:
-    """A string whose value shows in no repr or str (`get_secret_value()` reads it)."""
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        self._value = value
-
-    def get_secret_value(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "SecretStr('**********')"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SecretStr) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (SecretStr, (self._value,))
-
-
-@dataclass(frozen=True)
-class FieldInfo:
-    default: Any = _MISSING
-    default_factory: Callable[[], Any] | None = None
-    alias: str | None = None
-    description: str | None = None
-    pattern: str | None = None
-    min_length: int | None = None
-    max_length: int | None = None
-    annotation: Any = None
-    accepts: Any = None  # the schema's type when a before-validator takes more than `annotation` (None: the same)
-
-    @property
-    def required(self) -> bool:
-        return self.default is _MISSING and self.default_factory is None
-
-    def value_default(self) -> Any:
-        return self.default_factory() if self.default_factory is not None else self.default
-
-    def constraints(self) -> dict[str, Any]:
-        names = ("pattern", "min_length", "max_length")
-        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
-
-
-def Field(default: Any = _MISSING, *, default_factory: Callable[[], Any] | None = None,
-          alias: str | None = None, description: str | None = None, pattern: str | None = None,
-          min_length: int | None = None, max_length: int | None = None, accepts: Any = None) -> Any:
-    return FieldInfo(default, default_factory, alias, description, pattern, min_length, max_length, accepts=accepts)
-
-
-def to_camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 @dataclass(frozen=True)
@@ -153,7 +93,7 @@ class Model:
         for name in inspect.get_annotations(cls):
             if name.startswith("_"):
                 continue
-            value = cls.__dict__.get(name, _MISSING)
+            value = cls.__dict__.get(name, MISSING)
             info = value if isinstance(value, FieldInfo) else FieldInfo(default=value)
             declared[name] = FieldInfo(**{**info.__dict__, "alias": info.alias or to_camel(name)})
             if name in cls.__dict__:
@@ -183,6 +123,10 @@ class Model:
         except _Invalid as exc:
             raise ValidationError(type(self).__name__, exc.details) from None
         object.__setattr__(self, "__dict__", built.__dict__)
+
+    def model_copy(self: _M, *, update: dict[str, Any]) -> _M:
+        """A copy with some fields replaced (by Python name), validated as the constructor validates."""
+        return type(self)(**{**self.__dict__, **update})
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"{type(self).__name__} is frozen")

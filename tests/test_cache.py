@@ -223,3 +223,42 @@ def test_compiled_code_is_not_kept_without_the_cache_nor_in_a_loose_folder(plain
     shutil.rmtree(plain_spec.parent / "out")  # a full render with the cache on
     render(plain_spec, env)
     assert list(folder.iterdir()) == []
+
+
+_COUNT_COMPILES = """
+import sys, jinja2
+compiled = []
+original = jinja2.Environment.compile
+def counting(self, *args, **kwargs):
+    compiled.append(args[1] if len(args) > 1 else kwargs.get("name"))
+    return original(self, *args, **kwargs)
+jinja2.Environment.compile = counting
+from genpolicy.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as exc:
+    print(f"compiled {len(compiled)} exit {exc.code}", file=sys.stderr)
+"""
+
+
+def _compiles(spec: Path, env: dict[str, str], *args: str) -> int:
+    import os
+    import re
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", _COUNT_COMPILES, "render", str(spec), *args],
+                            env={**os.environ, **env}, capture_output=True, text=True, check=False)
+    found = re.search(r"compiled (\d+) exit 0", result.stderr)
+    assert found, result.stderr
+    return int(found.group(1))
+
+
+def test_the_second_render_loads_compiled_templates_instead_of_compiling(plain_spec: Path,
+                                                                         env: dict[str, str]) -> None:
+    """A new process with the cache on compiles no template another render compiled; --no-cache compiles all."""
+    assert _compiles(plain_spec, env) >= 3
+    shutil.rmtree(plain_spec.parent / "out")  # a full render again, in a new process
+    assert _compiles(plain_spec, env) == 0
+    shutil.rmtree(plain_spec.parent / "out")
+    assert _compiles(plain_spec, env, "--no-cache") >= 3, "the count can fail: without the cache all compile"

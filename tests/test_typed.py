@@ -193,3 +193,10 @@ def test_any_input_validates_or_fails_inside_itself(data: dict[str, Any]) -> Non
         return
     assert Root.model_validate(dump(root)) == root
     assert all(leaf.name.isalpha() and leaf.name.islower() for leaf in root.leaves)
+
+
+def test_a_copy_is_validated() -> None:
+    leaf = Leaf(name="abc")
+    assert leaf.model_copy(update={"kind": "b"}) == Leaf(name="abc", kind="b") and leaf.kind == "a"
+    with pytest.raises(ValidationError):
+        leaf.model_copy(update={"name": "ABC"})

@@ -115,8 +115,8 @@ class ExistingOutput:
         if len(file.chunks) <= _FILTERED:
             for i in range(len(file.chunks) - 1, -1, -1):  # the last of equal documents, as a reader takes it
                 chunk = file.chunks[i]
-                if kind in chunk and name in chunk and _identity(file.parsed(i)) == wanted:
-                    return chunk, file.parsed(i)
+                if kind in chunk and name in chunk and _identity(parsed := file.parsed(i)) == wanted:
+                    return chunk, parsed
         return file.index().get(wanted)
 
 

@@ -2,8 +2,8 @@
 
 A render's inputs (genpolicy's own code and templates, library versions, the spec, the CRDs and
 user templates it reads, the credentials, certificates and fingerprint key, the day) are folded
-into an HMAC under a random key kept in the user's cache folder, never in the repository: the
-record holds no credential and no plain hash of one. A hit also needs the output folder's
+into a MAC (keyed BLAKE2b, genpolicy.cachekey) under a random key kept in the user's cache folder,
+never in the repository: the record holds no credential and no plain hash of one. A hit also needs the output folder's
 owned-files record to be byte-identical to the one written then, and every recorded file to
 still have its recorded SHA-256 (checked by `writer.verified_unchanged`). Anything else is a
 miss, and the full render runs. `GENPOLICY_NO_CACHE=1` or `render --no-cache` turns it off.
@@ -15,87 +15,35 @@ import hashlib
 import hmac
 import json
 import os
-import re
-import secrets
-import stat
-import sys
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from genpolicy import __version__
+from genpolicy import cachekey
 
 if TYPE_CHECKING:
     from genpolicy.ondisk import KnownFiles
 
-CACHE_FORMAT = 1
-_LIBRARIES = ("kubernetes-validate", "jsonschema-rs", "jinja2", "pyyaml", "cryptography", "pyrage")
-_PACKAGE = Path(__file__).resolve().parent
+CACHE_FORMAT = 2  # 2: inputs keyed by BLAKE2b (genpolicy.cachekey), was HMAC-SHA256
 
 
 def builtin_templates() -> Path:
     """The built-in template folder (as `templating.builtin_template_dir`, without importing Jinja2)."""
-    packaged = _PACKAGE / "templates"
-    return packaged if packaged.is_dir() else _PACKAGE.parent / "templates"
+    return Path(cachekey.builtin_templates())
 
 
 def cache_folder(environ: Mapping[str, str]) -> Path:
-    base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "genpolicy"
+    return Path(cachekey.cache_folder(environ))
 
 
-class Inputs:
-    """Everything a render's output depends on, fed to an HMAC in a fixed order.
-
-    Plain classes here, not dataclasses: genpolicy.quick imports this module, and `dataclasses`
-    (with `inspect`) would be a sixth of a no-change answer's CPU.
-    """
-
-    def __init__(self) -> None:
-        self.parts: list[bytes] = []
-
-    def add(self, label: str, value: bytes | str) -> None:
-        data = value.encode("utf-8") if isinstance(value, str) else value
-        self.parts.append(label.encode() + b"\0" + str(len(data)).encode() + b"\0" + data)
+class Inputs(cachekey.Inputs):
+    """A render's inputs (genpolicy.cachekey.Inputs), plus the files under given folders."""
 
     def add_files(self, label: str, roots: Iterable[Path]) -> None:
         """Every file under each root, following symlinked folders (as Jinja's loader does)."""
         for root in roots:
             for path in _walk(root):
                 self.add(f"{label}:{path}", _read(path))
-
-    def add_code_stamp(self, template_dir: Path) -> None:
-        """genpolicy's own modules and built-in templates (size and mtime: an edited checkout invalidates)."""
-        for root in (_PACKAGE, template_dir):
-            for path in sorted(root.rglob("*")):
-                if path.is_file() and "__pycache__" not in path.parts:
-                    info = path.stat()
-                    self.add(f"code:{path}", f"{info.st_size}:{info.st_mtime_ns}")
-        self.add("version", f"{__version__} {sys.version}")
-        found = _distributions()
-        for name in _LIBRARIES:
-            self.add(f"lib:{name}", found.get(_normal(name), "-"))
-        self.add("day", datetime.now(UTC).date().isoformat())  # certificates expire; nothing is trusted for long
-
-
-def _distributions() -> dict[str, str]:
-    """Installed distributions by normalised name: the first `.dist-info` folder on sys.path (as imports
-    find them), named with its version (what importlib.metadata reads, without its import cost)."""
-    found: dict[str, str] = {}
-    for entry in sys.path:
-        try:
-            names = os.listdir(entry or ".")
-        except OSError:
-            continue
-        for name in names:
-            if name.endswith((".dist-info", ".egg-info")) and "-" in name:
-                found.setdefault(_normal(name.split("-", 1)[0]), name.rsplit(".", 1)[0])
-    return found
-
-
-def _normal(name: str) -> str:
-    return re.sub(r"[-_.]+", "_", name).lower()
 
 
 def _walk(root: Path) -> list[Path]:
@@ -132,7 +80,7 @@ class RenderCache:
         folder = cache_folder(environ)
         try:
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            key = load_key(folder / "key")
+            key = cachekey.load_key(str(folder))
         except OSError:
             return None
         name = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:32]
@@ -150,16 +98,13 @@ class RenderCache:
         folder = self.record_path.parent / f"templates-{tag}"
         try:
             folder.mkdir(mode=0o700, exist_ok=True)
-            _check_private(os.stat(folder, follow_symlinks=False), folder, folder=True)
+            cachekey.check_private(str(folder))
         except OSError:
             return None
         return folder
 
-    def digest(self, inputs: Inputs) -> str:
-        mac = hmac.new(self.key, digestmod=hashlib.sha256)
-        for part in inputs.parts:
-            mac.update(hashlib.sha256(part).digest())
-        return mac.hexdigest()
+    def digest(self, inputs: cachekey.Inputs) -> str:
+        return inputs.digest(self.key)
 
     def lookup(self, digest: str, owned_record: bytes | None) -> dict[str, Any] | None:
         """The stored facts of the last render, if its inputs and owned-files record are these."""
@@ -208,42 +153,4 @@ class RenderCache:
 
 
 def write_private(target: Path, record: dict[str, Any]) -> None:
-    tmp = target.with_suffix(f".{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(record))
-        os.replace(tmp, target)
-    except OSError:
-        tmp.unlink(missing_ok=True)
-
-
-def load_key(path: Path) -> bytes:
-    """The local HMAC key: never through a symlink, ours and private (else OSError: the cache is off)."""
-    _check_private(os.stat(path.parent, follow_symlinks=False), path.parent, folder=True)
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except FileNotFoundError:
-        return _create_key(path)
-    with os.fdopen(fd, "rb") as handle:
-        _check_private(os.fstat(handle.fileno()), path, folder=False)
-        key = handle.read(4096)
-    if len(key) < 32:
-        raise OSError(f"{path}: cache key too short")
-    return key
-
-
-def _create_key(path: Path) -> bytes:
-    key = secrets.token_bytes(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(key)
-    return key
-
-
-def _check_private(info: os.stat_result, path: Path, *, folder: bool) -> None:
-    """Owned by this user; a folder not writable by others, a key file readable by nobody else."""
-    kind_ok = stat.S_ISDIR(info.st_mode) if folder else stat.S_ISREG(info.st_mode)
-    loose = info.st_mode & (0o022 if folder else 0o077)
-    if not kind_ok or info.st_uid != os.getuid() or loose:
-        raise OSError(f"{path}: not a private {'folder' if folder else 'file'} of this user; cache disabled")
+    cachekey.write_private(str(target), json.dumps(record).encode())

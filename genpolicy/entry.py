@@ -7,9 +7,11 @@ interrupt then, or at any later point, exits 130 with one line and no traceback.
 from __future__ import annotations
 
 import os
-import signal
 import sys
-from typing import NoReturn
+
+TYPE_CHECKING = False  # typing and signal (enum) are a sixth of a no-change answer: imported when needed
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 INTERRUPTED = 130  # 128 + SIGINT, what shells report for Ctrl-C
 MESSAGE = "genpolicy: interrupted; nothing was written unless a render had finished\n"
@@ -22,6 +24,8 @@ def interrupted() -> NoReturn:
     `os._exit`, not SystemExit: CPython remembers a KeyboardInterrupt that passed through a C-level
     `PyRun_*` call (as some extension imports do) and would then kill the process with SIGINT at exit.
     """
+    import signal
+
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     for stream, text in ((sys.stdout, ""), (sys.stderr, MESSAGE)):
         try:

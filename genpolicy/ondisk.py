@@ -27,7 +27,7 @@ SPECIAL = b"\0special file"  # a FIFO, socket or device: never opened (reading a
 
 class Signature(NamedTuple):
     """A file's identity as `lstat` gives it; equal signatures mean unchanged content (outside the racy window).
-    A tuple, so a JSON list of its six numbers compares equal to it (genpolicy.quick_output keeps them so)."""
+    The same six numbers, in this order, as genpolicy.quick_output folds into its digest."""
 
     inode: int
     device: int

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from genpolicy import inputs, parallel, quick, writer
+from genpolicy import inputs, parallel, quick_store, writer
 from genpolicy.bundle_check import BundleValidator
 from genpolicy.cache import Inputs, RenderCache
 from genpolicy.credentials import CredentialReader
@@ -58,13 +58,15 @@ class RenderResult:
         """Keep a newly generated fingerprint key; remember this render for the no-change fast path."""
         if self.fingerprint is not None:
             self.fingerprint.save()
-        if self.cache is not None and not self.cached and not self.plan.conflicts:
+        if self.plan.conflicts:
+            return
+        if self.cache is not None and not self.cached:
             # the record this render wrote (not the file re-read: another render may have replaced it since)
             self.cache.store(self.cache_digest, self.plan.record(), self.objects,
                              [asdict(w) for w in self.cached_warnings])
             self.cache.store_known(self.plan.record(), self.plan.verified())
-            if self.quick is not None:
-                self.quick(self)
+        if self.quick is not None:  # after a cache hit too: the quick record may be what missed
+            self.quick(self)
 
 
 def output_root(options: RenderOptions, resolved: Resolved) -> Path:
@@ -86,14 +88,14 @@ def check_output_root(root: Path) -> None:
 
 def render(options: RenderOptions) -> RenderResult:
     """Load, render and validate in memory, then plan against the disk (nothing is written)."""
-    watched = quick.Watched(os.environ if options.environ is None else options.environ)
+    watched = quick_store.Watched(os.environ if options.environ is None else options.environ)
     inputs.READ_LOG = set() if options.quick is not None and options.cache else None
     try:
         with _few_collections():
             result = _render(options, watched)
     finally:
         files, inputs.READ_LOG = inputs.READ_LOG, None
-    if files is not None and not result.cached and options.quick is not None:
+    if files is not None and options.quick is not None:
         result.quick = functools.partial(_remember, options.quick, watched, files | _quick_files(options, result))
     return result
 
@@ -111,7 +113,7 @@ def _few_collections() -> Iterator[None]:
         gc.set_threshold(*threshold)
 
 
-def _render(options: RenderOptions, environ: quick.Watched) -> RenderResult:
+def _render(options: RenderOptions, environ: quick_store.Watched) -> RenderResult:
     resolved = load_spec(options.spec)
     root = output_root(options, resolved)
     if not options.check:
@@ -163,15 +165,18 @@ def _quick_files(options: RenderOptions, result: RenderResult) -> set[str]:
     return {os.path.abspath(p) for p in paths}
 
 
-def _remember(spec_arg: str, watched: quick.Watched, files: set[str], result: RenderResult) -> None:
-    quick.remember(spec_arg, watched, files, str(result.plan.root), result.plan.record(),
+def _remember(spec_arg: str, watched: quick_store.Watched, files: set[str], result: RenderResult) -> None:
+    owned = result.plan.record_before if result.cached else result.plan.record()  # as on disk, verified
+    if owned is None:
+        return
+    quick_store.remember(spec_arg, watched, files, str(result.plan.root), owned,
                    result.objects, result.cached_warnings + result.lint_warnings)
 
 
 def _cache_inputs(options: RenderOptions, resolved: Resolved, root: Path, credentials: Mapping[str, Credential],
                   fingerprint: FingerprintKey | None) -> Inputs:
     inputs = Inputs()
-    inputs.add_code_stamp(builtin_template_dir())
+    inputs.add_code_stamp(os.fspath(builtin_template_dir()))
     inputs.add("root", str(root.resolve()))
     inputs.add("spec", resolved.loaded.text)  # the very text that was parsed
     inputs.add("spec name", options.spec.name)  # printed in every file's header
@@ -205,7 +210,8 @@ def _cached_result(cache: RenderCache, digest: str, resolved: Resolved, root: Pa
         objects = int(record.get("objects", 0))
     except (TypeError, ValueError):
         return None  # a damaged record is a miss
-    return RenderResult(resolved, Bundle(), plan, warnings + lint_warnings, objects, cached=True)
+    return RenderResult(resolved, Bundle(), plan, warnings + lint_warnings, objects, cached=True,
+                        cached_warnings=warnings, lint_warnings=lint_warnings)
 
 
 def _encrypts_anywhere(resolved: Resolved) -> bool:

@@ -1,127 +1,217 @@
 """The output half of the no-change answer (genpolicy.quick): every owned file as the last render left it.
 
-A full render records each owned file's `lstat` signature (inode, device, size, mtime, ctime,
-mode) and the moment it began (`signed_at`, before it read or wrote any output file). A later
-`genpolicy render SPEC` then needs every signature equal, with no file hashed, except the racy
-ones (the rule of git's index): a file whose mtime or ctime is not at least `ondisk.RACY_SECONDS` older than
-`signed_at` may have changed within one coarse timestamp tick of the record, so it is hashed and
-compared with the owned-files record's SHA-256 as before. ctime cannot be set from user space
-(`os.utime` sets only atime and mtime), so any edit after the record changes the signature: a
-miss, and the full path decides. A hit that had to hash racy files moves `signed_at` to when it
-began (`Check.refresh`), so the next one is stat-only.
+A full render records one digest (`state`) of the `lstat` signature (inode, device, size, mtime,
+ctime, mode) of every owned file and of every folder on their way, root included, and the moment
+it began (`signed_at`, before it read or wrote any output file). A later `genpolicy render SPEC`
+needs the same digest, with no file read, except for the racy entries (the rule of git's index):
+one whose mtime or ctime is not at least `RACY_SECONDS` older than `signed_at` may have changed
+within one coarse timestamp tick of the record, so a racy file is hashed and compared with the
+owned-files record's SHA-256, and a racy folder is listed. ctime cannot be set from user space
+(`os.utime` sets only atime and mtime), so any edit after the record changes a signature: a miss,
+and the full path decides. A hit that met racy entries tells its caller to move `signed_at` to
+when it began (`Check.refresh`), so the next one is stat-only.
 
-Stdlib only (genpolicy.ondisk is too), and not genpolicy.writer/journal (ctypes, tempfile): the
+A folder's signature changes when an entry is created, removed or renamed in it: a crashed
+render's staging folder, an older version's temporaries or a folder replaced by a symlink show
+without listing any folder. Swap copies sit beside the root, in a folder genpolicy does not own
+(its mtime moves with every unrelated edit): that one is listed.
+
+Imports nothing beyond what genpolicy.cachekey does (no pathlib, typing, json or hashlib; those the
+racy case loads when it needs them), and not genpolicy.writer/journal (ctypes, tempfile): the
 names of their files are repeated here (tests/test_quick.py checks they agree).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
+import marshal
 import os
 import stat
 import time
-from collections.abc import Iterable, Mapping
-from pathlib import Path
-from typing import NamedTuple
 
-from genpolicy.ondisk import RACY_SECONDS, Signature, racy, regular_sha256
+from genpolicy.cachekey import blake2b
 
+RACY_SECONDS = 3  # genpolicy.ondisk.RACY_SECONDS
 RACY_NS = RACY_SECONDS * 1_000_000_000
 OWNED_FILE = ".genpolicy-owned.json"  # genpolicy.writer.OWNED_FILE
 SWAP_MARK = ".genpolicy-swap-"  # genpolicy.writer.SWAP_MARK
 STAGING = ".genpolicy-staging"  # genpolicy.journal.STAGING
 LEGACY_SUFFIX = ".genpolicy-tmp"  # genpolicy.journal.LEGACY_SUFFIX
+OWNED_LIMIT = 256 << 20
 
-signature = Signature.of
+Signature = tuple[int, int, int, int, int, int]
 
 
-def take(root: Path, paths: Iterable[str]) -> dict[str, list[int]] | None:
-    """The signatures of `paths` under root (None when one is missing or not a regular file)."""
-    base, found = os.fspath(root), {}
+class Check:
+    """The outcome of comparing the output folder with a record (a plain class: no typing, no dataclasses)."""
+
+    __slots__ = ("hashed", "refresh", "started", "unchanged")
+
+    def __init__(self, unchanged: bool, started: int = 0, hashed: int = 0, refresh: bool = False) -> None:
+        self.unchanged = unchanged
+        self.started = started  # when this check began (time.time_ns)
+        self.hashed = hashed  # racy files hashed (each matched when unchanged)
+        self.refresh = refresh  # moving signed_at to `started` would spare the next check some racy entries
+
+
+def owned_digest(owned: bytes) -> str:
+    """How the record names the owned-files record's bytes."""
+    return blake2b(owned, digest_size=32, person=b"genpolicy-owned").hexdigest()
+
+
+Layout = list[tuple[str, list[str]]]  # each folder ("" is the root, first; ancestors too) and its owned files
+_BATCH = 8  # files in a folder from which one descriptor for the folder beats resolving each full path
+
+
+def layout(paths: list[str]) -> Layout:
+    """The folders of `paths` (the owned files) and every folder on their way, with the owned-files record."""
+    tree: dict[str, list[str]] = {"": [OWNED_FILE]}
     for rel in paths:
+        folder, _, name = rel.rpartition("/")
+        if folder not in tree:
+            ancestor = folder.rpartition("/")[0]
+            while ancestor not in tree:
+                tree[ancestor] = []
+                ancestor = ancestor.rpartition("/")[0]
+            tree[folder] = []
+        tree[folder].append(name)
+    return sorted((folder, sorted(names)) for folder, names in tree.items())
+
+
+def take(root: str, tree: Layout) -> str | None:
+    """The digest of the signatures of every entry of `tree` under root (None when a file is missing or not a
+    regular file, or a folder on the way is not a folder)."""
+    found = signatures(root, tree)
+    return None if found is None else _fold(found)
+
+
+def signatures(root: str, tree: Layout) -> list[Signature] | None:
+    """Each folder's `lstat` signature followed by its files' (in `tree` order), or None as `take`."""
+    found: list[Signature] = []
+    for folder, names in tree:
+        where = root + "/" + folder if folder else root
         try:
-            info = os.lstat(os.path.join(base, rel))
-        except OSError:
+            info = os.lstat(where)
+            if not stat.S_ISDIR(info.st_mode) and not (folder == "" and stat.S_ISLNK(info.st_mode)):
+                return None
+            found.append(_signature(info))
+            found += _files(where, names)
+        except (OSError, ValueError):
             return None
-        if not stat.S_ISREG(info.st_mode):
-            return None
-        found[rel] = list(signature(info))
     return found
 
 
-class Check(NamedTuple):
-    """The outcome of comparing the output folder with a record: unchanged or not, and whether to refresh it."""
-
-    unchanged: bool
-    started: int = 0  # when this check began (time.time_ns)
-    hashed: int = 0  # racy files hashed (each matched when unchanged)
-
-    def refresh(self, signatures: Mapping[str, list[int]]) -> bool:
-        """Whether moving `signed_at` to `started` would let the next check hash fewer files."""
-        return self.unchanged and self.hashed > 0 and any(not racy(s, self.started) for s in signatures.values())
+def _signature(info: os.stat_result) -> Signature:
+    return info.st_ino, info.st_dev, info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_mode
 
 
-def check(root: Path, owned_sha: str, signatures: Mapping[str, list[int]], signed_at: int) -> Check:
-    """Whether the owned-files record and every file it lists are as recorded, and no render's leftovers."""
+def _files(where: str, names: list[str]) -> list[Signature]:
+    """The signatures of regular files in one folder (OSError when one is missing, ValueError when not regular)."""
+    if len(names) < _BATCH:
+        infos = [os.lstat(where + "/" + name) for name in names]
+    else:
+        fd = os.open(where, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            infos = [os.stat(name, dir_fd=fd, follow_symlinks=False) for name in names]
+        finally:
+            os.close(fd)
+    if not all(stat.S_ISREG(info.st_mode) for info in infos):
+        raise ValueError("not a regular file")
+    return [_signature(info) for info in infos]
+
+
+def _fold(found: list[Signature]) -> str:
+    return blake2b(marshal.dumps(found, 2), digest_size=32, person=b"genpolicy-lstat").hexdigest()  # 2: no refs
+
+
+def check(root: str, owned_sha: str, tree: Layout, state: str, signed_at: int) -> Check:
+    """Whether every entry of `tree` is as `take` found it (`state`), racy files and the owned-files record
+    as recorded (`owned_sha`), and no render left anything behind."""
     started = time.time_ns()
+    if _swap_copies(root):
+        return Check(False)
+    found = signatures(root, tree)
+    if found is None or _fold(found) != state:
+        return Check(False)
+    racy = [i for i, sig in enumerate(found) if max(sig[3], sig[4]) >= signed_at - RACY_NS]
+    if not racy:
+        return Check(True, started)
+    return _racy(root, owned_sha, tree, found, racy, started)
+
+
+def _entries(tree: Layout) -> list[tuple[str, bool]]:
+    """Each entry's path relative to the root and whether it is a folder, in `signatures` order."""
+    found = []
+    for folder, names in tree:
+        found.append((folder, True))
+        prefix = folder + "/" if folder else ""
+        found += [(prefix + name, False) for name in names]
+    return found
+
+
+def _racy(root: str, owned_sha: str, tree: Layout, found: list[Signature], racy: list[int], started: int) -> Check:
+    """The check of entries changed too shortly before the record for their times to tell: racy files are
+    hashed, racy folders listed (for a staging folder or temporaries), the owned-files record compared."""
+    entries = _entries(tree)
     try:
-        owned = (root / OWNED_FILE).read_bytes()
+        owned = _read(os.path.join(root, OWNED_FILE))
     except OSError:
         return Check(False)
-    if hashlib.sha256(owned).hexdigest() != owned_sha or _leftovers(root):
+    if owned_digest(owned) != owned_sha:
         return Check(False)
-    hashed = _compare(root, owned, signatures, signed_at)
-    return Check(hashed is not None, started, hashed or 0)
+    files = [entries[i][0] for i in racy if not entries[i][1] and entries[i][0] != OWNED_FILE]
+    hashed = _hash_racy(root, owned, files)
+    if hashed is None or _leftovers_in(root, [entries[i][0] for i in racy if entries[i][1]]):
+        return Check(False)
+    settled = any(max(found[i][3], found[i][4]) < started - RACY_NS for i in racy)
+    return Check(True, started, hashed, settled)
 
 
-def _leftovers(root: Path) -> bool:
-    """A crashed render's staging folder or swap copy, or an older version's temporaries (the full path cleans)."""
-    real = Path(os.path.realpath(root))
-    return (os.path.lexists(root / STAGING) or any(real.parent.glob(f".{real.name}{SWAP_MARK}*"))
-            or _legacy_temporaries(root))
+def _read(path: str) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise OSError(f"{path}: not a regular file")
+        data = handle.read(OWNED_LIMIT + 1)
+    if len(data) > OWNED_LIMIT:
+        raise OSError(f"{path}: too large")
+    return data
 
 
-def _legacy_temporaries(root: Path) -> bool:
-    for _, dirs, names in os.walk(root):
-        dirs[:] = [d for d in dirs if d != ".git"]
-        if any(n.startswith(".") and n.endswith(LEGACY_SUFFIX) for n in names):
-            return True
-    return False
+def _swap_copies(root: str) -> bool:
+    """A crashed render's copy beside the root (the full path recovers it)."""
+    real = os.path.realpath(root)
+    parent, name = os.path.split(real)
+    try:
+        return any(n.startswith(f".{name}{SWAP_MARK}") for n in os.listdir(parent or "/"))
+    except OSError:
+        return True
 
 
-def _compare(root: Path, owned: bytes, signatures: Mapping[str, list[int]], signed_at: int) -> int | None:
-    """How many racy files were hashed, when every signature and every racy file's SHA-256 matched; else None."""
-    base, folders, suspects = os.fspath(root), set[str](), list[str]()
-    for rel, recorded in signatures.items():
+def _leftovers_in(root: str, racy_folders: list[str]) -> bool:
+    """A staging folder or an older version's temporaries in a folder changed too recently for its times."""
+    for rel in racy_folders:
         try:
-            now = signature(os.lstat(os.path.join(base, rel)))
+            names = os.listdir(root + "/" + rel if rel else root)
         except OSError:
-            return None
-        if now != tuple(recorded) or _through_link(base, rel, folders):
-            return None
-        if racy(now, signed_at):
-            suspects.append(rel)
-    return _hash_racy(base, owned, suspects, len(signatures)) if suspects else 0
-
-
-def _through_link(base: str, rel: str, folders: set[str]) -> bool:
-    """Whether a folder on the way to `rel` is a symlink (the full path refuses to write through one)."""
-    folder = rel.rpartition("/")[0]
-    while folder and folder not in folders:
-        if os.path.islink(os.path.join(base, folder)):
             return True
-        folders.add(folder)
-        folder = folder.rpartition("/")[0]
+        if any(n == STAGING or (n.startswith(".") and n.endswith(LEGACY_SUFFIX)) for n in names):
+            return True
     return False
 
 
-def _hash_racy(base: str, owned: bytes, suspects: list[str], count: int) -> int | None:
+def _hash_racy(root: str, owned: bytes, suspects: list[str]) -> int | None:
+    """How many racy files were hashed, when each matches the owned-files record's SHA-256; else None."""
+    if not suspects:
+        return 0
+    import json
+
+    from genpolicy.ondisk import regular_sha256  # hashlib: only when a file is racy
+
     try:
         files = json.loads(owned)["files"]
     except (ValueError, KeyError, TypeError):
         return None
-    if not isinstance(files, dict) or len(files) != count:
+    if not isinstance(files, dict):
         return None
-    same = all(regular_sha256(os.path.join(base, rel)) == files.get(rel) for rel in suspects)
+    same = all(regular_sha256(os.path.join(root, rel)) == files.get(rel) for rel in suspects)
     return len(suspects) if same else None

@@ -140,7 +140,7 @@ def test_a_record_replaced_by_another_render_is_a_miss(plain_spec: Path, env: di
 def test_a_damaged_record_is_a_miss(plain_spec: Path, env: dict[str, str], tmp_path: Path) -> None:
     render(plain_spec, env)
     folder = tmp_path / "cache" / "genpolicy"
-    for quick in folder.glob("quick-*.json"):
+    for quick in folder.glob("quick-*.rec"):
         quick.unlink()  # the full path's own record is under test (genpolicy.quick has tests/test_quick.py)
     (record,) = [p for p in folder.glob("*.json") if not p.name.endswith(".files.json")]
     for known in folder.glob("*.files.json"):

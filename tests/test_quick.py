@@ -5,14 +5,18 @@ falls through to the full path for anything else."""
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from conftest import HUB_PASSWORD, Run, run_cli
-from genpolicy import quick_output
+from genpolicy import cachekey, quick, quick_output
 
 SKIPPED = "unchanged inputs and output, render skipped"
+LIGHT_NEVER = {"pathlib", "datetime", "secrets", "signal"}  # nor, unless a file is racy: typing, json, hashlib, re
 HEAVY = ("genpolicy.typed", "jinja2", "kubernetes_validate", "cryptography", "genpolicy.specfile", "click")
 
 
@@ -39,6 +43,7 @@ def test_no_change_is_answered_before_the_heavy_imports(plain_spec: Path, env: d
     modules = imported(quick.stderr)
     assert "genpolicy.quick" in modules and not {m for m in modules if m.startswith(HEAVY)}
     assert not {"dataclasses", "genpolicy.writer", "genpolicy.journal"} & modules, "a sixth of the answer's CPU"
+    assert not LIGHT_NEVER & modules, "each a measurable share of an answer of a few milliseconds"
     full = render(plain_spec, {**env, "PYTHONPROFILEIMPORTTIME": "1"}, "--format", "text")  # not `render SPEC`
     assert SKIPPED in full.stderr and "genpolicy.typed" in imported(full.stderr), \
         "the full path's own cache answered"
@@ -87,16 +92,29 @@ def test_any_raw_input_change_falls_through(plain_spec: Path, env: dict[str, str
         assert not (out / ".genpolicy-staging").exists(), "the full path recovered the leftovers"
 
 
+def _record(tmp_path: Path) -> tuple[str, bytes, dict[str, Any]]:
+    [record_file] = (tmp_path / "cache" / "genpolicy").glob("quick-*.rec")
+    key = cachekey.load_key(str(tmp_path / "cache" / "genpolicy"))
+    record = quick.read(key, str(record_file))
+    assert record is not None
+    return str(record_file), key, record
+
+
 def test_the_record_lists_what_the_render_read(plain_spec: Path, env: dict[str, str], tmp_path: Path) -> None:
     render(plain_spec, env)
-    [record_file] = (tmp_path / "cache" / "genpolicy").glob("quick-*.json")
-    record = json.loads(record_file.read_text())
+    record_file, key, record = _record(tmp_path)
     assert {"REG_USER", "REG_PASS"} <= set(record["env"])
     assert str(tmp_path / "hub-password.txt") in record["files"]
     assert str(tmp_path / ".genpolicy-fingerprint.key") in record["files"]
-    record_file.write_text(record_file.read_text().replace('"objects": ', '"objects": 1'))  # a tampered record
+    assert HUB_PASSWORD.encode() not in Path(record_file).read_bytes(), "no credential in the record"
+    data = bytearray(Path(record_file).read_bytes())
+    data[-1] ^= 1  # one flipped bit: the tag no longer matches, the record is never decoded
+    Path(record_file).write_bytes(bytes(data))
+    assert quick.read(key, record_file) is None
     assert SKIPPED in render(plain_spec, env).stderr  # the full path's own cache answers instead
-    assert "objects validated" in render(plain_spec, env).stderr
+    assert quick.read(key, record_file) is not None, "and records again"
+    quick.write(key, record_file, {**record, "format": quick.QUICK_FORMAT - 1})
+    assert quick.read(key, record_file) is None, "another version's record is not read"
 
 
 def test_a_spec_replaced_by_a_fifo_is_not_waited_on(plain_spec: Path, env: dict[str, str]) -> None:
@@ -112,24 +130,19 @@ def test_a_spec_replaced_by_a_fifo_is_not_waited_on(plain_spec: Path, env: dict[
     plain_spec.write_text(text)
 
 
-# -- the output check: lstat signatures, racy files hashed (genpolicy.quick_output) ------------------------------
-
-
-def _record(tmp_path: Path) -> tuple[Path, dict[str, object]]:
-    [record_file] = (tmp_path / "cache" / "genpolicy").glob("quick-*.json")
-    return record_file, json.loads(record_file.read_text())
+# -- the output check: lstat signatures, racy entries checked (genpolicy.quick_output) ------------------------
 
 
 def test_a_hand_edit_keeping_size_and_mtime_is_seen(plain_spec: Path, env: dict[str, str], tmp_path: Path) -> None:
-    import os
-    import time
-
     render(plain_spec, env)
-    _, first = _record(tmp_path)
+    first = _record(tmp_path)[2]
     time.sleep(quick_output.RACY_NS / 1e9 + 0.1)  # every file the render wrote is now older than the window
     assert SKIPPED in render(plain_spec, env).stderr, "an ordinary no-change render is answered"
-    _, refreshed = _record(tmp_path)
+    refreshed = _record(tmp_path)[2]
     assert refreshed["signed_at"] > first["signed_at"], "the racy files were hashed once, then trusted by signature"
+    settled = render(plain_spec, {**env, "PYTHONPROFILEIMPORTTIME": "1"})
+    assert SKIPPED in settled.stderr
+    assert not (LIGHT_NEVER | {"typing", "json", "hashlib", "re"}) & imported(settled.stderr), "stat only"
     target = plain_spec.parent / "out" / "prod/namespaces/alpha.yaml"
     before, text = target.stat(), target.read_text()
     target.write_text(text.replace("alpha", "omega"))  # same size
@@ -140,44 +153,105 @@ def test_a_hand_edit_keeping_size_and_mtime_is_seen(plain_spec: Path, env: dict[
     assert result.code == 6 and "changed by hand" in result.stderr
 
 
-def _signed_folder(root: Path, content: bytes, recorded: bytes) -> tuple[str, dict[str, list[int]]]:
-    """An output folder whose owned-files record says `recorded` for a.yaml, with `content` on disk."""
+@pytest.mark.parametrize("leftover", ["older version's temporary", "staging folder", "swap copy", "user's file"])
+def test_a_new_entry_in_an_owned_folder_is_seen_without_listing_it(plain_spec: Path, env: dict[str, str],
+                                                                    tmp_path: Path, leftover: str) -> None:
+    render(plain_spec, env)
+    time.sleep(quick_output.RACY_NS / 1e9 + 0.1)
+    assert SKIPPED in render(plain_spec, env).stderr  # signed_at refreshed: the next check lists no folder
+    out = plain_spec.parent / "out"
+    if leftover == "older version's temporary":
+        (out / "prod/namespaces/.alpha.yaml.genpolicy-tmp").write_text("partial")
+    elif leftover == "staging folder":
+        (out / quick_output.STAGING).mkdir()
+    elif leftover == "swap copy":
+        (out.parent / f".out{quick_output.SWAP_MARK}1234").mkdir()
+    else:
+        (out / "prod/NOTES.md").write_text("mine\n")
+    result = run_cli("render", plain_spec, env={**env, "PYTHONPROFILEIMPORTTIME": "1"})
+    assert result.code == 0, result.output
+    assert "genpolicy.typed" in imported(result.stderr), f"{leftover}: a miss, the full path decides"
+    if leftover == "user's file":
+        assert (out / "prod/NOTES.md").read_text() == "mine\n", "a file genpolicy did not write stays"
+        assert SKIPPED in render(plain_spec, env).stderr and _record(tmp_path)[2], "recorded again"
+    else:
+        left = {p.name for p in [*out.rglob("*"), *out.parent.iterdir()] if ".genpolicy-" in p.name}
+        assert left == {quick_output.OWNED_FILE}, "the full path recovered the leftovers"
+
+
+def _signed_folder(root: Path, content: bytes, recorded: bytes) -> tuple[str, quick_output.Layout, str]:
+    """An output folder whose owned-files record says `recorded` for ns/a.yaml, with `content` on disk."""
     import hashlib
 
     (root / "ns").mkdir(parents=True)
     (root / "ns/a.yaml").write_bytes(content)
     owned = json.dumps({"files": {"ns/a.yaml": hashlib.sha256(recorded).hexdigest()}}).encode()
     (root / quick_output.OWNED_FILE).write_bytes(owned)
-    signatures = quick_output.take(root, ["ns/a.yaml"])
-    assert signatures is not None
-    return hashlib.sha256(owned).hexdigest(), signatures
+    tree = quick_output.layout(["ns/a.yaml"])
+    state = quick_output.take(str(root), tree)
+    assert state is not None
+    return quick_output.owned_digest(owned), tree, state
+
+
+def test_the_layout_lists_every_folder_on_the_way() -> None:
+    tree = quick_output.layout(["a/b/c/x.yaml", "a/y.yaml", "z.yaml"])
+    assert tree == [("", [quick_output.OWNED_FILE, "z.yaml"]), ("a", ["y.yaml"]), ("a/b", []), ("a/b/c", ["x.yaml"])]
 
 
 def test_a_file_stamped_within_the_window_is_hashed(tmp_path: Path) -> None:
-    import time
-
     signed_at = time.time_ns()  # the render began; the file is then edited before its signature is taken
-    owned_sha, signatures = _signed_folder(tmp_path / "out", b"kind: Edited\n", b"kind: Secret\n")
-    found = quick_output.check(tmp_path / "out", owned_sha, signatures, signed_at)
-    assert not found.unchanged, "equal signatures, but the racy file's SHA-256 differs"
-    old = quick_output.check(tmp_path / "out", owned_sha, signatures, signed_at + 3 * quick_output.RACY_NS)
+    owned, tree, state = _signed_folder(tmp_path / "out", b"kind: Edited\n", b"kind: Secret\n")
+    root = str(tmp_path / "out")
+    assert not quick_output.check(root, owned, tree, state, signed_at).unchanged, \
+        "equal signatures, but the racy file's SHA-256 differs"
+    old = quick_output.check(root, owned, tree, state, signed_at + 3 * quick_output.RACY_NS)
     assert old.unchanged and old.hashed == 0, "outside the window the signature alone decides (nothing hashed)"
 
 
 def test_a_racy_hit_hashes_and_then_refreshes(tmp_path: Path) -> None:
-    import time
-
     signed_at = time.time_ns()
-    owned_sha, signatures = _signed_folder(tmp_path / "out", b"kind: Secret\n", b"kind: Secret\n")
-    found = quick_output.check(tmp_path / "out", owned_sha, signatures, signed_at)
+    owned, tree, state = _signed_folder(tmp_path / "out", b"kind: Secret\n", b"kind: Secret\n")
+    found = quick_output.check(str(tmp_path / "out"), owned, tree, state, signed_at)
     assert found.unchanged and found.hashed == 1
-    assert not found.refresh(signatures), "still inside the window: refreshing would not save a hash"
-    later = quick_output.Check(True, found.started + quick_output.RACY_NS, 1)
-    assert later.refresh(signatures)
+    assert not found.refresh, "still inside the window: refreshing would not save a hash"
+    time.sleep(quick_output.RACY_NS / 1e9 + 0.1)
+    later = quick_output.check(str(tmp_path / "out"), owned, tree, state, signed_at)
+    assert later.unchanged and later.hashed == 1 and later.refresh
 
 
-def test_the_output_file_names_agree_with_the_writer() -> None:
-    from genpolicy import journal, writer
+def test_a_racy_folder_is_listed_for_leftovers(tmp_path: Path) -> None:
+    signed_at = time.time_ns()
+    (tmp_path / "out" / "ns").mkdir(parents=True)
+    (tmp_path / "out" / "ns" / ".a.yaml.genpolicy-tmp").write_text("partial")  # before the signatures: same state
+    owned, tree, state = _signed_folder_in_place(tmp_path / "out")
+    assert not quick_output.check(str(tmp_path / "out"), owned, tree, state, signed_at).unchanged
+    assert quick_output.check(str(tmp_path / "out"), owned, tree, state, signed_at + 3 * quick_output.RACY_NS).unchanged
+
+
+def _signed_folder_in_place(root: Path) -> tuple[str, quick_output.Layout, str]:
+    import hashlib
+
+    (root / "ns/a.yaml").write_bytes(b"x\n")
+    owned = json.dumps({"files": {"ns/a.yaml": hashlib.sha256(b"x\n").hexdigest()}}).encode()
+    (root / quick_output.OWNED_FILE).write_bytes(owned)
+    tree = quick_output.layout(["ns/a.yaml"])
+    state = quick_output.take(str(root), tree)
+    assert state is not None
+    return quick_output.owned_digest(owned), tree, state
+
+
+def test_a_folder_replaced_by_a_symlink_is_a_miss(tmp_path: Path) -> None:
+    owned, tree, state = _signed_folder(tmp_path / "out", b"x\n", b"x\n")
+    later = time.time_ns() + 3 * quick_output.RACY_NS
+    assert quick_output.check(str(tmp_path / "out"), owned, tree, state, later).unchanged
+    (tmp_path / "out" / "ns").rename(tmp_path / "elsewhere")
+    (tmp_path / "out" / "ns").symlink_to(tmp_path / "elsewhere")
+    assert not quick_output.check(str(tmp_path / "out"), owned, tree, state, later).unchanged
+
+
+def test_the_output_names_agree_with_the_writer() -> None:
+    from genpolicy import journal, ondisk, writer
 
     assert (quick_output.OWNED_FILE, quick_output.SWAP_MARK) == (writer.OWNED_FILE, writer.SWAP_MARK)
     assert (quick_output.STAGING, quick_output.LEGACY_SUFFIX) == (journal.STAGING, journal.LEGACY_SUFFIX)
+    assert quick_output.RACY_SECONDS == ondisk.RACY_SECONDS

@@ -8,8 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from genpolicy import cache, writer
+from genpolicy import cache, cachekey, writer
 from genpolicy.render import NAMESPACE_SENTINEL
 from genpolicy.render.documents import MemoDocument
 from genpolicy.templating import builtin_template_dir
@@ -36,9 +38,9 @@ def test_small_changes_use_the_journal_and_large_ones_the_swap(tmp_path: Path) -
 
 
 def test_the_library_stamp_reads_the_installed_versions() -> None:
-    found = cache._distributions()
-    for name in cache._LIBRARIES:
-        assert found[cache._normal(name)].endswith("-" + importlib.metadata.version(name))
+    found = cachekey.distributions()
+    for name in cachekey.LIBRARIES:
+        assert found[cachekey.normal(name)].endswith("-" + importlib.metadata.version(name))
 
 
 def test_the_quick_answer_finds_the_builtin_templates_as_jinja_does() -> None:
@@ -86,3 +88,10 @@ def test_workers_are_used_where_they_pay(tmp_path: Path, monkeypatch: pytest.Mon
     else:
         monkeypatch.setenv("GENPOLICY_WORKERS", wanted)
     assert parallel.worker_count(_resolved(tmp_path, backend, namespaces)) == workers  # at most one per cluster
+
+
+@given(st.from_regex(r"[A-Za-z0-9]([A-Za-z0-9._-]*[A-Za-z0-9])?", fullmatch=True))
+def test_distribution_names_normalise_as_pep_503(name: str) -> None:
+    import re
+
+    assert cachekey.normal(name) == re.sub(r"[-_.]+", "_", name).lower()

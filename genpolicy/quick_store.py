@@ -1,0 +1,68 @@
+"""The full path's half of genpolicy.quick: watch what a render of `render SPEC` reads, then record it."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING
+
+from genpolicy import cachekey, quick, quick_output
+
+if TYPE_CHECKING:
+    from genpolicy.errors import Problem
+
+
+class Watched(Mapping[str, str]):
+    """An environment that remembers which names were looked up (iterating it disables the quick answer)."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        self.names: set[str] = set()
+        self.complete = True
+        self.started = time.time_ns()  # before the render reads any output file: the owned files' signed_at
+
+    def __getitem__(self, name: str) -> str:
+        self.names.add(name)
+        return self.environ[name]
+
+    def __contains__(self, name: object) -> bool:
+        if isinstance(name, str):
+            self.names.add(name)
+        return name in self.environ
+
+    def __iter__(self) -> Iterator[str]:
+        self.complete = False  # every name may matter: no quick record
+        return iter(self.environ)
+
+    def __len__(self) -> int:
+        self.complete = False
+        return len(self.environ)
+
+
+def remember(spec_arg: str, watched: Watched, files: set[str], root: str, owned_record: bytes, objects: int,
+             warnings: list[Problem]) -> None:
+    """The record of a full render: what it printed besides the summary line (warnings, redacted), what it read,
+    and the signatures of what it left in the output."""
+    from genpolicy.reporting import format_problems
+    from genpolicy.secrets import redact
+
+    if not watched.complete or watched.environ.get("GENPOLICY_NO_CACHE") == "1":
+        return
+    paths = sorted(json.loads(owned_record).get("files", {}))
+    tree = quick_output.layout(paths)
+    state = quick_output.take(root, tree)
+    if state is None:
+        return
+    try:
+        key = cachekey.load_key(cachekey.cache_folder(watched.environ))
+    except OSError:
+        return
+    names, read = sorted(watched.names), sorted(files)
+    record = {"format": quick.QUICK_FORMAT, "env": names, "files": read,
+              "inputs": quick.digest(key, spec_arg, names, read, watched.environ), "root": root,
+              "owned": quick_output.owned_digest(owned_record), "objects": objects, "files_owned": len(paths),
+              "printed": [redact(format_problems([w], "text")) for w in warnings], "tree": tree,
+              "state": state, "signed_at": watched.started}
+    quick.write(key, quick.record_path(watched.environ, spec_arg), record)
+

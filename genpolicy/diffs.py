@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Mapping, Sequence
 from typing import Protocol
@@ -49,6 +48,8 @@ def redact_secret_data(text: str) -> str:
 
 def unified_diff(result: Changes) -> str:
     """A unified diff of every change, with Secret data redacted on both sides."""
+    import difflib  # only a render that prints a diff needs it
+
     chunks: list[str] = []
     changes = [(rel, b"", item.content) for rel, item in result.create.items()]
     changes += [(rel, result.old[rel], item.content) for rel, item in result.update.items()]
@@ -58,3 +59,4 @@ def unified_diff(result: Changes) -> str:
         after = redact_secret_data(new.decode("utf-8", "replace")).splitlines(keepends=True)
         chunks.extend(difflib.unified_diff(before, after, f"a/{rel}", f"b/{rel}"))
     return "".join(line if line.endswith("\n") else line + "\n" for line in chunks)
+

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from dataclasses import dataclass, field
 
@@ -25,15 +24,20 @@ def worker_count(resolved: Resolved) -> int:
     on its own) make a render worth splitting. `GENPOLICY_WORKERS=N` sets the count.
     """
     wanted = os.environ.get("GENPOLICY_WORKERS")
-    if "fork" not in multiprocessing.get_all_start_methods():
-        return 1
     if wanted and wanted.isdigit():
         cores = int(wanted)
     elif _encrypted_secrets(resolved) >= PARALLEL_MIN_ENCRYPTED:
         cores = _usable_cpus()
     else:
         return 1
-    return max(1, min(cores, len(resolved.spec.clusters)))
+    workers = max(1, min(cores, len(resolved.spec.clusters)))
+    return workers if workers == 1 or _can_fork() else 1
+
+
+def _can_fork() -> bool:
+    import multiprocessing  # a sixtieth of a render's start-up: only a render that may fork imports it
+
+    return "fork" in multiprocessing.get_all_start_methods()
 
 
 def _usable_cpus() -> int:
@@ -146,6 +150,8 @@ def render_parallel(ctx: RenderContext, validator: BundleValidator, workers: int
     names = [c.name for c in ctx.resolved.spec.clusters]
     shares = [names[i::workers] for i in range(workers)]
     _SHARED = (ctx, validator)
+    import multiprocessing
+
     try:
         with multiprocessing.get_context("fork").Pool(workers) as pool:
             results = pool.map(_render_share, shares)

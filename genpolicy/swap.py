@@ -10,8 +10,6 @@ beside the output under `.<name>.genpolicy-swap-*` and are removed by the next r
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import errno
 import functools
 import os
@@ -33,7 +31,11 @@ _AT_FDCWD = -100
 
 @functools.cache
 def _libc() -> Any:
-    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    """The C library the interpreter runs on (its symbols, through the program's own namespace): imported
+    when first needed, and not through `ctypes.util.find_library`, which loads subprocess and more."""
+    import ctypes
+
+    return ctypes.CDLL(None, use_errno=True)
 
 
 @functools.cache
@@ -44,6 +46,8 @@ def exchange_supported() -> bool:
 def exchange(a: Path, b: Path) -> None:
     """Atomically swap two directories."""
     if _libc().renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) != 0:
+        import ctypes
+
         err = ctypes.get_errno()
         raise OSError(err, os.strerror(err))
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable
 
@@ -39,6 +38,8 @@ class _Checker:
     def reference(self, path: Path, name: str, known: list[str], what: str) -> bool:
         if name in known:
             return True
+        import difflib  # suggestions only, for a spec with an error
+
         close = difflib.get_close_matches(name, known, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else f" (defined: {', '.join(known) or 'none'})"
         self.error(path, f"unknown {what} {name!r}{hint}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import types
 import typing
 from typing import Any
@@ -55,6 +54,8 @@ def _did_you_mean(root: type[Model], path: Path) -> str:
     if model is None:
         return ""
     allowed = [f.alias or name for name, f in fields_of(model).items()]
+    import difflib  # suggestions only, for a spec with an error
+
     close = difflib.get_close_matches(str(path[-1]), allowed, n=1, cutoff=0.6)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return f"{hint} (allowed: {', '.join(sorted(allowed))})"

@@ -116,6 +116,12 @@ def normal(name: str) -> str:
     return "_".join(part for part in name.lower().replace("-", "_").replace(".", "_").split("_") if part)
 
 
+def seen(data: bytes) -> str:
+    """A digest of an input as one render read it, to tell whether the next read gives the same (not a MAC:
+    it lives only in memory while that render runs)."""
+    return blake2b(data, digest_size=32, person=b"genpolicy-seen").hexdigest()
+
+
 def mac(key: bytes, purpose: bytes, data: bytes) -> bytes:
     """A 32-byte tag of `data` under the local key, for one purpose (a record's tag never serves another)."""
     return blake2b(data, key=key[:64], digest_size=32, person=purpose[:16]).digest()

@@ -24,9 +24,13 @@ def interrupted() -> NoReturn:
     `os._exit`, not SystemExit: CPython remembers a KeyboardInterrupt that passed through a C-level
     `PyRun_*` call (as some extension imports do) and would then kill the process with SIGINT at exit.
     """
-    import signal
+    core = sys.modules.get("_signal")  # built in, loaded at start-up: no import (enum) a second Ctrl-C could break
+    if core is not None:
+        core.signal(core.SIGINT, core.SIG_IGN)
+    else:
+        import signal
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     for stream, text in ((sys.stdout, ""), (sys.stderr, MESSAGE)):
         try:
             stream.write(text)

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from genpolicy.cachekey import seen
 from genpolicy.errors import GenpolicyError, Problem, UsageError
 from genpolicy.specfile.loader import MAX_DEPTH, MAX_NODES
 
@@ -30,7 +31,10 @@ MAX_DOCUMENT_NODES = 5 * MAX_NODES  # per YAML document, after alias expansion (
 MAX_DOCUMENT_DEPTH = 2 * MAX_DEPTH
 _Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 ErrorType = type[GenpolicyError]
-READ_LOG: set[str] | None = None  # while set (a render that may feed genpolicy.quick): every path read
+# While set (a render that may feed genpolicy.quick): every path read, with a digest of the bytes read (None when
+# it was no regular file it could read, "changed" when two reads differed), so the record it feeds is checked
+# against what this render used, not what the files hold by the time it is made.
+READ_LOG: dict[str, str | None] | None = None
 
 
 def _fail(error: ErrorType, path: Path | str, message: str, what: str) -> GenpolicyError:
@@ -39,8 +43,29 @@ def _fail(error: ErrorType, path: Path | str, message: str, what: str) -> Genpol
 
 def read_bytes(path: Path, *, what: str, limit: int, error: ErrorType = UsageError) -> bytes:
     """The bytes of a regular file of at most `limit` bytes (opened without blocking on FIFOs)."""
-    if READ_LOG is not None:
-        READ_LOG.add(os.path.abspath(path))
+    data = None
+    try:
+        data = _read_bytes(path, what=what, limit=limit, error=error)
+        return data
+    finally:
+        if READ_LOG is not None:
+            _log(os.path.abspath(path), data)
+
+
+def _log(path: str, data: bytes | None) -> None:
+    assert READ_LOG is not None
+    digest = None if data is None else quick_digest(data)
+    if path in READ_LOG and READ_LOG[path] != digest:
+        digest = "changed"
+    READ_LOG[path] = digest
+
+
+def quick_digest(data: bytes) -> str:
+    """How READ_LOG names the bytes read: as genpolicy.quick reads a regular file (genpolicy.cachekey.seen)."""
+    return seen(b"\1" + data)
+
+
+def _read_bytes(path: Path, *, what: str, limit: int, error: ErrorType) -> bytes:
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:

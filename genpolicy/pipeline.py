@@ -89,14 +89,14 @@ def check_output_root(root: Path) -> None:
 def render(options: RenderOptions) -> RenderResult:
     """Load, render and validate in memory, then plan against the disk (nothing is written)."""
     watched = quick_store.Watched(os.environ if options.environ is None else options.environ)
-    inputs.READ_LOG = set() if options.quick is not None and options.cache else None
+    inputs.READ_LOG = {} if options.quick is not None and options.cache else None
     try:
         with _few_collections():
             result = _render(options, watched)
     finally:
         files, inputs.READ_LOG = inputs.READ_LOG, None
     if files is not None and options.quick is not None:
-        result.quick = functools.partial(_remember, options.quick, watched, files | _quick_files(options, result))
+        result.quick = functools.partial(_remember, options.quick, watched, files, _quick_files(options, result))
     return result
 
 
@@ -165,11 +165,12 @@ def _quick_files(options: RenderOptions, result: RenderResult) -> set[str]:
     return {os.path.abspath(p) for p in paths}
 
 
-def _remember(spec_arg: str, watched: quick_store.Watched, files: set[str], result: RenderResult) -> None:
+def _remember(spec_arg: str, watched: quick_store.Watched, read: dict[str, str | None], also: set[str],
+              result: RenderResult) -> None:
     owned = result.plan.record_before if result.cached else result.plan.record()  # as on disk, verified
     if owned is None:
         return
-    quick_store.remember(spec_arg, watched, files, str(result.plan.root), owned,
+    quick_store.remember(spec_arg, watched, read, also, str(result.plan.root), owned,
                    result.objects, result.cached_warnings + result.lint_warnings)
 
 

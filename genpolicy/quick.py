@@ -47,16 +47,16 @@ def digest(key: bytes, spec_arg: str, env_names: list[str], files: list[str], en
     inputs.add_code_stamp(cachekey.builtin_templates())
     inputs.add("cwd", os.getcwd())
     inputs.add("spec argument", spec_arg)
-    inputs.add("spec", _read(spec_arg))
+    inputs.add("spec", read_input(spec_arg))
     for name in env_names:
         value = environ.get(name)
         inputs.add(f"env:{name}", _ABSENT if value is None else value.encode("utf-8", "surrogateescape"))
     for path in files:
-        inputs.add(f"file:{path}", _read(path))
+        inputs.add(f"file:{path}", read_input(path))
     return inputs.digest(key)
 
 
-def _read(path: str) -> bytes:
+def read_input(path: str) -> bytes:
     """A regular file's bytes (a FIFO or device is never waited on: it reads as "not a file")."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
@@ -106,17 +106,24 @@ def read(key: bytes, path: str) -> dict[str, Any] | None:
 
 
 def answer(argv: list[str], environ: Mapping[str, str]) -> int | None:
-    """Exit status when `argv` is `render SPEC` and nothing changed since its last full render, else None."""
+    """Exit status when `argv` is `render SPEC` and nothing changed since its last full render, else None.
+
+    Never raises for what it finds on disk (a deleted working folder, an unreadable or odd record, a file
+    vanishing mid-check): any doubt is None, and the full path decides."""
     spec_arg = plain_render(argv)
     if spec_arg is None or environ.get("GENPOLICY_NO_CACHE") == "1":
         return None
     try:
-        key = cachekey.load_key(cachekey.cache_folder(environ))
-    except OSError:
+        return _answer(spec_arg, environ)
+    except (OSError, LookupError, TypeError, ValueError, AttributeError):
         return None
+
+
+def _answer(spec_arg: str, environ: Mapping[str, str]) -> int | None:
+    key = cachekey.load_key(cachekey.cache_folder(environ))
     path = record_path(environ, spec_arg)
     record = read(key, path)
-    if record is None:
+    if record is None or not _well_formed(record):
         return None
     if not compare_digest(digest(key, spec_arg, record["env"], record["files"], environ), record["inputs"]):
         return None
@@ -127,6 +134,21 @@ def answer(argv: list[str], environ: Mapping[str, str]) -> int | None:
         write(key, path, {**record, "signed_at": found.started})
     _print(record)
     return 0
+
+
+_SHAPE = {"env": list, "files": list, "printed": list, "tree": list, "inputs": str, "root": str, "owned": str,
+          "state": str, "objects": int, "files_owned": int, "signed_at": int}
+
+
+def _well_formed(record: dict[str, Any]) -> bool:
+    """Every field of the type this version writes (a record is tagged, so this guards against a version
+    that wrote another shape under the same format number, not against a forger)."""
+    if not all(isinstance(record.get(name), kind) for name, kind in _SHAPE.items()):
+        return False
+    strings = all(isinstance(v, str) for name in ("env", "files", "printed") for v in record[name])
+    tree = all(isinstance(t, tuple) and len(t) == 2 and isinstance(t[0], str) and isinstance(t[1], list)
+               and all(isinstance(n, str) for n in t[1]) for t in record["tree"])
+    return strings and tree
 
 
 def _print(record: dict[str, Any]) -> None:

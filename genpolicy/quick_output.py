@@ -62,9 +62,22 @@ Layout = list[tuple[str, list[str]]]  # each folder ("" is the root, first; ance
 _BATCH = 8  # files in a folder from which one descriptor for the folder beats resolving each full path
 
 
-def layout(paths: list[str]) -> Layout:
-    """The folders of `paths` (the owned files) and every folder on their way, with the owned-files record."""
-    tree: dict[str, list[str]] = {"": [OWNED_FILE]}
+def other_folders(root: str) -> list[str]:
+    """Every folder under root, relative to it (not into `.git` or symlinked folders, as
+    `journal.clean_legacy_temporaries` walks): signed too, so a temporary left in one without owned files shows."""
+    found = []
+    for folder, dirs, _ in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in (".git", STAGING)]
+        rel = os.path.relpath(folder, root)
+        if rel != ".":
+            found.append(rel.replace(os.sep, "/"))
+    return found
+
+
+def layout(paths: list[str], more: list[str] | tuple[()] = ()) -> Layout:
+    """The folders of `paths` (the owned files) and every folder on their way, with the owned-files record,
+    and the folders `more` (each with no file to sign)."""
+    tree: dict[str, list[str]] = {"": [OWNED_FILE], **{folder: [] for folder in more}}
     for rel in paths:
         folder, _, name = rel.rpartition("/")
         if folder not in tree:
@@ -90,8 +103,8 @@ def signatures(root: str, tree: Layout) -> list[Signature] | None:
     for folder, names in tree:
         where = root + "/" + folder if folder else root
         try:
-            info = os.lstat(where)
-            if not stat.S_ISDIR(info.st_mode) and not (folder == "" and stat.S_ISLNK(info.st_mode)):
+            info = os.lstat(where) if folder else os.stat(where)  # a symlinked root: the folder it leads to
+            if not stat.S_ISDIR(info.st_mode):
                 return None
             found.append(_signature(info))
             found += _files(where, names)
@@ -203,9 +216,7 @@ def _hash_racy(root: str, owned: bytes, suspects: list[str]) -> int | None:
     """How many racy files were hashed, when each matches the owned-files record's SHA-256; else None."""
     if not suspects:
         return 0
-    import json
-
-    from genpolicy.ondisk import regular_sha256  # hashlib: only when a file is racy
+    import json  # only when a file is racy
 
     try:
         files = json.loads(owned)["files"]
@@ -213,5 +224,15 @@ def _hash_racy(root: str, owned: bytes, suspects: list[str]) -> int | None:
         return None
     if not isinstance(files, dict):
         return None
-    same = all(regular_sha256(os.path.join(root, rel)) == files.get(rel) for rel in suspects)
+    same = all(_sha256_of(os.path.join(root, rel)) == files.get(rel) for rel in suspects)
     return len(suspects) if same else None
+
+
+def _sha256_of(path: str) -> str | None:
+    """A regular file's SHA-256, not through a symlink (as genpolicy.ondisk.regular_sha256); None otherwise."""
+    from hashlib import sha256  # only when a file is racy (it loads OpenSSL)
+
+    try:
+        return sha256(_read(path)).hexdigest()
+    except OSError:
+        return None

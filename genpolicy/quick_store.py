@@ -40,17 +40,18 @@ class Watched(Mapping[str, str]):
         return len(self.environ)
 
 
-def remember(spec_arg: str, watched: Watched, files: set[str], root: str, owned_record: bytes, objects: int,
-             warnings: list[Problem]) -> None:
-    """The record of a full render: what it printed besides the summary line (warnings, redacted), what it read,
-    and the signatures of what it left in the output."""
+def remember(spec_arg: str, watched: Watched, read: Mapping[str, str | None], also: set[str], root: str,
+             owned_record: bytes, objects: int, warnings: list[Problem]) -> None:
+    """The record of a full render: what it printed besides the summary line (warnings, redacted), what it read
+    (`read`: genpolicy.inputs.READ_LOG; `also`: files read elsewhere or only looked for), and the signatures of
+    what it left in the output. Nothing is recorded when a file it read no longer holds what it read then."""
     from genpolicy.reporting import format_problems
     from genpolicy.secrets import redact
 
-    if not watched.complete or watched.environ.get("GENPOLICY_NO_CACHE") == "1":
+    if not watched.complete or watched.environ.get("GENPOLICY_NO_CACHE") == "1" or not _unchanged(read):
         return
     paths = sorted(json.loads(owned_record).get("files", {}))
-    tree = quick_output.layout(paths)
+    tree = quick_output.layout(paths, quick_output.other_folders(root))
     state = quick_output.take(root, tree)
     if state is None:
         return
@@ -58,11 +59,20 @@ def remember(spec_arg: str, watched: Watched, files: set[str], root: str, owned_
         key = cachekey.load_key(cachekey.cache_folder(watched.environ))
     except OSError:
         return
-    names, read = sorted(watched.names), sorted(files)
-    record = {"format": quick.QUICK_FORMAT, "env": names, "files": read,
-              "inputs": quick.digest(key, spec_arg, names, read, watched.environ), "root": root,
+    names, files = sorted(watched.names), sorted({*read, *also})
+    record = {"format": quick.QUICK_FORMAT, "env": names, "files": files,
+              "inputs": quick.digest(key, spec_arg, names, files, watched.environ), "root": root,
               "owned": quick_output.owned_digest(owned_record), "objects": objects, "files_owned": len(paths),
               "printed": [redact(format_problems([w], "text")) for w in warnings], "tree": tree,
               "state": state, "signed_at": watched.started}
-    quick.write(key, quick.record_path(watched.environ, spec_arg), record)
+    if _unchanged(read):  # and still, now that the digest has read them again
+        quick.write(key, quick.record_path(watched.environ, spec_arg), record)
 
+
+def _unchanged(read: Mapping[str, str | None]) -> bool:
+    """Whether every file holds what the render read (or still is no readable file, where it was none)."""
+    for path, digest in read.items():
+        now = quick.read_input(path)
+        if (cachekey.seen(now) if now.startswith(b"\1") else None) != digest:
+            return False
+    return True

@@ -255,3 +255,100 @@ def test_the_output_names_agree_with_the_writer() -> None:
     assert (quick_output.OWNED_FILE, quick_output.SWAP_MARK) == (writer.OWNED_FILE, writer.SWAP_MARK)
     assert (quick_output.STAGING, quick_output.LEGACY_SUFFIX) == (journal.STAGING, journal.LEGACY_SUFFIX)
     assert quick_output.RACY_SECONDS == ondisk.RACY_SECONDS
+
+
+# -- what the adversarial review found: each a case the quick answer once got wrong ------------------------------
+
+
+def test_an_input_saved_during_the_render_is_not_recorded(plain_spec: Path, env: dict[str, str],
+                                                         tmp_path: Path) -> None:
+    """The record must tie the output to the bytes the render used, not to what the files hold by the time
+    it is made (a spec saved mid-render would otherwise be answered "unchanged" with the old output)."""
+    import subprocess
+    import sys
+
+    edit = tmp_path / "edit_during_render.py"
+    edit.write_text(
+        "import pathlib, sys\n"
+        "from genpolicy import cli, writer\n"
+        "original = writer.apply\n"
+        "def apply(plan):\n"
+        "    result = original(plan)\n"
+        "    spec = pathlib.Path(sys.argv[2])\n"
+        "    text = spec.read_text()\n"
+        "    spec.write_text(text.replace('namespaces: [alpha, beta]', 'namespaces: [alpha, beta, gamma]'))\n"
+        "    return result\n"
+        "writer.apply = apply\n"
+        "sys.argv = ['genpolicy'] + sys.argv[1:]\n"
+        "cli.main()\n")
+    assert "namespaces: [alpha, beta]" in plain_spec.read_text()
+    proc = subprocess.run([sys.executable, str(edit), "render", str(plain_spec)], capture_output=True, text=True,
+                          env={**os.environ, **env}, cwd=Path(__file__).parents[1], timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "gamma" in plain_spec.read_text()
+    assert not list((tmp_path / "cache" / "genpolicy").glob("quick-*.rec")), "nothing recorded"
+    again = render(plain_spec, env)
+    assert SKIPPED not in again.stderr and "created" in again.stderr and "0 created" not in again.stderr
+    assert (plain_spec.parent / "out/prod/namespaces/gamma.yaml").exists()
+
+
+def test_leftovers_in_a_symlinked_root_or_a_folder_without_owned_files_are_seen(
+        plain_spec: Path, env: dict[str, str], tmp_path: Path) -> None:
+    render(plain_spec, env)
+    out = plain_spec.parent / "out"
+    (out / "prod/extra").mkdir()  # a folder with no owned file in it
+    out.rename(tmp_path / "real")
+    out.symlink_to(tmp_path / "real")
+    render(plain_spec, env)
+    time.sleep(quick_output.RACY_NS / 1e9 + 0.1)
+    assert SKIPPED in render(plain_spec, env).stderr
+    for leftover in (tmp_path / "real" / quick_output.STAGING, tmp_path / "real/prod/extra/.a.genpolicy-tmp"):
+        assert SKIPPED in render(plain_spec, env).stderr  # settled again: stat-only
+        if leftover.name == quick_output.STAGING:
+            leftover.mkdir()
+        else:
+            leftover.write_text("partial")
+        result = run_cli("render", plain_spec, env={**env, "PYTHONPROFILEIMPORTTIME": "1"})
+        assert result.code == 0 and "genpolicy.typed" in imported(result.stderr), f"{leftover.name}: a miss"
+        assert not leftover.exists(), "the full path recovered it"
+        time.sleep(quick_output.RACY_NS / 1e9 + 0.1)
+
+
+@pytest.mark.parametrize("damage", ["a field missing", "a field of another type", "a bad tree"])
+def test_a_tagged_record_of_another_shape_falls_through_and_is_replaced(plain_spec: Path, env: dict[str, str],
+                                                                       tmp_path: Path, damage: str) -> None:
+    render(plain_spec, env)
+    record_file, key, record = _record(tmp_path)
+    if damage == "a field missing":
+        del record["inputs"]
+    elif damage == "a field of another type":
+        record["env"] = "REG_USER"
+    else:
+        record["tree"] = [("", None)]
+    quick.write(key, record_file, record)
+    result = run_cli("render", plain_spec, env={**env, "PYTHONPROFILEIMPORTTIME": "1"})
+    assert result.code == 0 and "Traceback" not in result.stderr and "genpolicy.typed" in imported(result.stderr)
+    assert quick.read(key, record_file) is not None and _record(tmp_path)[2] != record, "written again"
+
+
+def test_a_deleted_working_folder_falls_through(plain_spec: Path, env: dict[str, str], tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    script = f"import os, sys; os.chdir({str(gone)!r}); os.rmdir({str(gone)!r}); " \
+             "sys.argv = ['genpolicy', 'render', sys.argv[1]]; from genpolicy.entry import main; main()"
+    proc = subprocess.run([sys.executable, "-c", script, str(plain_spec)], capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=300, check=False)
+    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+
+
+def test_no_credential_value_is_in_any_record(plain_spec: Path, env: dict[str, str], tmp_path: Path) -> None:
+    render(plain_spec, env)
+    render(plain_spec, env)
+    for record in (tmp_path / "cache" / "genpolicy").iterdir():
+        if record.is_file():
+            data = record.read_bytes()
+            for secret in (HUB_PASSWORD, env["REG_PASS"]):
+                assert secret.encode() not in data, record.name

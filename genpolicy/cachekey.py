@@ -142,8 +142,8 @@ def write_private(target: str, data: bytes) -> None:
             pass
 
 
-def read_private(path: str, limit: int) -> bytes:
-    """A record file's bytes (OSError when absent, not a regular file, or larger than `limit`)."""
+def read_regular(path: str, limit: int) -> bytes:
+    """A regular file's bytes, not through a symlink (OSError when absent, anything else, or over `limit`)."""
     fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     with os.fdopen(fd, "rb") as handle:
         if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):

@@ -90,7 +90,7 @@ def write(key: bytes, path: str, record: dict[str, Any]) -> None:
 def read(key: bytes, path: str) -> dict[str, Any] | None:
     """The record at `path` when its tag is this key's and its format this version's, else None."""
     try:
-        data = cachekey.read_private(path, RECORD_LIMIT)
+        data = cachekey.read_regular(path, RECORD_LIMIT)
     except OSError:
         return None
     tag, body = data[:32], data[32:]

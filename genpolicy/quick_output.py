@@ -28,7 +28,7 @@ import os
 import stat
 import time
 
-from genpolicy.cachekey import blake2b
+from genpolicy.cachekey import blake2b, read_regular
 
 RACY_SECONDS = 3  # genpolicy.ondisk.RACY_SECONDS
 RACY_NS = RACY_SECONDS * 1_000_000_000
@@ -166,7 +166,7 @@ def _racy(root: str, owned_sha: str, tree: Layout, found: list[Signature], racy:
     hashed, racy folders listed (for a staging folder or temporaries), the owned-files record compared."""
     entries = _entries(tree)
     try:
-        owned = _read(os.path.join(root, OWNED_FILE))
+        owned = read_regular(os.path.join(root, OWNED_FILE), OWNED_LIMIT)
     except OSError:
         return Check(False)
     if owned_digest(owned) != owned_sha:
@@ -177,17 +177,6 @@ def _racy(root: str, owned_sha: str, tree: Layout, found: list[Signature], racy:
         return Check(False)
     settled = any(max(found[i][3], found[i][4]) < started - RACY_NS for i in racy)
     return Check(True, started, hashed, settled)
-
-
-def _read(path: str) -> bytes:
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    with os.fdopen(fd, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise OSError(f"{path}: not a regular file")
-        data = handle.read(OWNED_LIMIT + 1)
-    if len(data) > OWNED_LIMIT:
-        raise OSError(f"{path}: too large")
-    return data
 
 
 def _swap_copies(root: str) -> bool:
@@ -233,6 +222,6 @@ def _sha256_of(path: str) -> str | None:
     from hashlib import sha256  # only when a file is racy (it loads OpenSSL)
 
     try:
-        return sha256(_read(path)).hexdigest()
+        return sha256(read_regular(path, OWNED_LIMIT)).hexdigest()
     except OSError:
         return None

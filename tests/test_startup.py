@@ -17,7 +17,10 @@ from conftest import ROOT, write_spec
 # Never needed by a render of a spec without an encrypting backend.
 PLAIN_RENDER_NEVER = ("cryptography", "pyrage", "genpolicy.crypto", "genpolicy.audit", "genpolicy.importer",
                       "genpolicy.explain", "genpolicy.coverage", "genpolicy.coverage_cmd", "genpolicy.scaffold",
-                      "genpolicy.templates_cmd", "kubernetes_validate")
+                      "genpolicy.templates_cmd", "kubernetes_validate",
+                      # only a render that forks, prints a diff or a suggestion, has Kyverno groups or mirrors
+                      "multiprocessing", "ctypes.util", "difflib", "genpolicy.render.kyverno_files",
+                      "genpolicy.render.kyverno", "tomllib")
 
 ENCRYPTED_SPEC = """
 apiVersion: genpolicy/v1alpha1

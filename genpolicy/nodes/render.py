@@ -7,7 +7,6 @@ bootstrap, e.g. cloud-init or a machine config, copies them to the node).
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -135,6 +134,8 @@ def _hosts_toml(registry: str, mirrors: list[Mirror]) -> str:
 def _validate(file: NodeFile, *, alpha_tokens: bool) -> None:
     findings: list[tuple[str, str]] = []
     if file.text is not None:
+        import tomllib  # parsing back a hosts.toml: only a spec with mirrors writes one
+
         findings = hosts_findings(tomllib.loads(file.text))
     for obj in file.objects:
         findings += node_findings(obj, alpha_tokens=alpha_tokens) or []

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import functools
 import json
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +56,8 @@ def hosts_findings(document: dict[str, Any]) -> list[tuple[str, str]]:
 
 def hosts_toml_problems(path: Path) -> list[Problem]:
     """`genpolicy validate` on a hosts.toml file: TOML syntax, then the schema."""
+    import tomllib  # `genpolicy validate` of a hosts.toml only
+
     try:
         document = tomllib.loads(read_text(path, what="hosts.toml", limit=MAX_MANIFEST_BYTES))
     except GenpolicyError as exc:

@@ -19,7 +19,6 @@ from genpolicy.render.context import (
 from genpolicy.render.cross_cluster import _render_sops_config, _render_wiring
 from genpolicy.render.documents import Document, OutputFile
 from genpolicy.render.helm import _helm_values, helm_values
-from genpolicy.render.kyverno_files import _render_kyverno
 from genpolicy.render.namespaces import _namespace_documents, _secret_documents
 from genpolicy.render.pullsecrets import PullSecretRenderer
 from genpolicy.render.shapes import NamespaceShapes
@@ -81,6 +80,18 @@ def _render_cluster(
     resources += engines.render_engines(_engine_emit(ctx, bundle, cluster, secrets, header), cluster, folder)
     _add_kustomization(ctx, bundle, cluster, folder, resources, header)
     _render_nodes(ctx, bundle, cluster, folder, header)
+
+
+def _render_kyverno(
+    ctx: RenderContext, bundle: Bundle, cluster: Cluster, folder: str, secrets: PullSecretRenderer, header: str
+) -> list[str]:
+    """The Kyverno files of a cluster that has Kyverno groups (their policy and test builders, a fortieth of a
+    render's start-up, are imported only then)."""
+    if not ctx.resolved.kyverno_targets_for(cluster.name):
+        return []
+    from genpolicy.render.kyverno_files import render_kyverno
+
+    return render_kyverno(ctx, bundle, cluster, folder, secrets, header)
 
 
 def _namespace_files(ctx: RenderContext, secrets: PullSecretRenderer, folder: str, header: str,

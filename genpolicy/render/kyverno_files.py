@@ -18,7 +18,7 @@ from genpolicy.specfile.checks import KyvernoTarget
 from genpolicy.specfile.model import Cluster
 
 
-def _render_kyverno(
+def render_kyverno(
     ctx: RenderContext, bundle: Bundle, cluster: Cluster, folder: str, secrets: PullSecretRenderer, header: str
 ) -> list[str]:
     """Source Secrets + RBAC (kyverno/source) and one policy file per group (kyverno/policies)."""

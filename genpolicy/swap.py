@@ -131,7 +131,7 @@ def _build_tree(root: Path, staging: Path, entries: Mapping[str, tuple[int, int]
             os.link(source, os.path.join(target, rel))
     for rel, (content, mode) in writes.items():
         _ensure_folder(target, rel.rpartition("/")[0], folders)
-        write_new(os.path.join(target, rel), content, mode)
+        write_new(f"{target}/{rel}", content, mode)  # rel is relative (checked by the plan): os.path.join's result
     for rel in deletes:
         journal.remove_empty_parents(staging, rel)
 

@@ -86,6 +86,26 @@ def test_a_symlink_put_in_the_way_after_the_plan_is_not_written_through(
     assert list(outside.iterdir()) == [], "genpolicy wrote outside its output folder"
 
 
+@pytest.mark.parametrize("strategy", ["swap", "in-place"])
+def test_a_file_put_where_one_is_to_be_created_after_the_plan_is_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, strategy: str) -> None:
+    """`still_current` sees, from one listing per folder, a file created after the plan where the plan creates
+    one (in a folder that existed and in one that did not): the render refuses and the file stays."""
+    if strategy == "in-place":
+        monkeypatch.setattr(writer, "_exchange_supported", lambda: False)
+    root = tmp_path / "out"
+    apply(plan(root, {"ns/a.yaml": Planned(MARK + b"1\n")}))
+    wanted = {f"ns/{i}.yaml": Planned(MARK + b"%d\n" % i) for i in range(20)}
+    for foreign in ("ns/7.yaml", "fresh/x.yaml"):
+        result = plan(root, {**wanted, "fresh/x.yaml": Planned(MARK + b"x\n")})
+        (root / foreign).parent.mkdir(exist_ok=True)
+        (root / foreign).write_bytes(b"someone else's\n")
+        with pytest.raises(WriteError):
+            apply(result)
+        assert (root / foreign).read_bytes() == b"someone else's\n"
+        (root / foreign).unlink()
+
+
 @pytest.mark.skipif(not writer._exchange_supported(), reason="no atomic directory exchange on this OS")
 def test_a_foreign_file_written_while_the_swap_tree_is_built_is_not_deleted(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -44,12 +44,24 @@ class Resolved:
     server_keys: dict[str, str] = field(default_factory=dict)  # registry name -> auths key
     targets: list[NamespaceTarget] = field(default_factory=list)
     kyverno_targets: list[KyvernoTarget] = field(default_factory=list)
+    _uses: tuple[tuple[int, int], list[tuple[Cluster, Registry]]] | None = field(
+        default=None, init=False, repr=False, compare=False)
 
     def registry_uses(self) -> list[tuple[Cluster, Registry]]:
-        """Every (cluster, registry) pair some group renders, static or Kyverno, in spec order."""
-        pairs = [(t.cluster, r) for t in self.targets for r in t.registries]
-        pairs += [(t.cluster, r) for t in self.kyverno_targets for r in t.registries]
-        return list({(c.name, r.name): (c, r) for c, r in pairs}.values())
+        """Every (cluster, registry) pair some group renders, static or Kyverno, in spec order.
+
+        Asked for several times per render (lint, backends, credentials) over every target, so kept, stamped
+        with the counts of targets: they are only ever appended to (genpolicy.specfile.group_checks)."""
+        stamp = (len(self.targets), len(self.kyverno_targets))
+        if self._uses is None or self._uses[0] != stamp:
+            pairs: dict[tuple[str, str], tuple[Cluster, Registry]] = {}
+            groups: list[tuple[Cluster, tuple[Registry, ...]]] = [(t.cluster, t.registries) for t in self.targets]
+            groups += [(t.cluster, t.registries) for t in self.kyverno_targets]
+            for cluster, registries in groups:
+                for registry in registries:
+                    pairs[cluster.name, registry.name] = (cluster, registry)  # as a dict display: the last wins
+            self._uses = (stamp, list(pairs.values()))
+        return list(self._uses[1])
 
     def engine_uses(self) -> list[EngineUse]:
         """The clusters' engineCredentials, resolved (genpolicy.specfile.engine_checks)."""

@@ -40,13 +40,24 @@ def interrupted() -> NoReturn:
     os._exit(INTERRUPTED)
 
 
+def answered(status: int) -> NoReturn:
+    """Exit right after the early answer: its output flushed, the interpreter's teardown skipped (a fifth of the
+    answer's CPU; it opened nothing else, registered nothing to run at exit and holds no other buffer)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            status = status or 1  # stdout closed or full: say so, as the interpreter's own exit would
+    os._exit(status)
+
+
 def main() -> NoReturn:
     try:
         from genpolicy import quick  # stdlib only: a no-change `render SPEC` is answered before the heavy imports
 
         status = quick.answer(sys.argv[1:], os.environ)
         if status is not None:
-            sys.exit(status)
+            answered(status)
         from genpolicy.cli import main as run
 
         run()

@@ -352,3 +352,15 @@ def test_no_credential_value_is_in_any_record(plain_spec: Path, env: dict[str, s
             data = record.read_bytes()
             for secret in (HUB_PASSWORD, env["REG_PASS"]):
                 assert secret.encode() not in data, record.name
+
+
+def test_the_early_answer_reports_an_unwritable_stderr(plain_spec: Path, env: dict[str, str]) -> None:
+    """It skips the interpreter's teardown, so it flushes itself: a full stream is an error, not a silent 0."""
+    import subprocess
+    import sys
+
+    render(plain_spec, env)
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "genpolicy", "render", str(plain_spec)], stderr=full,
+                              env={**os.environ, **env}, timeout=300, check=False)
+    assert proc.returncode != 0

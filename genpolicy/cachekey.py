@@ -55,8 +55,8 @@ class Inputs:
         self.parts: list[bytes] = []
 
     def add(self, label: str, value: bytes | str) -> None:
-        data = value.encode("utf-8") if isinstance(value, str) else value
-        self.parts.append(label.encode() + b"\0" + str(len(data)).encode() + b"\0" + data)
+        data = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else value  # any path's bytes
+        self.parts.append(label.encode("utf-8", "surrogateescape") + b"\0" + str(len(data)).encode() + b"\0" + data)
 
     def add_code_stamp(self, template_dir: str) -> None:
         """genpolicy's own modules and built-in templates (size and mtime: an edited checkout invalidates),

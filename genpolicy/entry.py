@@ -44,10 +44,12 @@ def answered(status: int) -> NoReturn:
     """Exit right after the early answer: its output flushed, the interpreter's teardown skipped (a fifth of the
     answer's CPU; it opened nothing else, registered nothing to run at exit and holds no other buffer)."""
     for stream in (sys.stdout, sys.stderr):
+        if stream is None:  # started with that descriptor closed: nothing to flush
+            continue
         try:
             stream.flush()
-        except (OSError, ValueError, AttributeError):
-            status = status or 1  # stdout closed or full: say so, as the interpreter's own exit would
+        except (OSError, ValueError):
+            status = status or 1  # full or broken: say so, as the interpreter's own exit would
     os._exit(status)
 
 

@@ -114,12 +114,14 @@ def answer(argv: list[str], environ: Mapping[str, str]) -> int | None:
     if spec_arg is None or environ.get("GENPOLICY_NO_CACHE") == "1":
         return None
     try:
-        return _answer(spec_arg, environ)
+        record = _answer(spec_arg, environ)
     except (OSError, LookupError, TypeError, ValueError, AttributeError):
         return None
+    return None if record is None else _print(record)
 
 
-def _answer(spec_arg: str, environ: Mapping[str, str]) -> int | None:
+def _answer(spec_arg: str, environ: Mapping[str, str]) -> dict[str, Any] | None:
+    """The record that answers, when nothing changed (its `signed_at` moved on where that saves a later hash)."""
     key = cachekey.load_key(cachekey.cache_folder(environ))
     path = record_path(environ, spec_arg)
     record = read(key, path)
@@ -132,8 +134,7 @@ def _answer(spec_arg: str, environ: Mapping[str, str]) -> int | None:
         return None
     if found.refresh:  # the racy entries just checked are now old enough to trust by signature
         write(key, path, {**record, "signed_at": found.started})
-    _print(record)
-    return 0
+    return record
 
 
 _SHAPE = {"env": list, "files": list, "printed": list, "tree": list, "inputs": str, "root": str, "owned": str,
@@ -151,11 +152,14 @@ def _well_formed(record: dict[str, Any]) -> bool:
     return strings and tree
 
 
-def _print(record: dict[str, Any]) -> None:
-    """What the full path prints for this no-change render: its warnings, then the summary line."""
-    for line in record["printed"]:
-        sys.stderr.write(line + "\n")
-    sys.stderr.write(f"genpolicy: unchanged inputs and output, render skipped; {record['objects']} objects "
-                     f"validated; {record['root']}: 0 created, 0 updated, 0 deleted, {record['files_owned']} "
-                     "unchanged\n")
-    sys.stderr.flush()
+def _print(record: dict[str, Any]) -> int:
+    """What the full path prints for this no-change render: its warnings, then the summary line. The answer is
+    given by then, so a stderr that cannot be written is exit status 1, not a second, full render."""
+    lines = [*record["printed"], f"genpolicy: unchanged inputs and output, render skipped; {record['objects']} "
+             f"objects validated; {record['root']}: 0 created, 0 updated, 0 deleted, {record['files_owned']} unchanged"]
+    try:
+        sys.stderr.write("".join(line + "\n" for line in lines))
+        sys.stderr.flush()
+    except (OSError, ValueError, AttributeError):
+        return 1
+    return 0

@@ -42,6 +42,16 @@ class Watched(Mapping[str, str]):
 
 def remember(spec_arg: str, watched: Watched, read: Mapping[str, str | None], also: set[str], root: str,
              owned_record: bytes, objects: int, warnings: list[Problem]) -> None:
+    """As `record`, after the render's files are written: a record that cannot be made (a deleted working folder,
+    a name that is not UTF-8, a vanished file) is skipped, never an error of the render that succeeded."""
+    try:
+        record(spec_arg, watched, read, also, root, owned_record, objects, warnings)
+    except (OSError, ValueError, LookupError, TypeError):
+        return
+
+
+def record(spec_arg: str, watched: Watched, read: Mapping[str, str | None], also: set[str], root: str,
+           owned_record: bytes, objects: int, warnings: list[Problem]) -> None:
     """The record of a full render: what it printed besides the summary line (warnings, redacted), what it read
     (`read`: genpolicy.inputs.READ_LOG; `also`: files read elsewhere or only looked for), and the signatures of
     what it left in the output. Nothing is recorded when a file it read no longer holds what it read then."""

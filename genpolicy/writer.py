@@ -278,7 +278,9 @@ def still_current(result: Plan) -> bool:
     tree = ondisk.Tree(root)  # listed afresh: a folder on the way may have become a symlink since the plan
     if any(tree.through_link(rel) for rel in (*result.create, *result.update, *result.delete)):
         return False
-    if any(tree.kind(rel) is not None for rel in result.create):  # from the same listings: no lstat per file
+    # One lstat each, not the listings: the plan decided "create" from those, and a name lookup is what the write
+    # will meet (a folder that can be searched but not listed, a case-insensitive file system).
+    if any(os.path.lexists(os.path.join(root, rel)) for rel in result.create):
         return False
     expected = {rel: sha256(result.old[rel]) for rel in (*result.update, *result.delete)}
     expected.update({rel: result.owned[rel] for rel in result.unchanged if rel in result.owned})

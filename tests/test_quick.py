@@ -341,7 +341,9 @@ def test_a_deleted_working_folder_falls_through(plain_spec: Path, env: dict[str,
              "sys.argv = ['genpolicy', 'render', sys.argv[1]]; from genpolicy.entry import main; main()"
     proc = subprocess.run([sys.executable, "-c", script, str(plain_spec)], capture_output=True, text=True,
                           env={**os.environ, **env}, timeout=300, check=False)
-    assert "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr and "internal error" not in proc.stderr, \
+        proc.stderr[-2000:]
+    assert (plain_spec.parent / "out/prod/namespaces/alpha.yaml").exists(), "rendered; only the record is skipped"
 
 
 def test_no_credential_value_is_in_any_record(plain_spec: Path, env: dict[str, str], tmp_path: Path) -> None:
@@ -354,13 +356,38 @@ def test_no_credential_value_is_in_any_record(plain_spec: Path, env: dict[str, s
                 assert secret.encode() not in data, record.name
 
 
-def test_the_early_answer_reports_an_unwritable_stderr(plain_spec: Path, env: dict[str, str]) -> None:
-    """It skips the interpreter's teardown, so it flushes itself: a full stream is an error, not a silent 0."""
+def test_an_answer_that_cannot_be_printed_is_an_error_not_a_second_render(plain_spec: Path, env: dict[str, str],
+                                                                          tmp_path: Path) -> None:
+    """The answer is decided before it is printed: a stderr that fails is exit status 1, and the full path (here a
+    stand-in that leaves a mark) never runs to print it again."""
     import subprocess
     import sys
 
     render(plain_spec, env)
-    with open("/dev/full", "w") as full:
-        proc = subprocess.run([sys.executable, "-m", "genpolicy", "render", str(plain_spec)], stderr=full,
-                              env={**os.environ, **env}, timeout=300, check=False)
-    assert proc.returncode != 0
+    mark = tmp_path / "full-path-ran"
+    script = (
+        "import sys, types\n"
+        "fake = types.ModuleType('genpolicy.cli')\n"
+        f"fake.main = lambda: open({str(mark)!r}, 'w').close()\n"
+        "sys.modules['genpolicy.cli'] = fake\n"
+        "class Full:\n"
+        "    def write(self, text): raise OSError(28, 'No space left on device')\n"
+        "    def flush(self): raise OSError(28, 'No space left on device')\n"
+        "sys.stderr = Full()\n"
+        "sys.argv = ['genpolicy', 'render', sys.argv[1]]\n"
+        "from genpolicy.entry import main\n"
+        "main()\n")
+    proc = subprocess.run([sys.executable, "-c", script, str(plain_spec)], capture_output=True, text=True,
+                          env={**os.environ, **env}, cwd=Path(__file__).parents[1], timeout=300, check=False)
+    assert proc.returncode == 1 and not mark.exists(), proc.stderr[-2000:]
+
+
+def test_an_answer_with_stdout_closed_succeeds(plain_spec: Path, env: dict[str, str]) -> None:
+    import subprocess
+    import sys
+
+    render(plain_spec, env)
+    proc = subprocess.run([sys.executable, "-m", "genpolicy", "render", str(plain_spec)], stdout=None,
+                          stderr=subprocess.PIPE, text=True, env={**os.environ, **env}, timeout=300, check=False,
+                          preexec_fn=lambda: os.close(1))
+    assert proc.returncode == 0 and SKIPPED in proc.stderr, proc.stderr[-2000:]

@@ -89,8 +89,8 @@ def test_a_symlink_put_in_the_way_after_the_plan_is_not_written_through(
 @pytest.mark.parametrize("strategy", ["swap", "in-place"])
 def test_a_file_put_where_one_is_to_be_created_after_the_plan_is_kept(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, strategy: str) -> None:
-    """`still_current` sees, from one listing per folder, a file created after the plan where the plan creates
-    one (in a folder that existed and in one that did not): the render refuses and the file stays."""
+    """`still_current` sees a file created after the plan where the plan creates one (in a folder that existed and
+    in one that did not): the render refuses and the file stays."""
     if strategy == "in-place":
         monkeypatch.setattr(writer, "_exchange_supported", lambda: False)
     root = tmp_path / "out"

@@ -105,8 +105,9 @@ def test_registry_uses_are_kept_but_follow_appended_targets(plain_spec: Path) ->
     resolved = load_spec(plain_spec)
     first = resolved.registry_uses()
     assert [(c.name, r.name) for c, r in first] == [("prod", "ghcr"), ("prod", "hub")]
+    kept = resolved._uses
     first.clear()  # a caller's copy: the kept answer is not changed through it
-    assert len(resolved.registry_uses()) == 2
+    assert len(resolved.registry_uses()) == 2 and resolved._uses is kept, "computed once, then kept"
     other = resolved.targets[0].cluster.model_copy(update={"name": "staging"})
     resolved.targets.append(dataclasses.replace(resolved.targets[0], cluster=other))
     assert [(c.name, r.name) for c, r in resolved.registry_uses()][-2:] == [("staging", "ghcr"), ("staging", "hub")]

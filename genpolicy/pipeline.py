@@ -170,6 +170,9 @@ def _remember(spec_arg: str, watched: quick_store.Watched, read: dict[str, str |
     owned = result.plan.record_before if result.cached else result.plan.record()  # as on disk, verified
     if owned is None:
         return
+    key = result.fingerprint
+    if key is not None and key.saved:  # written by this render: what it wrote, not what a re-read finds
+        read = {**read, os.path.abspath(key.path): inputs.quick_digest(key.file_bytes())}
     quick_store.remember(spec_arg, watched, read, also, str(result.plan.root), owned,
                    result.objects, result.cached_warnings + result.lint_warnings)
 

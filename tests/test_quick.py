@@ -391,3 +391,36 @@ def test_an_answer_with_stdout_closed_succeeds(plain_spec: Path, env: dict[str, 
                           stderr=subprocess.PIPE, text=True, env={**os.environ, **env}, timeout=300, check=False,
                           preexec_fn=lambda: os.close(1))
     assert proc.returncode == 0 and SKIPPED in proc.stderr, proc.stderr[-2000:]
+
+
+def test_a_fingerprint_key_replaced_right_after_this_render_saved_it_is_not_recorded(tmp_path: Path) -> None:
+    """The key a render generates is recorded as the bytes it wrote: one replaced before the record is made
+    (another render, a checkout) is not taken for this render's input."""
+    import subprocess
+    import sys
+
+    from test_startup import ENCRYPTED_SPEC
+
+    from bundles import write_certificate
+    from conftest import write_spec
+
+    write_certificate(tmp_path / "certs", "prod")
+    spec = write_spec(tmp_path, ENCRYPTED_SPEC.format(
+        backend="backend: sealed-secrets\n    sealedSecrets: {certificate: certs/prod.pem}"))
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "REG_USER": "u", "REG_PASS": "p"}
+    script = (
+        "import base64, os, sys\n"
+        "from genpolicy import cli\n"
+        "from genpolicy.render.encrypted import FingerprintKey\n"
+        "original = FingerprintKey.save\n"
+        "def save(self):\n"
+        "    original(self)\n"
+        "    self.path.write_text(base64.b64encode(os.urandom(32)).decode() + '\\n')\n"
+        "FingerprintKey.save = save\n"
+        "sys.argv = ['genpolicy'] + sys.argv[1:]\n"
+        "cli.main()\n")
+    proc = subprocess.run([sys.executable, "-c", script, "render", str(spec)], capture_output=True, text=True,
+                          env=env, cwd=Path(__file__).parents[1], timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / ".genpolicy-fingerprint.key").exists()
+    assert not list((tmp_path / "cache" / "genpolicy").glob("quick-*.rec")), "nothing recorded"

@@ -54,6 +54,7 @@ class FingerprintKey:
     key: bytes | None
     path: Path
     created: bool = False
+    saved: bool = False  # this render wrote the key file (genpolicy.quick records the bytes it wrote, not a re-read)
 
     @classmethod
     def load(cls, spec_dir: Path, environ: Mapping[str, str], *, create: bool) -> FingerprintKey:
@@ -78,9 +79,14 @@ class FingerprintKey:
         if not self.created or self.key is None:
             return
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(base64.b64encode(self.key).decode("ascii") + "\n")
-        self.created = False
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(self.file_bytes())
+        self.created, self.saved = False, True
+
+    def file_bytes(self) -> bytes:
+        """The key file's content."""
+        assert self.key is not None
+        return (base64.b64encode(self.key).decode("ascii") + "\n").encode("ascii")
 
     def digest(self, parts: Mapping[str, str]) -> str | None:
         if self.key is None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+
+from genpolicy.record import Frozen, set_field
 
 
 class ExitCode(enum.IntEnum):
@@ -19,17 +20,40 @@ class ExitCode(enum.IntEnum):
     INTERNAL = 70  # a bug in genpolicy
 
 
-@dataclass(frozen=True, order=True)
-class Problem:
-    """One finding, positioned where the user can fix it."""
+class Problem(Frozen):
+    """One finding, positioned where the user can fix it; compared and ordered without its code."""
 
+    __slots__ = ("file", "line", "col", "path", "message", "severity", "code")
+    _compared = ("file", "line", "col", "path", "message", "severity")
     file: str
-    line: int = 0
-    col: int = 0
-    path: str = ""
-    message: str = ""
-    severity: str = "error"
-    code: str = field(default="", compare=False)
+    line: int
+    col: int
+    path: str
+    message: str
+    severity: str
+    code: str
+
+    def __init__(self, file: str, line: int = 0, col: int = 0, path: str = "", message: str = "",
+                 severity: str = "error", code: str = "") -> None:
+        set_field(self, "file", file)
+        set_field(self, "line", line)
+        set_field(self, "col", col)
+        set_field(self, "path", path)
+        set_field(self, "message", message)
+        set_field(self, "severity", severity)
+        set_field(self, "code", code)
+
+    def __lt__(self, other: Problem) -> bool:
+        return bool(self._key(self) < other._key(other))
+
+    def __le__(self, other: Problem) -> bool:
+        return bool(self._key(self) <= other._key(other))
+
+    def __gt__(self, other: Problem) -> bool:
+        return bool(self._key(self) > other._key(other))
+
+    def __ge__(self, other: Problem) -> bool:
+        return bool(self._key(self) >= other._key(other))
 
     def location(self) -> str:
         """`file:line:col` (or just `file` when the position is unknown)."""

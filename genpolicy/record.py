@@ -39,29 +39,31 @@ class Record:
     __slots__ = ()
     _hidden: ClassVar[frozenset[str]] = frozenset()
     _compared: ClassVar[tuple[str, ...] | None] = None
+    _names: ClassVar[tuple[str, ...]] = ()
     _key: ClassVar[Any] = staticmethod(lambda record: ())
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "__slots__" not in cls.__dict__:
             raise TypeError(f"{cls.__name__}: a record lists its fields in __slots__")
-        cls._key = staticmethod(_getter(cls._compared if cls._compared is not None else cls.__slots__))
+        cls._names = tuple(cls.__slots__)
+        cls._key = staticmethod(_getter(cls._compared if cls._compared is not None else cls._names))
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
             return NotImplemented
         return bool(self._key(self) == self._key(other))
 
-    __hash__ = None  # type: ignore[assignment]  # mutable: as a dataclass with eq and not frozen
+    # No __hash__: a class that defines __eq__ alone is unhashable (a mutable dataclass with eq is too).
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name, '<unset>')!r}" for name in self.__slots__
+        shown = ", ".join(f"{name}={getattr(self, name, '<unset>')!r}" for name in self._names
                           if name not in self._hidden and not name.startswith("_"))
         return f"{type(self).__name__}({shown})"
 
     def replace(self: _R, **changes: Any) -> _R:
         """A copy with some fields changed (`dataclasses.replace`); each public slot is a constructor parameter."""
-        values = {name: getattr(self, name) for name in self.__slots__ if not name.startswith("_")}
+        values = {name: getattr(self, name) for name in self._names if not name.startswith("_")}
         return type(self)(**{**values, **changes})
 
 

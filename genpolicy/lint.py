@@ -10,10 +10,10 @@ import functools
 import itertools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 
 from genpolicy.dockerconfig import MAX_SECRET_BYTES, dockerconfigjson
 from genpolicy.errors import Problem
+from genpolicy.record import Frozen, Record, set_field
 from genpolicy.registry import prefix_overlaps, urls_match
 from genpolicy.render.pullsecrets import pull_secrets
 from genpolicy.rules import Rule
@@ -28,11 +28,16 @@ NEAR_LIMIT_BYTES = 768 * 1024
 ESTIMATED_PASSWORD_BYTES = 2048  # a cloud token is 1-3 KiB; used when the value is not read
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(Frozen):
+    __slots__ = ("code", "path", "message")
     code: str
     path: Path
     message: str
+
+    def __init__(self, code: str, path: Path, message: str) -> None:
+        set_field(self, "code", code)
+        set_field(self, "path", path)
+        set_field(self, "message", message)
 
 
 RULES = {rule.code: rule for rule in (
@@ -64,9 +69,12 @@ RULES = {rule.code: rule for rule in (
 _BY_NAME = {rule.name: rule.code for rule in RULES.values()}
 
 
-@dataclass
-class LintReport:
+class LintReport(Record):
+    __slots__ = ("problems",)
     problems: list[Problem]
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
 
     def count(self, severity: str) -> int:
         return sum(p.severity == severity for p in self.problems)
@@ -114,10 +122,15 @@ def _problem(resolved: Resolved, path: Path, message: str, severity: str, code: 
     return Problem(resolved.loaded.filename, line, col, format_path(path), text, severity, code)
 
 
-@dataclass
 class _Context:
+    """What the rules see (a plain class, not a record: `attached_pairs` is a cached_property, kept in __dict__)."""
+
     resolved: Resolved
     credentials: Mapping[str, Credential] | None
+
+    def __init__(self, resolved: Resolved, credentials: Mapping[str, Credential] | None) -> None:
+        self.resolved = resolved
+        self.credentials = credentials
 
     def key(self, registry: Registry) -> str:
         return self.resolved.server_keys[registry.name]

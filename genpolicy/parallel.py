@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 
 from genpolicy import secrets
 from genpolicy.bundle_check import BundleValidator
 from genpolicy.errors import ExitCode, GenpolicyError, Problem
+from genpolicy.record import Record
 from genpolicy.render import Bundle, RenderContext, finalize_bundle, render_bundle
 from genpolicy.render.documents import OutputFile
 from genpolicy.specfile import Resolved
@@ -102,19 +102,35 @@ def _encrypted_secrets(resolved: Resolved) -> int:
 _SHARED: tuple[RenderContext, BundleValidator] | None = None  # inherited by forked workers
 
 
-@dataclass
-class _Share:
+class _Share(Record):
     """What a worker sends back: file bytes and its validator's tallies (no parsed objects)."""
 
-    files: list[tuple[str, bytes, bool, str, bool, int]] = field(default_factory=list)
-    clusters: dict[str, str] = field(default_factory=dict)
-    count: int = 0
-    unvalidated: dict[str, int] = field(default_factory=dict)
-    errors: list[Problem] = field(default_factory=list)
-    spec_errors: list[Problem] = field(default_factory=list)
-    verified: list[tuple[str, str]] = field(default_factory=list)
-    derived: list[tuple[str, bool]] = field(default_factory=list)  # (value, derived) to redact in the parent too
-    failure: tuple[int, int, str, list[Problem]] | None = None  # (cluster's index in the spec, exit code, ...)
+    __slots__ = ("files", "clusters", "count", "unvalidated", "errors", "spec_errors", "verified", "derived",
+                 "failure")
+    files: list[tuple[str, bytes, bool, str, bool, int]]
+    clusters: dict[str, str]
+    count: int
+    unvalidated: dict[str, int]
+    errors: list[Problem]
+    spec_errors: list[Problem]
+    verified: list[tuple[str, str]]
+    derived: list[tuple[str, bool]]  # (value, derived) to redact in the parent too
+    failure: tuple[int, int, str, list[Problem]] | None  # (cluster's index in the spec, exit code, ...)
+
+    def __init__(self, files: list[tuple[str, bytes, bool, str, bool, int]] | None = None,
+                 clusters: dict[str, str] | None = None, count: int = 0, unvalidated: dict[str, int] | None = None,
+                 errors: list[Problem] | None = None, spec_errors: list[Problem] | None = None,
+                 verified: list[tuple[str, str]] | None = None, derived: list[tuple[str, bool]] | None = None,
+                 failure: tuple[int, int, str, list[Problem]] | None = None) -> None:
+        self.files = [] if files is None else files
+        self.clusters = {} if clusters is None else clusters
+        self.count = count
+        self.unvalidated = {} if unvalidated is None else unvalidated
+        self.errors = [] if errors is None else errors
+        self.spec_errors = [] if spec_errors is None else spec_errors
+        self.verified = [] if verified is None else verified
+        self.derived = [] if derived is None else derived
+        self.failure = failure
 
 
 def _render_share(names: list[str]) -> _Share:

@@ -7,7 +7,6 @@ import functools
 import gc
 import os
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from genpolicy import inputs, parallel, quick_store, writer
@@ -16,6 +15,7 @@ from genpolicy.cache import Inputs, RenderCache
 from genpolicy.credentials import CredentialReader
 from genpolicy.errors import Problem, SpecError, WriteError
 from genpolicy.lint import lint
+from genpolicy.record import Record
 from genpolicy.render import Bundle, RenderContext, encrypted, render_bundle
 from genpolicy.render.encrypted import FingerprintKey
 from genpolicy.secrets import Credential
@@ -25,34 +25,68 @@ from genpolicy.templating import Templates, builtin_template_dir
 from genpolicy.validate import CrdSchemas
 
 
-@dataclass
-class RenderOptions:
+class RenderOptions(Record):
+    __slots__ = ("spec", "output", "crds", "templates", "environ", "progress", "check", "cache", "quick")
     spec: Path
-    output: Path | None = None
-    crds: list[Path] = field(default_factory=list)
-    templates: list[Path] = field(default_factory=list)
-    environ: Mapping[str, str] | None = None
-    progress: Callable[[int], None] | None = None
-    check: bool = False  # `render --check`: encrypted Secrets may be reused without credentials
-    cache: bool = False  # the no-change fast path (genpolicy.cache); the CLI turns it on
-    quick: str | None = None  # the CLI's SPEC argument of a plain `render SPEC`: feed genpolicy.quick
+    output: Path | None
+    crds: list[Path]
+    templates: list[Path]
+    environ: Mapping[str, str] | None
+    progress: Callable[[int], None] | None
+    check: bool  # `render --check`: encrypted Secrets may be reused without credentials
+    cache: bool  # the no-change fast path (genpolicy.cache); the CLI turns it on
+    quick: str | None  # the CLI's SPEC argument of a plain `render SPEC`: feed genpolicy.quick
+
+    def __init__(self, spec: Path, output: Path | None = None, crds: list[Path] | None = None,
+                 templates: list[Path] | None = None, environ: Mapping[str, str] | None = None,
+                 progress: Callable[[int], None] | None = None, check: bool = False, cache: bool = False,
+                 quick: str | None = None) -> None:
+        self.spec = spec
+        self.output = output
+        self.crds = [] if crds is None else crds
+        self.templates = [] if templates is None else templates
+        self.environ = environ
+        self.progress = progress
+        self.check = check
+        self.cache = cache
+        self.quick = quick
 
 
-@dataclass
-class RenderResult:
+class RenderResult(Record):
+    __slots__ = ("resolved", "bundle", "plan", "warnings", "objects", "fingerprint", "cache", "cache_digest", "cached",
+                 "cached_warnings", "lint_warnings", "verification", "quick")
     resolved: Resolved
     bundle: Bundle
     plan: writer.Plan
     warnings: list[Problem]
     objects: int
-    fingerprint: FingerprintKey | None = None
-    cache: RenderCache | None = None
-    cache_digest: str = ""
-    cached: bool = False  # the no-change fast path answered
-    cached_warnings: list[Problem] = field(default_factory=list)
-    lint_warnings: list[Problem] = field(default_factory=list)
-    verification: list[tuple[str, str]] = field(default_factory=list)  # (how, object) per encrypted Secret
-    quick: Callable[[RenderResult], None] | None = None  # remembers this render for genpolicy.quick
+    fingerprint: FingerprintKey | None
+    cache: RenderCache | None
+    cache_digest: str
+    cached: bool  # the no-change fast path answered
+    cached_warnings: list[Problem]
+    lint_warnings: list[Problem]
+    verification: list[tuple[str, str]]  # (how, object) per encrypted Secret
+    quick: Callable[[RenderResult], None] | None  # remembers this render for genpolicy.quick
+
+    def __init__(self, resolved: Resolved, bundle: Bundle, plan: writer.Plan, warnings: list[Problem], objects: int,
+                 fingerprint: FingerprintKey | None = None, cache: RenderCache | None = None, cache_digest: str = "",
+                 cached: bool = False, cached_warnings: list[Problem] | None = None,
+                 lint_warnings: list[Problem] | None = None, verification: list[tuple[str, str]] | None = None,
+                 quick: Callable[[RenderResult], None] | None = None) -> None:
+        self.resolved = resolved
+        self.bundle = bundle
+        self.plan = plan
+        self.warnings = warnings
+        self.objects = objects
+        self.fingerprint = fingerprint
+        self.cache = cache
+        self.cache_digest = cache_digest
+        self.cached = cached
+        self.cached_warnings = [] if cached_warnings is None else cached_warnings
+        self.lint_warnings = [] if lint_warnings is None else lint_warnings
+        self.verification = [] if verification is None else verification
+        self.quick = quick
 
     def after_write(self) -> None:
         """Keep a newly generated fingerprint key; remember this render for the no-change fast path."""
@@ -63,7 +97,7 @@ class RenderResult:
         if self.cache is not None and not self.cached:
             # the record this render wrote (not the file re-read: another render may have replaced it since)
             self.cache.store(self.cache_digest, self.plan.record(), self.objects,
-                             [asdict(w) for w in self.cached_warnings])
+                             [w.as_dict() for w in self.cached_warnings])
             self.cache.store_known(self.plan.record(), self.plan.verified())
         if self.quick is not None:  # after a cache hit too: the quick record may be what missed
             self.quick(self)

@@ -8,8 +8,8 @@ dataclass's are over its fields. A `Frozen` record is also hashable and refuses 
 `__init__`, which sets its fields with `set_field` (as a frozen dataclass's `__init__` does).
 
 Class attributes a subclass may set: `_hidden`, fields left out of the repr (a credential);
-`_compared`, the fields equality and hashing use (default: every slot). Slots with a leading
-underscore are private state: not constructor parameters, not in the repr.
+`_compared`, the fields equality and hashing use (default: every public slot). Slots with a leading
+underscore are private state (a memo): not constructor parameters, not compared, not in the repr.
 Modules a render does not import keep `@dataclass`; `tests/test_startup.py` asserts a plain
 render never imports `dataclasses`.
 """
@@ -39,15 +39,15 @@ class Record:
     __slots__ = ()
     _hidden: ClassVar[frozenset[str]] = frozenset()
     _compared: ClassVar[tuple[str, ...] | None] = None
-    _names: ClassVar[tuple[str, ...]] = ()
+    field_names: ClassVar[tuple[str, ...]] = ()  # the public slots: the constructor's parameters, in order
     _key: ClassVar[Any] = staticmethod(lambda record: ())
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "__slots__" not in cls.__dict__:
             raise TypeError(f"{cls.__name__}: a record lists its fields in __slots__")
-        cls._names = tuple(cls.__slots__)
-        cls._key = staticmethod(_getter(cls._compared if cls._compared is not None else cls._names))
+        cls.field_names = tuple(name for name in cls.__slots__ if not name.startswith("_"))
+        cls._key = staticmethod(_getter(cls._compared if cls._compared is not None else cls.field_names))
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is not self.__class__:
@@ -57,14 +57,17 @@ class Record:
     # No __hash__: a class that defines __eq__ alone is unhashable (a mutable dataclass with eq is too).
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name, '<unset>')!r}" for name in self._names
-                          if name not in self._hidden and not name.startswith("_"))
+        shown = ", ".join(f"{name}={getattr(self, name, '<unset>')!r}" for name in self.field_names
+                          if name not in self._hidden)
         return f"{type(self).__name__}({shown})"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The public fields by name (a shallow `dataclasses.asdict`): what the constructor takes."""
+        return {name: getattr(self, name) for name in self.field_names}
 
     def replace(self: _R, **changes: Any) -> _R:
         """A copy with some fields changed (`dataclasses.replace`); each public slot is a constructor parameter."""
-        values = {name: getattr(self, name) for name in self._names if not name.startswith("_")}
-        return type(self)(**{**values, **changes})
+        return type(self)(**{**self.as_dict(), **changes})
 
 
 class Frozen(Record):

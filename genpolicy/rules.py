@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from genpolicy.record import Frozen, set_field
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(Frozen):
+    __slots__ = ("code", "name", "severity", "summary")
     code: str
     name: str
     severity: str  # error, warning or info
     summary: str
+
+    def __init__(self, code: str, name: str, severity: str, summary: str) -> None:
+        set_field(self, "code", code)
+        set_field(self, "name", name)
+        set_field(self, "severity", severity)
+        set_field(self, "summary", summary)

@@ -6,7 +6,8 @@ import base64
 import re
 import threading
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+
+from genpolicy.record import Frozen, set_field
 
 _lock = threading.Lock()
 _registered: set[str] = set()
@@ -44,13 +45,19 @@ class Sensitive:
         raise TypeError("Sensitive values cannot be pickled")
 
 
-@dataclass(frozen=True)
-class Credential:
+class Credential(Frozen):
     """A username/password pair read at render time."""
 
+    __slots__ = ("username", "password", "source")
+    _hidden = frozenset({"password"})
     username: str
-    password: Sensitive = field(repr=False)
-    source: str = ""
+    password: Sensitive
+    source: str
+
+    def __init__(self, username: str, password: Sensitive, source: str = "") -> None:
+        set_field(self, "username", username)
+        set_field(self, "password", password)
+        set_field(self, "source", source)
 
     def basic_auth(self) -> str:
         """base64("user:password"), the dockerconfigjson `auth` field."""

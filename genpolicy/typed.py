@@ -2,7 +2,8 @@
 
 A `Model` subclass declares camelCase-aliased fields with annotations and `Field(...)`; validation
 reports every error at once as `ErrorDetails` (`loc`, `type`, `msg`, `ctx`), the shape the
-positioned problems are built from (`genpolicy.specfile.errors`). It imports nothing of genpolicy.
+positioned problems are built from (`genpolicy.specfile.errors`). It imports nothing of genpolicy but its
+fields (`genpolicy.typed_fields`) and `genpolicy.record`.
 It replaces pydantic, whose import and schema building were over a third of every render's
 start-up, with the small subset the spec uses: str (length, pattern), bool, Literal, `X | None`,
 list, dict, Any, nested models, `SecretStr`, before/after field validators and after-model
@@ -18,10 +19,10 @@ import sys
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import cache
 from typing import Any, ClassVar, TypedDict, TypeVar, dataclass_transform
 
+from genpolicy.record import Frozen, set_field
 from genpolicy.typed_fields import MISSING, Field, FieldInfo, SecretStr, to_camel
 
 __all__ = ["ErrorDetails", "Field", "FieldInfo", "Model", "SecretStr", "ValidationError", "field_validator",
@@ -52,11 +53,16 @@ class ValidationError(ValueError):
         return list(self._details)
 
 
-@dataclass(frozen=True)
-class _Marker:
+class _Marker(Frozen):
+    __slots__ = ("kind", "function", "fields")
     kind: str  # "before", "after" (a field) or "model"
     function: Any
-    fields: tuple[str, ...] = ()
+    fields: tuple[str, ...]
+
+    def __init__(self, kind: str, function: Any, fields: tuple[str, ...] = ()) -> None:
+        set_field(self, "kind", kind)
+        set_field(self, "function", function)
+        set_field(self, "fields", fields)
 
 
 def field_validator(*names: str, mode: str = "after") -> Callable[[Any], Any]:
@@ -95,7 +101,7 @@ class Model:
                 continue
             value = cls.__dict__.get(name, MISSING)
             info = value if isinstance(value, FieldInfo) else FieldInfo(default=value)
-            declared[name] = FieldInfo(**{**info.__dict__, "alias": info.alias or to_camel(name)})
+            declared[name] = info.replace(alias=info.alias or to_camel(name))
             if name in cls.__dict__:
                 delattr(cls, name)
         for key, value in list(cls.__dict__.items()):
@@ -165,7 +171,7 @@ def _resolve(cls: type[Model]) -> dict[str, FieldInfo]:
         for name, text in inspect.get_annotations(klass).items():
             if name in cls.__fields_declared__:
                 hints[name] = eval(text, module) if isinstance(text, str) else text
-    return {name: FieldInfo(**{**info.__dict__, "annotation": hints[name]})
+    return {name: info.replace(annotation=hints[name])
             for name, info in cls.__fields_declared__.items()}
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
+
+from genpolicy.record import Frozen, set_field
 
 __all__ = ["MISSING", "Field", "FieldInfo", "SecretStr", "to_camel"]
 
@@ -37,17 +38,32 @@ class SecretStr:
         return (SecretStr, (self._value,))
 
 
-@dataclass(frozen=True)
-class FieldInfo:
-    default: Any = MISSING
-    default_factory: Callable[[], Any] | None = None
-    alias: str | None = None
-    description: str | None = None
-    pattern: str | None = None
-    min_length: int | None = None
-    max_length: int | None = None
-    annotation: Any = None
-    accepts: Any = None  # the schema's type when a before-validator takes more than `annotation` (None: the same)
+class FieldInfo(Frozen):
+    __slots__ = ("default", "default_factory", "alias", "description", "pattern", "min_length", "max_length",
+                 "annotation", "accepts")
+    default: Any
+    default_factory: Callable[[], Any] | None
+    alias: str | None
+    description: str | None
+    pattern: str | None
+    min_length: int | None
+    max_length: int | None
+    annotation: Any
+    accepts: Any  # the schema's type when a before-validator takes more than `annotation` (None: the same)
+
+    def __init__(self, default: Any = MISSING, default_factory: Callable[[], Any] | None = None,
+                 alias: str | None = None, description: str | None = None, pattern: str | None = None,
+                 min_length: int | None = None, max_length: int | None = None, annotation: Any = None,
+                 accepts: Any = None) -> None:
+        set_field(self, "default", default)
+        set_field(self, "default_factory", default_factory)
+        set_field(self, "alias", alias)
+        set_field(self, "description", description)
+        set_field(self, "pattern", pattern)
+        set_field(self, "min_length", min_length)
+        set_field(self, "max_length", max_length)
+        set_field(self, "annotation", annotation)
+        set_field(self, "accepts", accepts)
 
     @property
     def required(self) -> bool:

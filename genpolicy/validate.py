@@ -16,7 +16,6 @@ import importlib.util
 import json
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from genpolicy.crds import ShippedCrds
 from genpolicy.inputs import MAX_MANIFEST_BYTES, read_text, yaml_documents
 from genpolicy.nodes.schema import is_node_object, node_findings
 from genpolicy.nodes.versions import cache_type_required, parse_version
+from genpolicy.record import Frozen, Record, set_field
 from genpolicy.specfile.checks import DNS1123_LABEL, DNS1123_SUBDOMAIN
 
 
@@ -49,23 +49,35 @@ MAX_ANNOTATIONS_BYTES = 256 * 1024
 _PATH_SEGMENT_KINDS = {"ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(Frozen):
     """A problem with one object; `path` is a JSON path inside it."""
 
+    __slots__ = ("path", "message", "parts", "unexpected")
     path: str
     message: str
-    parts: tuple[str | int, ...] = ()  # the same path, as keys and indexes
-    unexpected: tuple[str, ...] = ()  # unknown field names reported at `path`
+    parts: tuple[str | int, ...]  # the same path, as keys and indexes
+    unexpected: tuple[str, ...]  # unknown field names reported at `path`
+
+    def __init__(self, path: str, message: str, parts: tuple[str | int, ...] = (),
+                 unexpected: tuple[str, ...] = ()) -> None:
+        set_field(self, "path", path)
+        set_field(self, "message", message)
+        set_field(self, "parts", parts)
+        set_field(self, "unexpected", unexpected)
 
 
-@dataclass
-class Outcome:
+class Outcome(Record):
     """The result of validating one object."""
 
-    findings: list[Finding] = field(default_factory=list)
-    validated: bool = True  # False: no schema was available ("not validated")
-    schema: str = ""
+    __slots__ = ("findings", "validated", "schema")
+    findings: list[Finding]
+    validated: bool  # False: no schema was available ("not validated")
+    schema: str
+
+    def __init__(self, findings: list[Finding] | None = None, validated: bool = True, schema: str = "") -> None:
+        self.findings = [] if findings is None else findings
+        self.validated = validated
+        self.schema = schema
 
 
 def available_versions() -> list[str]:

@@ -13,14 +13,14 @@ import fcntl
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 
 from genpolicy import journal, ondisk, swap
 from genpolicy.diffs import redact_secret_data as redact_secret_data  # re-exported: the diff of a plan
 from genpolicy.diffs import unified_diff as unified_diff
 from genpolicy.errors import Problem, WriteError
+from genpolicy.record import Frozen, Record, set_field
 from genpolicy.swap import SWAP_MARK as SWAP_MARK  # re-exported: genpolicy.quick looks for leftovers
 from genpolicy.swap import exchange_supported as _exchange_supported
 
@@ -28,29 +28,55 @@ OWNED_FILE = ".genpolicy-owned.json"
 OWNED_FORMAT = 1
 
 
-@dataclass(frozen=True)
-class Planned:
+class Planned(Frozen):
     """The bytes genpolicy wants at a path, and whether they hold plaintext credentials."""
 
-    content: bytes = field(repr=False)  # may hold credentials in clear: never printed
-    sensitive: bool = False
-    digest: str = ""  # its SHA-256 when already known (computed where it was rendered)
+    __slots__ = ("content", "sensitive", "digest")
+    _hidden = frozenset({"content"})  # may hold credentials in clear: never printed
+    content: bytes
+    sensitive: bool
+    digest: str  # its SHA-256 when already known (computed where it was rendered)
+
+    def __init__(self, content: bytes, sensitive: bool = False, digest: str = "") -> None:
+        set_field(self, "content", content)
+        set_field(self, "sensitive", sensitive)
+        set_field(self, "digest", digest)
 
 
-@dataclass
-class Plan:
+class Plan(Record):
+    __slots__ = ("root", "create", "update", "unchanged", "delete", "conflicts", "old", "owned", "record_before",
+                 "signatures", "started_ns", "_record")
+    _hidden = frozenset({"old"})
     root: Path
-    create: dict[str, Planned] = field(default_factory=dict)
-    update: dict[str, Planned] = field(default_factory=dict)
-    unchanged: list[str] = field(default_factory=list)
-    delete: list[str] = field(default_factory=list)
-    conflicts: list[Problem] = field(default_factory=list)
-    old: dict[str, bytes] = field(default_factory=dict, repr=False)  # current bytes of updated/deleted files
-    owned: dict[str, str] = field(default_factory=dict)  # the new owned-files record
-    record_before: bytes | None = None  # the owned-files record the plan was made against
-    signatures: dict[str, ondisk.Signature | None] = field(default_factory=dict)  # of the files read
-    started_ns: int = 0  # wall clock when the plan began (files changed shortly before are re-read)
-    _record: bytes | None = field(default=None, repr=False)
+    create: dict[str, Planned]
+    update: dict[str, Planned]
+    unchanged: list[str]
+    delete: list[str]
+    conflicts: list[Problem]
+    old: dict[str, bytes]  # current bytes of updated/deleted files
+    owned: dict[str, str]  # the new owned-files record
+    record_before: bytes | None  # the owned-files record the plan was made against
+    signatures: dict[str, ondisk.Signature | None]  # of the files read
+    started_ns: int  # wall clock when the plan began (files changed shortly before are re-read)
+    _record: bytes | None
+
+    def __init__(self, root: Path, create: dict[str, Planned] | None = None, update: dict[str, Planned] | None = None,
+                 unchanged: list[str] | None = None, delete: list[str] | None = None,
+                 conflicts: list[Problem] | None = None, old: dict[str, bytes] | None = None,
+                 owned: dict[str, str] | None = None, record_before: bytes | None = None,
+                 signatures: dict[str, ondisk.Signature | None] | None = None, started_ns: int = 0) -> None:
+        self.root = root
+        self.create = {} if create is None else create
+        self.update = {} if update is None else update
+        self.unchanged = [] if unchanged is None else unchanged
+        self.delete = [] if delete is None else delete
+        self.conflicts = [] if conflicts is None else conflicts
+        self.old = {} if old is None else old
+        self.owned = {} if owned is None else owned
+        self.record_before = record_before
+        self.signatures = {} if signatures is None else signatures
+        self.started_ns = started_ns
+        self._record = None
 
     @property
     def changed(self) -> bool:
@@ -278,14 +304,28 @@ def still_current(result: Plan) -> bool:
     tree = ondisk.Tree(root)  # listed afresh: a folder on the way may have become a symlink since the plan
     if any(tree.through_link(rel) for rel in (*result.create, *result.update, *result.delete)):
         return False
-    # One lstat each, not the listings: the plan decided "create" from those, and a name lookup is what the write
-    # will meet (a folder that can be searched but not listed, a case-insensitive file system).
-    if any(os.path.lexists(os.path.join(root, rel)) for rel in result.create):
+    if _any_present(root, result.create):
         return False
     expected = {rel: sha256(result.old[rel]) for rel in (*result.update, *result.delete)}
     expected.update({rel: result.owned[rel] for rel in result.unchanged if rel in result.owned})
     return all(_same(os.path.join(root, rel), result.signatures.get(rel), digest, result.started_ns)
                for rel, digest in expected.items())
+
+
+def _any_present(root: str, rels: Iterable[str]) -> bool:
+    """Whether any of `rels` exists, by name lookup (`lstat`), not from the listings: the plan decided "create"
+    from those, and a lookup is what the write will meet (a folder that can be searched but not listed, a
+    case-insensitive file system). A folder found absent stands for every file in it (a first render, a new
+    cluster: one lookup, not one per file)."""
+    folders: dict[str, bool] = {"": True}
+    for rel in rels:
+        folder = rel.rpartition("/")[0]
+        present = folders.get(folder)
+        if present is None:
+            present = folders[folder] = os.path.lexists(os.path.join(root, folder))
+        if present and os.path.lexists(os.path.join(root, rel)):
+            return True
+    return False
 
 
 def _same(path: str, before: ondisk.Signature | None, digest: str, started_ns: int) -> bool:

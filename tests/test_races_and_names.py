@@ -106,6 +106,20 @@ def test_a_file_put_where_one_is_to_be_created_after_the_plan_is_kept(
         (root / foreign).unlink()
 
 
+@pytest.mark.parametrize("foreign", ["ns/7.yaml", "a/b/c.yaml", "top.yaml"])
+def test_still_current_finds_a_file_created_where_the_plan_creates_one_in_a_folder_that_was_absent(
+        tmp_path: Path, foreign: str) -> None:
+    """Into an absent output folder (a first render): one lookup of an absent folder stands for its files, and a
+    folder and file made after the plan are still found, at any depth (the guard itself, not the swap's)."""
+    root = tmp_path / "out"
+    result = plan(root, {"ns/7.yaml": Planned(MARK), "a/b/c.yaml": Planned(MARK), "top.yaml": Planned(MARK)})
+    assert writer.still_current(result)
+    (root / foreign).parent.mkdir(parents=True, exist_ok=True)
+    assert writer.still_current(result), "a folder alone is no conflict"
+    (root / foreign).write_bytes(b"someone else's\n")
+    assert not writer.still_current(result)
+
+
 @pytest.mark.skipif(not writer._exchange_supported(), reason="no atomic directory exchange on this OS")
 def test_a_foreign_file_written_while_the_swap_tree_is_built_is_not_deleted(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -98,8 +98,6 @@ def test_distribution_names_normalise_as_pep_503(name: str) -> None:
 
 
 def test_registry_uses_are_kept_but_follow_appended_targets(plain_spec: Path) -> None:
-    import dataclasses
-
     from genpolicy.specfile import load_spec
 
     resolved = load_spec(plain_spec)
@@ -109,5 +107,5 @@ def test_registry_uses_are_kept_but_follow_appended_targets(plain_spec: Path) ->
     first.clear()  # a caller's copy: the kept answer is not changed through it
     assert len(resolved.registry_uses()) == 2 and resolved._uses is kept, "computed once, then kept"
     other = resolved.targets[0].cluster.model_copy(update={"name": "staging"})
-    resolved.targets.append(dataclasses.replace(resolved.targets[0], cluster=other))
+    resolved.targets.append(resolved.targets[0].replace(cluster=other))
     assert [(c.name, r.name) for c, r in resolved.registry_uses()][-2:] == [("staging", "ghcr"), ("staging", "hub")]

@@ -12,24 +12,35 @@ from __future__ import annotations
 import functools
 import gzip
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jsonschema_rs
 
+from genpolicy.record import Frozen, set_field
+
 FOLDER = Path(__file__).parent
 
 
-@dataclass(frozen=True)
-class Release:
+class Release(Frozen):
     """One upstream release: where its CRDs came from and the schema file of each (apiVersion, kind)."""
 
+    __slots__ = ("project", "version", "source", "licence", "schemas")
     project: str
     version: str
     source: str
     licence: str
-    schemas: dict[str, str] = field(hash=False)
+    schemas: dict[str, str]  # compared, not hashed (a dict is not hashable)
+
+    def __init__(self, project: str, version: str, source: str, licence: str, schemas: dict[str, str]) -> None:
+        set_field(self, "project", project)
+        set_field(self, "version", version)
+        set_field(self, "source", source)
+        set_field(self, "licence", licence)
+        set_field(self, "schemas", schemas)
+
+    def __hash__(self) -> int:
+        return hash((self.project, self.version, self.source, self.licence))
 
 
 @functools.cache
@@ -61,12 +72,16 @@ def kyverno_minor_for(version: str | None) -> str:
     return older[-1] if older else minors[0]
 
 
-@dataclass(frozen=True)
-class ShippedCrds:
+class ShippedCrds(Frozen):
     """The shipped schemas for one Kyverno minor plus every other project's."""
 
+    __slots__ = ("kyverno", "releases")
     kyverno: str
     releases: tuple[Release, ...]
+
+    def __init__(self, kyverno: str, releases: tuple[Release, ...]) -> None:
+        set_field(self, "kyverno", kyverno)
+        set_field(self, "releases", releases)
 
     def release(self, api_version: str, kind: str) -> Release | None:
         key = f"{api_version} {kind}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 import tempfile
@@ -66,7 +65,7 @@ def _check_spec(text: str, folder: Path, shown: str) -> None:
         try:
             load_spec(candidate)
         except GenpolicyError as exc:  # point at the spec as it would have been written, not the scratch copy
-            exc.problems = [dataclasses.replace(p, file=shown) if p.file == str(candidate) else p
+            exc.problems = [p.replace(file=shown) if p.file == str(candidate) else p
                             for p in exc.problems]
             raise
 

@@ -6,17 +6,23 @@ can be overridden in the spec.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from genpolicy.nodes.model import CredentialProvider
+from genpolicy.record import Frozen, set_field
 
 
-@dataclass(frozen=True)
-class Effective:
+class Effective(Frozen):
+    __slots__ = ("name", "match_images", "default_cache_duration", "args")
     name: str
     match_images: tuple[str, ...]
     default_cache_duration: str
     args: tuple[str, ...]
+
+    def __init__(self, name: str, match_images: tuple[str, ...], default_cache_duration: str,
+                 args: tuple[str, ...]) -> None:
+        set_field(self, "name", name)
+        set_field(self, "match_images", match_images)
+        set_field(self, "default_cache_duration", default_cache_duration)
+        set_field(self, "args", args)
 
 
 DEFAULTS: dict[str, Effective] = {

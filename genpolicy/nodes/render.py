@@ -7,7 +7,6 @@ bootstrap, e.g. cloud-init or a machine config, copies them to the node).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from genpolicy.errors import OutputValidationError, Problem
@@ -16,6 +15,7 @@ from genpolicy.nodes.model import CredentialProvider, Mirror, NodePool, ServiceA
 from genpolicy.nodes.providers import effective
 from genpolicy.nodes.schema import hosts_findings, node_findings
 from genpolicy.nodes.versions import Version, cache_type_required, cpc_api_version, exec_api_version, parse_version
+from genpolicy.record import Record
 
 if TYPE_CHECKING:
     from genpolicy.specfile.model import Cluster, Spec
@@ -23,13 +23,18 @@ if TYPE_CHECKING:
 DOCKER_HUB_ENDPOINT = "https://registry-1.docker.io"
 
 
-@dataclass
-class NodeFile:
+class NodeFile(Record):
     """A file under `<cluster>/nodes/<pool>/`: YAML objects, or TOML text."""
 
+    __slots__ = ("path", "objects", "text")
     path: str
-    objects: list[dict[str, Any]] = field(default_factory=list)
-    text: str | None = None
+    objects: list[dict[str, Any]]
+    text: str | None
+
+    def __init__(self, path: str, objects: list[dict[str, Any]] | None = None, text: str | None = None) -> None:
+        self.path = path
+        self.objects = [] if objects is None else objects
+        self.text = text
 
 
 def node_files(spec: Spec, cluster: Cluster, folder: str) -> list[NodeFile]:

@@ -7,7 +7,7 @@ keps/sig-node/2535 kep.yaml.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from genpolicy.record import Frozen, set_field
 
 Version = tuple[int, int]
 
@@ -31,12 +31,16 @@ def exec_api_version(version: Version) -> str:
     return "credentialprovider.kubelet.k8s.io/" + ("v1" if version >= (1, 26) else "v1beta1")
 
 
-@dataclass(frozen=True)
-class Stage:
+class Stage(Frozen):
     """A feature gate's stage on one minor: `None` = the kubelet does not have it."""
 
+    __slots__ = ("stage", "default_on")
     stage: str | None
     default_on: bool
+
+    def __init__(self, stage: str | None, default_on: bool) -> None:
+        set_field(self, "stage", stage)
+        set_field(self, "default_on", default_on)
 
     @property
     def exists(self) -> bool:

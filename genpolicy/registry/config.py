@@ -9,27 +9,37 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 
+from genpolicy.record import Frozen, set_field
 from genpolicy.registry.common import InvalidDockerConfig, go_bytes, go_str, redact
 from genpolicy.registry.gobase64 import go_b64decode
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(Frozen):
     """One decoded auths entry: what the kubelet sends to the CRI (username/password) plus email."""
 
+    __slots__ = ("username", "password", "email")
+    _hidden = frozenset({"password"})
     username: str
-    password: str = field(repr=False)
-    email: str = ""
+    password: str
+    email: str
+
+    def __init__(self, username: str, password: str, email: str = "") -> None:
+        set_field(self, "username", username)
+        set_field(self, "password", password)
+        set_field(self, "email", email)
 
 
-@dataclass(frozen=True)
-class SourcedEntry:
+class SourcedEntry(Frozen):
     """A credential tagged with where it came from (secret namespace/name, "node", a plugin)."""
 
+    __slots__ = ("source", "entry")
     source: str
     entry: Entry
+
+    def __init__(self, source: str, entry: Entry) -> None:
+        set_field(self, "source", source)
+        set_field(self, "entry", entry)
 
 
 class _Object(list[tuple[str, object]]):

@@ -6,8 +6,7 @@ Reference: src/net/url/url.go and src/net/ipsock.go in golang/go.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
+from genpolicy.record import Frozen, set_field
 from genpolicy.registry.common import go_bytes, go_str
 
 
@@ -15,10 +14,14 @@ class URLError(ValueError):
     """Go's url.Parse failed."""
 
 
-@dataclass(frozen=True)
-class URL:
+class URL(Frozen):
+    __slots__ = ("host", "path")
     host: str
     path: str
+
+    def __init__(self, host: str, path: str) -> None:
+        set_field(self, "host", host)
+        set_field(self, "path", path)
 
 
 _HOST, _ZONE, _OTHER = "host", "zone", "other"

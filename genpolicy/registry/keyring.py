@@ -9,9 +9,9 @@ turns the image into a lookup key (`distribution/reference`), matches with `URLs
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
+from genpolicy.record import Frozen, set_field
 from genpolicy.registry.common import DEFAULT_REGISTRY_HOST, DOCKER_HUB, InvalidKey, go_bytes, redact
 from genpolicy.registry.config import Entry, SourcedEntry
 from genpolicy.registry.gomatch import filepath_match
@@ -66,13 +66,18 @@ def is_default_registry_match(lookup_key: str) -> bool:
 C = TypeVar("C")
 
 
-@dataclass(frozen=True)
-class Match(Generic[C]):
+class Match(Frozen, Generic[C]):
     """One credential a lookup returned, with the key that matched (the fallback key for a fallback)."""
 
+    __slots__ = ("key", "credential", "fallback")
     key: str
     credential: C
-    fallback: bool = False
+    fallback: bool
+
+    def __init__(self, key: str, credential: C, fallback: bool = False) -> None:
+        set_field(self, "key", key)
+        set_field(self, "credential", credential)
+        set_field(self, "fallback", fallback)
 
 
 class KeyringLike(Protocol[C]):

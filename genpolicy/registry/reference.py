@@ -5,8 +5,8 @@ kubelet's parsers.ParseImageName (`nginx` -> docker.io/library/nginx:latest).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
+from genpolicy.record import Frozen, set_field
 from genpolicy.registry.common import DEFAULT_REGISTRY_HOST, DOCKER_HUB, InvalidImage
 
 _ALNUM = r"[a-z0-9]+"
@@ -26,14 +26,20 @@ _DIGEST_HEX_LENGTHS = {"sha256": 64, "sha384": 96, "sha512": 128}
 _NAME_TOTAL_LENGTH_MAX = 255
 
 
-@dataclass(frozen=True)
-class ImageRef:
+class ImageRef(Frozen):
     """A normalised image reference; `lookup_key` is what the kubelet hands to Lookup."""
 
+    __slots__ = ("domain", "path", "tag", "digest")
     domain: str
     path: str
-    tag: str = ""
-    digest: str = ""
+    tag: str
+    digest: str
+
+    def __init__(self, domain: str, path: str, tag: str = "", digest: str = "") -> None:
+        set_field(self, "domain", domain)
+        set_field(self, "path", path)
+        set_field(self, "tag", tag)
+        set_field(self, "digest", digest)
 
     @property
     def lookup_key(self) -> str:

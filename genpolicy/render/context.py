@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
 import yaml
 
 from genpolicy.errors import OutputValidationError, Problem
+from genpolicy.record import Record
 from genpolicy.render import encrypted
 from genpolicy.render.documents import Document, MemoDocument, OutputFile, SpecPath
 from genpolicy.render.pullsecrets import PullSecret
@@ -21,12 +21,16 @@ from genpolicy.templating import Templates, is_plain
 _YamlLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-@dataclass
-class Bundle:
+class Bundle(Record):
     """Everything a render produces, keyed by path relative to the output root."""
 
-    files: dict[str, OutputFile] = field(default_factory=dict)
-    clusters: dict[str, str] = field(default_factory=dict)  # cluster name -> folder
+    __slots__ = ("files", "clusters")
+    files: dict[str, OutputFile]
+    clusters: dict[str, str]  # cluster name -> folder
+
+    def __init__(self, files: dict[str, OutputFile] | None = None, clusters: dict[str, str] | None = None) -> None:
+        self.files = {} if files is None else files
+        self.clusters = {} if clusters is None else clusters
 
     def add(self, file: OutputFile) -> None:
         self.files[file.path] = file
@@ -37,16 +41,29 @@ class Bundle:
                 yield file, doc
 
 
-@dataclass
-class RenderContext:
+class RenderContext(Record):
+    __slots__ = ("resolved", "templates", "credentials", "spec_name", "progress", "encryption", "memo", "on_files")
     resolved: Resolved
     templates: Templates
     credentials: dict[str, Credential]
     spec_name: str
-    progress: Callable[[int], None] | None = None
-    encryption: encrypted.EncryptionContext | None = None
-    memo: dict[tuple[str, str], tuple[str, str]] = field(default_factory=dict)
-    on_files: Callable[[list[OutputFile]], None] | None = None  # e.g. validate, then free parsed objects
+    progress: Callable[[int], None] | None
+    encryption: encrypted.EncryptionContext | None
+    memo: dict[tuple[str, str], tuple[str, str]]
+    on_files: Callable[[list[OutputFile]], None] | None  # e.g. validate, then free parsed objects
+
+    def __init__(self, resolved: Resolved, templates: Templates, credentials: dict[str, Credential], spec_name: str,
+                 progress: Callable[[int], None] | None = None, encryption: encrypted.EncryptionContext | None = None,
+                 memo: dict[tuple[str, str], tuple[str, str]] | None = None,
+                 on_files: Callable[[list[OutputFile]], None] | None = None) -> None:
+        self.resolved = resolved
+        self.templates = templates
+        self.credentials = credentials
+        self.spec_name = spec_name
+        self.progress = progress
+        self.encryption = encryption
+        self.memo = {} if memo is None else memo
+        self.on_files = on_files
 
 
 def _add_kustomization(

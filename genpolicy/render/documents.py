@@ -3,22 +3,39 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from typing import Any
+
+from genpolicy.record import Frozen, Record, set_field
 
 SpecPath = tuple[str | int, ...]
 
 
-@dataclass
 class Document:
-    """One rendered Kubernetes object (or values file), its text and its parsed form."""
+    """One rendered Kubernetes object (or values file), its text and its parsed form.
 
+    A plain class, not a record: `MemoDocument` keeps its lazily parsed object in `__dict__` (a record's
+    subclass may not have one). Nothing compares documents; the repr leaves out what may hold credentials."""
+
+    __slots__ = ("template", "text", "obj", "sensitive", "shape", "origins")
     template: str
-    text: str = field(repr=False)  # may hold credentials in clear (plain backend): never printed
-    obj: Any = field(default=None, repr=False)
-    sensitive: bool = False  # holds credential material in clear (plain backend)
-    shape: str | None = field(default=None, repr=False)  # same shape: same object up to the namespace (validated once)
-    origins: dict[str, SpecPath] = field(default_factory=dict)  # object key -> the spec path its value came from
+    text: str  # may hold credentials in clear (plain backend): never printed
+    obj: Any
+    sensitive: bool  # holds credential material in clear (plain backend)
+    shape: str | None  # same shape: same object up to the namespace (validated once)
+    origins: dict[str, SpecPath]  # object key -> the spec path its value came from
+
+    def __init__(self, template: str, text: str, obj: Any = None, sensitive: bool = False, shape: str | None = None,
+                 origins: dict[str, SpecPath] | None = None) -> None:
+        self.template = template
+        self.text = text
+        self.obj = obj
+        self.sensitive = sensitive
+        self.shape = shape
+        self.origins = {} if origins is None else origins
+
+    def __repr__(self) -> str:
+        shown = f"template={self.template!r}, sensitive={self.sensitive!r}, origins={self.origins!r}"
+        return f"{type(self).__name__}({shown})"
 
     def describe(self) -> str:
         if isinstance(self.obj, dict):
@@ -30,7 +47,8 @@ class Document:
 
 class MemoDocument(Document):
     """A document rendered once per shape: its object is the shape's JSON with the namespace substituted,
-    parsed only if something asks for it (validation reuses the shape's outcome; most never do)."""
+    parsed only if something asks for it (validation reuses the shape's outcome; most never do).
+    It has a `__dict__` (no `__slots__`): its `obj` property keeps the parsed object there."""
 
     def __init__(self, template: str, text: str, shape: str, sentinel: str, namespace: str, sensitive: bool) -> None:
         super().__init__(template, text, None, sensitive, shape)
@@ -52,27 +70,46 @@ class MemoDocument(Document):
         self._pending = None
 
 
-@dataclass(frozen=True)
-class ShapedDocuments:
+class ShapedDocuments(Frozen):
     """The documents of a file rendered from a shape (genpolicy.render.shapes), for validation only."""
 
+    __slots__ = ("namespace", "documents")
+    _hidden = frozenset({"documents"})
     namespace: str
-    documents: tuple[tuple[str, str, bool], ...] = field(repr=False)  # (template, shape JSON, sensitive)
+    documents: tuple[tuple[str, str, bool], ...]  # (template, shape JSON, sensitive)
+
+    def __init__(self, namespace: str, documents: tuple[tuple[str, str, bool], ...]) -> None:
+        set_field(self, "namespace", namespace)
+        set_field(self, "documents", documents)
 
 
-@dataclass
-class OutputFile:
+class OutputFile(Record):
     """A file of the bundle: a header plus one or more documents."""
 
+    __slots__ = ("path", "header", "documents", "is_manifest", "cluster", "raw", "raw_plain", "raw_sensitive", "shaped")
+    _hidden = frozenset({"documents", "raw"})
     path: str  # relative to the output root, POSIX separators
     header: str
-    documents: list[Document] = field(default_factory=list, repr=False)
-    is_manifest: bool = True  # Kubernetes objects (validated) vs. other files (Helm values)
-    cluster: str = ""
-    raw: bytes | None = field(default=None, repr=False)  # content rendered elsewhere (a worker, a shape)
-    raw_plain: int = 0  # with `raw`: how many plaintext Secrets it holds
-    raw_sensitive: bool = False
-    shaped: ShapedDocuments | None = None  # with `raw`: its documents by shape (validated once per shape)
+    documents: list[Document]
+    is_manifest: bool  # Kubernetes objects (validated) vs. other files (Helm values)
+    cluster: str
+    raw: bytes | None  # content rendered elsewhere (a worker, a shape)
+    raw_plain: int  # with `raw`: how many plaintext Secrets it holds
+    raw_sensitive: bool
+    shaped: ShapedDocuments | None  # with `raw`: its documents by shape (validated once per shape)
+
+    def __init__(self, path: str, header: str, documents: list[Document] | None = None, is_manifest: bool = True,
+                 cluster: str = "", raw: bytes | None = None, raw_plain: int = 0, raw_sensitive: bool = False,
+                 shaped: ShapedDocuments | None = None) -> None:
+        self.path = path
+        self.header = header
+        self.documents = [] if documents is None else documents
+        self.is_manifest = is_manifest
+        self.cluster = cluster
+        self.raw = raw
+        self.raw_plain = raw_plain
+        self.raw_sensitive = raw_sensitive
+        self.shaped = shaped
 
     @property
     def sensitive(self) -> bool:

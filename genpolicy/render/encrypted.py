@@ -25,7 +25,6 @@ import json
 import os
 import secrets as stdlib_secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +33,7 @@ import yaml
 from genpolicy import yamlfast
 from genpolicy.errors import CredentialError, Problem
 from genpolicy.inputs import MAX_CERTIFICATE_BYTES, read_bytes, read_text
+from genpolicy.record import Record
 from genpolicy.render import trust
 from genpolicy.specfile.model import Cluster
 
@@ -47,14 +47,21 @@ FINGERPRINT_ENV = "GENPOLICY_FINGERPRINT_KEY"
 FINGERPRINT_FILE = ".genpolicy-fingerprint.key"
 
 
-@dataclass
-class FingerprintKey:
+class FingerprintKey(Record):
     """The local HMAC key; `created` when this render generated it (it is saved after a write)."""
 
+    __slots__ = ("key", "path", "created", "saved")
+    _hidden = frozenset({"key"})  # the HMAC key is never printed
     key: bytes | None
     path: Path
-    created: bool = False
-    saved: bool = False  # this render wrote the key file (genpolicy.quick records the bytes it wrote, not a re-read)
+    created: bool
+    saved: bool  # this render wrote the key file (genpolicy.quick records the bytes it wrote, not a re-read)
+
+    def __init__(self, key: bytes | None, path: Path, created: bool = False, saved: bool = False) -> None:
+        self.key = key
+        self.path = path
+        self.created = created
+        self.saved = saved
 
     @classmethod
     def load(cls, spec_dir: Path, environ: Mapping[str, str], *, create: bool) -> FingerprintKey:
@@ -98,8 +105,7 @@ class FingerprintKey:
 _FILTERED = 16  # files of at most this many documents are searched by text first (a namespace file)
 
 
-@dataclass
-class ExistingOutput:
+class ExistingOutput(Record):
     """Looks up encrypted documents in the files already on disk, by kind/namespace/name.
 
     A file's documents are split once and each is parsed at most once. In a small file, the documents
@@ -108,8 +114,11 @@ class ExistingOutput:
     (a name written with escapes, a Secret not written yet, a large file) every document is parsed
     once into an index, so a lookup costs the same as before the text search, never more."""
 
-    read: Callable[[str], bytes | None]
-    _files: dict[str, _ExistingFile] = field(default_factory=dict)
+    __slots__ = ("read", "_files")
+
+    def __init__(self, read: Callable[[str], bytes | None]) -> None:
+        self.read = read
+        self._files: dict[str, _ExistingFile] = {}
 
     def find(self, path: str, kind: str, namespace: str, name: str) -> tuple[str, dict[str, Any]] | None:
         file = self._files.get(path)
@@ -126,11 +135,13 @@ class ExistingOutput:
         return file.index().get(wanted)
 
 
-@dataclass
-class _ExistingFile:
-    chunks: list[str]
-    _objects: dict[int, Any] = field(default_factory=dict)
-    _index: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] | None = None
+class _ExistingFile(Record):
+    __slots__ = ("chunks", "_objects", "_index")
+
+    def __init__(self, chunks: list[str]) -> None:
+        self.chunks = chunks
+        self._objects: dict[int, Any] = {}
+        self._index: dict[tuple[str, str, str], tuple[str, dict[str, Any]]] | None = None
 
     def parsed(self, i: int) -> Any:
         if i not in self._objects:
@@ -171,14 +182,23 @@ def _split_documents(body: str) -> list[str]:
     return [c for c in chunks if c.strip()]
 
 
-@dataclass
-class EncryptionContext:
+class EncryptionContext(Record):
+    __slots__ = ("fingerprint", "existing", "spec_dir", "check_only", "verified", "_certificates")
     fingerprint: FingerprintKey
     existing: ExistingOutput
     spec_dir: Path
-    check_only: bool = False
-    verified: list[tuple[str, str]] = field(default_factory=list)  # (level, object) per encrypted Secret
-    _certificates: dict[str, SealingKey] = field(default_factory=dict)
+    check_only: bool
+    verified: list[tuple[str, str]]  # (level, object) per encrypted Secret
+    _certificates: dict[str, SealingKey]
+
+    def __init__(self, fingerprint: FingerprintKey, existing: ExistingOutput, spec_dir: Path, check_only: bool = False,
+                 verified: list[tuple[str, str]] | None = None) -> None:
+        self.fingerprint = fingerprint
+        self.existing = existing
+        self.spec_dir = spec_dir
+        self.check_only = check_only
+        self.verified = [] if verified is None else verified
+        self._certificates = {}
 
     def record(self, level: str, ident: trust.Identity) -> None:
         self.verified.append((level, ident.describe()))

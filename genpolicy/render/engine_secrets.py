@@ -12,11 +12,11 @@ backends carry it in their template's metadata.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
 from typing import Any
 
 from genpolicy.dockerconfig import encode_secret_value
 from genpolicy.errors import OutputValidationError, Problem
+from genpolicy.record import Frozen, set_field
 from genpolicy.render import metadata
 from genpolicy.render.pullsecrets import GENERATOR_FIELDS
 from genpolicy.secrets import Credential
@@ -28,13 +28,18 @@ SECRET_TYPE = "argocd.argoproj.io/secret-type"
 _REQUIRED = ("enableOCI", "password", "type", "url", "username")
 
 
-@dataclass(frozen=True)
-class RepoSecret:
+class RepoSecret(Frozen):
     """One Argo CD repository Secret before its backend: plain fields and, when read, the credential."""
 
+    __slots__ = ("use", "labels", "annotations")
     use: EngineUse
     labels: dict[str, str]
     annotations: dict[str, str]
+
+    def __init__(self, use: EngineUse, labels: dict[str, str], annotations: dict[str, str]) -> None:
+        set_field(self, "use", use)
+        set_field(self, "labels", labels)
+        set_field(self, "annotations", annotations)
 
     @property
     def name(self) -> str:

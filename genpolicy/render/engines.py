@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from genpolicy.record import Record
 from genpolicy.render import encrypted, engine_secrets, metadata
 from genpolicy.render.backends import RepoJob, backend_named
 from genpolicy.render.documents import Document, OutputFile
@@ -33,10 +33,10 @@ API_VERSIONS = {"HelmRepository": "source.toolkit.fluxcd.io/v1", "OCIRepository"
 PullSecretFn = Callable[[NamespaceTarget, PullSecret, str, str], tuple[list[Document], list[str]]]
 
 
-@dataclass
-class Emit:
+class Emit(Record):
     """What the render pipeline lends this module (which must not import the pipeline itself)."""
 
+    __slots__ = ("resolved", "credentials", "encryption", "header", "document", "pull_secret", "add", "kustomization")
     resolved: Resolved
     credentials: dict[str, Credential]
     encryption: encrypted.EncryptionContext | None
@@ -45,6 +45,19 @@ class Emit:
     pull_secret: PullSecretFn  # (target, secret, manifest path, SOPS folder) -> documents, SOPS file paths
     add: Callable[[OutputFile], None]
     kustomization: Callable[[str, list[str]], None]  # folder, resources
+
+    def __init__(self, resolved: Resolved, credentials: dict[str, Credential],
+                 encryption: encrypted.EncryptionContext | None, header: str,
+                 document: Callable[[dict[str, Any], bool], Document], pull_secret: PullSecretFn,
+                 add: Callable[[OutputFile], None], kustomization: Callable[[str, list[str]], None]) -> None:
+        self.resolved = resolved
+        self.credentials = credentials
+        self.encryption = encryption
+        self.header = header
+        self.document = document
+        self.pull_secret = pull_secret
+        self.add = add
+        self.kustomization = kustomization
 
 
 def render_engines(emit: Emit, cluster: Cluster, folder: str) -> list[str]:

@@ -15,7 +15,6 @@ version's CRD and by its real CLI (tests/test_kyverno_cli.py):
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -55,7 +54,7 @@ def waves(cluster: Cluster) -> dict[str, dict[str, str]]:
 def with_secret_registries(targets: list[KyvernoTarget]) -> list[KyvernoTarget]:
     """Targets restricted to the registries that need a pull Secret (a node credential provider serves
     the others: no source, no clone rule, no mutation); groups left with none get no policies."""
-    restricted = [dataclasses.replace(t, registries=tuple(r for r in t.registries if r.credentials.node is None))
+    restricted = [t.replace(registries=tuple(r for r in t.registries if r.credentials.node is None))
                   for t in targets]
     return [t for t in restricted if t.registries]
 

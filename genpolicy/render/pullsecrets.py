@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
 from genpolicy.dockerconfig import MAX_SECRET_BYTES, dockerconfigjson, encode_secret_value
 from genpolicy.errors import CredentialError, OutputValidationError, Problem
+from genpolicy.record import Frozen, set_field
 from genpolicy.render import metadata
 from genpolicy.secrets import Credential
 from genpolicy.specfile import NamespaceTarget, Resolved
@@ -22,12 +22,16 @@ GENERATOR_FIELDS = {
 }
 
 
-@dataclass(frozen=True)
-class PullSecret:
+class PullSecret(Frozen):
     """A Secret genpolicy renders into one namespace, with the registries it serves."""
 
+    __slots__ = ("name", "registries")
     name: str
     registries: tuple[Registry, ...]
+
+    def __init__(self, name: str, registries: tuple[Registry, ...]) -> None:
+        set_field(self, "name", name)
+        set_field(self, "registries", registries)
 
 
 def pull_secrets(target: NamespaceTarget) -> list[PullSecret]:

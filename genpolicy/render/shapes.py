@@ -14,12 +14,11 @@ rendered directly for each namespace.
 
 from __future__ import annotations
 
-import dataclasses
 import operator
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from genpolicy.errors import GenpolicyError
+from genpolicy.record import Frozen, set_field
 from genpolicy.render.backends import backend_named
 from genpolicy.render.context import NAMESPACE_SENTINEL, Bundle, memo_safe
 from genpolicy.render.documents import MemoDocument, OutputFile, ShapedDocuments
@@ -29,26 +28,41 @@ from genpolicy.specfile.checks import backend_for
 from genpolicy.specfile.model import Spec
 
 Direct = Callable[[NamespaceTarget, Bundle], list[str]]  # renders a namespace's files; returns kustomization entries
-_FIELDS = operator.attrgetter(*(f.name for f in dataclasses.fields(NamespaceTarget) if f.name != "namespace"))
+_FIELDS = operator.attrgetter(*(name for name in NamespaceTarget.field_names if name != "namespace"))
 _SENTINEL = NAMESPACE_SENTINEL.encode()
 _PLAIN = (str, int, float, bool, type(None))
 
 
-@dataclass(frozen=True)
-class _FileShape:
+class _FileShape(Frozen):
+    __slots__ = ("path", "content", "header", "is_manifest", "cluster", "documents", "plaintext")
+    _hidden = frozenset({"content", "documents"})
     path: str  # with the sentinel for the namespace
-    content: bytes = field(repr=False)  # the file's bytes, sentinel included (credentials: never printed)
+    content: bytes  # the file's bytes, sentinel included (credentials: never printed)
     header: str
     is_manifest: bool
     cluster: str
-    documents: tuple[tuple[str, str, bool], ...] = field(repr=False)  # (template, shape, sensitive)
+    documents: tuple[tuple[str, str, bool], ...]  # (template, shape, sensitive)
     plaintext: int  # documents holding credentials in clear
 
+    def __init__(self, path: str, content: bytes, header: str, is_manifest: bool, cluster: str,
+                 documents: tuple[tuple[str, str, bool], ...], plaintext: int) -> None:
+        set_field(self, "path", path)
+        set_field(self, "content", content)
+        set_field(self, "header", header)
+        set_field(self, "is_manifest", is_manifest)
+        set_field(self, "cluster", cluster)
+        set_field(self, "documents", documents)
+        set_field(self, "plaintext", plaintext)
 
-@dataclass(frozen=True)
-class Shape:
+
+class Shape(Frozen):
+    __slots__ = ("files", "entries")
     files: tuple[_FileShape, ...]
     entries: tuple[str, ...]  # kustomization entries, sentinel included
+
+    def __init__(self, files: tuple[_FileShape, ...], entries: tuple[str, ...]) -> None:
+        set_field(self, "files", files)
+        set_field(self, "entries", entries)
 
     def emit(self, namespace: str, bundle: Bundle) -> list[str]:
         name = namespace.encode()
@@ -92,7 +106,7 @@ class NamespaceShapes:
     def _learn(target: NamespaceTarget, direct: Direct) -> Shape | None:
         scratch = Bundle()
         try:
-            entries = direct(dataclasses.replace(target, namespace=NAMESPACE_SENTINEL), scratch)
+            entries = direct(target.replace(namespace=NAMESPACE_SENTINEL), scratch)
         except GenpolicyError:
             return None  # the direct render reports it, naming the real namespace
         files = [_file_shape(f) for f in scratch.files.values()]

@@ -19,10 +19,10 @@ import base64
 import binascii
 import json
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from genpolicy.errors import CredentialError, OutputValidationError, Problem
+from genpolicy.record import Frozen, set_field
 from genpolicy.secrets import leaks
 
 FINGERPRINT = "genpolicy.dev/fingerprint"
@@ -38,15 +38,22 @@ IDENTITY = "NOT verified: name, namespace and key material only (no fingerprint 
 LEVELS = (REVERIFIED, BOUND, IDENTITY, ENCRYPTED)
 
 
-@dataclass(frozen=True)
-class Identity:
+class Identity(Frozen):
     """What an encrypted object is for: its file, kind, namespace, name and key material id."""
 
+    __slots__ = ("path", "kind", "namespace", "name", "key_id")
     path: str
     kind: str
     namespace: str
     name: str
     key_id: str
+
+    def __init__(self, path: str, kind: str, namespace: str, name: str, key_id: str) -> None:
+        set_field(self, "path", path)
+        set_field(self, "kind", kind)
+        set_field(self, "namespace", namespace)
+        set_field(self, "name", name)
+        set_field(self, "key_id", key_id)
 
     def parts(self) -> dict[str, str]:
         return {"key": self.key_id, "name": self.name, "namespace": self.namespace}

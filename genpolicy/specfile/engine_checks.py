@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Protocol
 
+from genpolicy.record import Frozen, set_field
 from genpolicy.specfile.engines import ARGOCD_KINDS, DEFAULT_INTERVAL, FLUX_KINDS, EngineCredential
 from genpolicy.specfile.loader import Path
 from genpolicy.specfile.model import Cluster, Registry, Spec
@@ -23,10 +23,10 @@ _DOCKER_HUB_OCI = "registry-1.docker.io"
 _NEEDS_URL = ("OCIRepository", "ImageRepository")  # a repository, not a host: no sensible default
 
 
-@dataclass(frozen=True)
-class EngineUse:
+class EngineUse(Frozen):
     """One resolved engine credential: where it renders and what it points at."""
 
+    __slots__ = ("cluster", "entry", "index", "registry", "namespace", "url", "provider")
     cluster: Cluster
     entry: EngineCredential
     index: int  # position in the cluster's engineCredentials
@@ -34,6 +34,16 @@ class EngineUse:
     namespace: str
     url: str  # without scheme
     provider: str  # Flux: generic/aws/azure/gcp; Argo CD: ""
+
+    def __init__(self, cluster: Cluster, entry: EngineCredential, index: int, registry: Registry, namespace: str,
+                 url: str, provider: str) -> None:
+        set_field(self, "cluster", cluster)
+        set_field(self, "entry", entry)
+        set_field(self, "index", index)
+        set_field(self, "registry", registry)
+        set_field(self, "namespace", namespace)
+        set_field(self, "url", url)
+        set_field(self, "provider", provider)
 
     @property
     def needs_secret(self) -> bool:

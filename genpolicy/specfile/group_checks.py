@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
-from dataclasses import dataclass
 
+from genpolicy.record import Frozen, set_field
 from genpolicy.specfile.checker import _check_secret_names, _Checker, _duplicates
 from genpolicy.specfile.credential_checks import _check_backends
 from genpolicy.specfile.loader import Path
@@ -13,10 +12,11 @@ from genpolicy.specfile.model import Cluster, HelmValues, Registry, SecretMode
 from genpolicy.specfile.targets import KyvernoTarget, NamespaceTarget, Resolved
 
 
-@dataclass(frozen=True)
-class GroupSettings:
+class GroupSettings(Frozen):
     """A namespace group with every default applied."""
 
+    __slots__ = ("index", "name", "distribution", "registries", "clusters", "service_accounts", "secret_mode",
+                 "merged_secret_name", "helm_values", "external_secret_kind")
     index: int
     name: str
     distribution: str
@@ -27,6 +27,20 @@ class GroupSettings:
     merged_secret_name: str
     helm_values: HelmValues
     external_secret_kind: str
+
+    def __init__(self, index: int, name: str, distribution: str, registries: tuple[Registry, ...],
+                 clusters: tuple[Cluster, ...], service_accounts: tuple[str, ...], secret_mode: SecretMode,
+                 merged_secret_name: str, helm_values: HelmValues, external_secret_kind: str) -> None:
+        set_field(self, "index", index)
+        set_field(self, "name", name)
+        set_field(self, "distribution", distribution)
+        set_field(self, "registries", registries)
+        set_field(self, "clusters", clusters)
+        set_field(self, "service_accounts", service_accounts)
+        set_field(self, "secret_mode", secret_mode)
+        set_field(self, "merged_secret_name", merged_secret_name)
+        set_field(self, "helm_values", helm_values)
+        set_field(self, "external_secret_kind", external_secret_kind)
 
 
 def _resolve_groups(checker: _Checker, resolved: Resolved) -> None:
@@ -158,4 +172,4 @@ def _exclude_static_namespaces(resolved: Resolved) -> None:
         static = {t.namespace for t in resolved.targets_for(target.cluster.name)}
         if static:
             excludes = tuple(sorted({*target.excludes, *static}))
-            resolved.kyverno_targets[i] = dataclasses.replace(target, excludes=excludes)
+            resolved.kyverno_targets[i] = target.replace(excludes=excludes)

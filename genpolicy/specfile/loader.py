@@ -8,12 +8,12 @@ unknown tags and multiple documents, and cap alias expansion ("billion laughs").
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
 from genpolicy.errors import Problem, SpecError
+from genpolicy.record import Record
 
 Path = tuple[str | int, ...]
 
@@ -50,13 +50,19 @@ _STANDARD_TAGS = {
 }
 
 
-@dataclass
-class Positions:
+class Positions(Record):
     """Where each path's value (and, for mapping entries, its key) starts; 1-based."""
 
-    values: dict[Path, tuple[int, int]] = field(default_factory=dict)
-    keys: dict[Path, tuple[int, int]] = field(default_factory=dict)
-    containers: set[Path] = field(default_factory=set)
+    __slots__ = ("values", "keys", "containers")
+    values: dict[Path, tuple[int, int]]
+    keys: dict[Path, tuple[int, int]]
+    containers: set[Path]
+
+    def __init__(self, values: dict[Path, tuple[int, int]] | None = None,
+                 keys: dict[Path, tuple[int, int]] | None = None, containers: set[Path] | None = None) -> None:
+        self.values = {} if values is None else values
+        self.keys = {} if keys is None else keys
+        self.containers = set() if containers is None else containers
 
     def of_value(self, path: Path) -> tuple[int, int]:
         """The value's position (a mapping's or list's key, if it has one), else the nearest ancestor's."""
@@ -73,12 +79,18 @@ class Positions:
         return self.keys.get(path) or self.of_value(path)
 
 
-@dataclass
-class LoadedYaml:
+class LoadedYaml(Record):
+    __slots__ = ("data", "positions", "filename", "text")
     data: Any
     positions: Positions
     filename: str
-    text: str = ""  # what was parsed (the no-change cache hashes exactly this)
+    text: str  # what was parsed (the no-change cache hashes exactly this)
+
+    def __init__(self, data: Any, positions: Positions, filename: str, text: str = "") -> None:
+        self.data = data
+        self.positions = positions
+        self.filename = filename
+        self.text = text
 
 
 def _mark(node: yaml.Node) -> tuple[int, int]:

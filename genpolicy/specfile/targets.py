@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
+from genpolicy.record import Frozen, Record, set_field
 from genpolicy.specfile.engine_checks import EngineUse, engine_uses
 from genpolicy.specfile.loader import LoadedYaml
 from genpolicy.specfile.model import Cluster, HelmValues, LabelSelector, Registry, SecretMode, Spec
 
 
-@dataclass(frozen=True)
-class NamespaceTarget:
+class NamespaceTarget(Frozen):
     """Everything genpolicy renders for one namespace on one cluster."""
 
+    __slots__ = ("cluster", "group", "namespace", "registries", "service_accounts", "secret_mode",
+                 "merged_secret_name", "helm_values", "external_secret_kind")
     cluster: Cluster
     group: str
     namespace: str
@@ -21,13 +21,26 @@ class NamespaceTarget:
     secret_mode: SecretMode
     merged_secret_name: str
     helm_values: HelmValues
-    external_secret_kind: str = "ExternalSecret"
+    external_secret_kind: str
+
+    def __init__(self, cluster: Cluster, group: str, namespace: str, registries: tuple[Registry, ...],
+                 service_accounts: tuple[str, ...], secret_mode: SecretMode, merged_secret_name: str,
+                 helm_values: HelmValues, external_secret_kind: str = "ExternalSecret") -> None:
+        set_field(self, "cluster", cluster)
+        set_field(self, "group", group)
+        set_field(self, "namespace", namespace)
+        set_field(self, "registries", registries)
+        set_field(self, "service_accounts", service_accounts)
+        set_field(self, "secret_mode", secret_mode)
+        set_field(self, "merged_secret_name", merged_secret_name)
+        set_field(self, "helm_values", helm_values)
+        set_field(self, "external_secret_kind", external_secret_kind)
 
 
-@dataclass(frozen=True)
-class KyvernoTarget:
+class KyvernoTarget(Frozen):
     """A namespace group distributed by Kyverno policies on one cluster."""
 
+    __slots__ = ("cluster", "group", "names", "selector", "excludes", "registries", "helm_values")
     cluster: Cluster
     group: str
     names: tuple[str, ...]  # names and wildcards; empty: every namespace (subject to the selector)
@@ -36,16 +49,37 @@ class KyvernoTarget:
     registries: tuple[Registry, ...]
     helm_values: HelmValues
 
+    def __init__(self, cluster: Cluster, group: str, names: tuple[str, ...], selector: LabelSelector | None,
+                 excludes: tuple[str, ...], registries: tuple[Registry, ...], helm_values: HelmValues) -> None:
+        set_field(self, "cluster", cluster)
+        set_field(self, "group", group)
+        set_field(self, "names", names)
+        set_field(self, "selector", selector)
+        set_field(self, "excludes", excludes)
+        set_field(self, "registries", registries)
+        set_field(self, "helm_values", helm_values)
 
-@dataclass
-class Resolved:
+
+class Resolved(Record):
+    """A checked spec with its targets; `_uses` keeps registry_uses' answer (private: not compared, not shown)."""
+
+    __slots__ = ("spec", "loaded", "server_keys", "targets", "kyverno_targets", "_uses")
     spec: Spec
     loaded: LoadedYaml
-    server_keys: dict[str, str] = field(default_factory=dict)  # registry name -> auths key
-    targets: list[NamespaceTarget] = field(default_factory=list)
-    kyverno_targets: list[KyvernoTarget] = field(default_factory=list)
-    _uses: tuple[tuple[int, int], list[tuple[Cluster, Registry]]] | None = field(
-        default=None, init=False, repr=False, compare=False)
+    server_keys: dict[str, str]  # registry name -> auths key
+    targets: list[NamespaceTarget]
+    kyverno_targets: list[KyvernoTarget]
+    _uses: tuple[tuple[int, int], list[tuple[Cluster, Registry]]] | None
+
+    def __init__(self, spec: Spec, loaded: LoadedYaml, server_keys: dict[str, str] | None = None,
+                 targets: list[NamespaceTarget] | None = None,
+                 kyverno_targets: list[KyvernoTarget] | None = None) -> None:
+        self.spec = spec
+        self.loaded = loaded
+        self.server_keys = {} if server_keys is None else server_keys
+        self.targets = [] if targets is None else targets
+        self.kyverno_targets = [] if kyverno_targets is None else kyverno_targets
+        self._uses = None
 
     def registry_uses(self) -> list[tuple[Cluster, Registry]]:
         """Every (cluster, registry) pair some group renders, static or Kyverno, in spec order.

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, Protocol
 
+from genpolicy.record import Frozen, set_field
 from genpolicy.render import engine_secrets
 from genpolicy.render.documents import Document, OutputFile, SpecPath
 from genpolicy.render.encrypted import EncryptionContext
@@ -18,10 +18,12 @@ from genpolicy.specfile import NamespaceTarget
 DocumentFn = Callable[..., Document]  # (template, context, *, sensitive=False) -> Document
 
 
-@dataclass(frozen=True, repr=False)  # holds the renderer (and so the credentials): never printed
-class SecretJob:
+class SecretJob(Frozen):
     """One pull Secret to write, with the pipeline's helpers a backend may use."""
 
+    __slots__ = ("target", "secret", "secrets", "manifest_path", "sops_dir", "annotations", "document", "add",
+                 "encryption", "registry_path")
+    _hidden = frozenset(__slots__)  # holds the renderer (and so the credentials): never printed
     target: NamespaceTarget
     secret: PullSecret
     secrets: PullSecretRenderer
@@ -33,11 +35,27 @@ class SecretJob:
     encryption: EncryptionContext | None
     registry_path: SpecPath  # the first registry's spec path, for origins
 
+    def __init__(self, target: NamespaceTarget, secret: PullSecret, secrets: PullSecretRenderer, manifest_path: str,
+                 sops_dir: str, annotations: dict[str, str] | None, document: DocumentFn,
+                 add: Callable[[OutputFile], None], encryption: EncryptionContext | None,
+                 registry_path: SpecPath) -> None:
+        set_field(self, "target", target)
+        set_field(self, "secret", secret)
+        set_field(self, "secrets", secrets)
+        set_field(self, "manifest_path", manifest_path)
+        set_field(self, "sops_dir", sops_dir)
+        set_field(self, "annotations", annotations)
+        set_field(self, "document", document)
+        set_field(self, "add", add)
+        set_field(self, "encryption", encryption)
+        set_field(self, "registry_path", registry_path)
 
-@dataclass(frozen=True, repr=False)  # holds the credential: never printed
-class RepoJob:
+
+class RepoJob(Frozen):
     """One Argo CD repository Secret to write (engineCredentials), with the helpers a backend may use."""
 
+    __slots__ = ("repo", "credential", "manifest_path", "sops_dir", "document", "add", "encryption")
+    _hidden = frozenset(__slots__)  # holds the credential: never printed
     repo: RepoSecret
     credential: Credential | None
     manifest_path: str  # the engines manifest
@@ -45,6 +63,17 @@ class RepoJob:
     document: Callable[[dict[str, Any], bool], Document]  # (object, sensitive)
     add: Callable[[OutputFile], None]
     encryption: EncryptionContext | None
+
+    def __init__(self, repo: RepoSecret, credential: Credential | None, manifest_path: str, sops_dir: str,
+                 document: Callable[[dict[str, Any], bool], Document], add: Callable[[OutputFile], None],
+                 encryption: EncryptionContext | None) -> None:
+        set_field(self, "repo", repo)
+        set_field(self, "credential", credential)
+        set_field(self, "manifest_path", manifest_path)
+        set_field(self, "sops_dir", sops_dir)
+        set_field(self, "document", document)
+        set_field(self, "add", add)
+        set_field(self, "encryption", encryption)
 
 
 class Backend(Protocol):

@@ -46,7 +46,8 @@ class Record:
         super().__init_subclass__(**kwargs)
         if "__slots__" not in cls.__dict__:
             raise TypeError(f"{cls.__name__}: a record lists its fields in __slots__")
-        cls.field_names = tuple(name for name in cls.__slots__ if not name.startswith("_"))
+        slots: tuple[str, ...] = tuple(cls.__dict__["__slots__"])
+        cls.field_names = tuple(name for name in slots if not name.startswith("_"))
         cls._key = staticmethod(_getter(cls._compared if cls._compared is not None else cls.field_names))
 
     def __eq__(self, other: object) -> bool:

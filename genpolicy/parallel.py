@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 
 from genpolicy import secrets
@@ -107,7 +108,7 @@ class _Share(Record):
 
     __slots__ = ("files", "clusters", "count", "unvalidated", "errors", "spec_errors", "verified", "derived",
                  "failure")
-    files: list[tuple[str, bytes, bool, str, bool, int]]
+    files: list[tuple[str, bytes, bool, str, bool, int, str]]  # (path, content, ..., its SHA-256)
     clusters: dict[str, str]
     count: int
     unvalidated: dict[str, int]
@@ -117,7 +118,7 @@ class _Share(Record):
     derived: list[tuple[str, bool]]  # (value, derived) to redact in the parent too
     failure: tuple[int, int, str, list[Problem]] | None  # (cluster's index in the spec, exit code, ...)
 
-    def __init__(self, files: list[tuple[str, bytes, bool, str, bool, int]] | None = None,
+    def __init__(self, files: list[tuple[str, bytes, bool, str, bool, int, str]] | None = None,
                  clusters: dict[str, str] | None = None, count: int = 0, unvalidated: dict[str, int] | None = None,
                  errors: list[Problem] | None = None, spec_errors: list[Problem] | None = None,
                  verified: list[tuple[str, str]] | None = None, derived: list[tuple[str, bool]] | None = None,
@@ -151,13 +152,19 @@ def _render_share(names: list[str]) -> _Share:
             bundle.clusters.update(part.clusters)
     finally:
         share.derived = secrets.drain()
-    share.files = [(path, f.content(), f.sensitive, f.cluster, f.is_manifest,
-                    f.plaintext_secrets()) for path, f in bundle.files.items()]
+    share.files = [_sent(path, f) for path, f in bundle.files.items()]
     share.clusters = bundle.clusters
     share.count, share.unvalidated, share.errors = validator.count, validator.unvalidated, validator.errors
     share.spec_errors = validator.spec_errors
     share.verified = ctx.encryption.verified if ctx.encryption else []
     return share
+
+
+def _sent(path: str, file: OutputFile) -> tuple[str, bytes, bool, str, bool, int, str]:
+    """A file as a worker sends it: hashed here, not in the parent's serial plan."""
+    content = file.content()
+    return (path, content, file.sensitive, file.cluster, file.is_manifest, file.plaintext_secrets(),
+            hashlib.sha256(content).hexdigest())
 
 
 def render_parallel(ctx: RenderContext, validator: BundleValidator, workers: int) -> Bundle:
@@ -183,9 +190,9 @@ def render_parallel(ctx: RenderContext, validator: BundleValidator, workers: int
         error.exit_code = ExitCode(code)
         raise error
     for share in results:
-        for path, content, sensitive, cluster, is_manifest, plain in share.files:
+        for path, content, sensitive, cluster, is_manifest, plain, digest in share.files:
             bundle.add(OutputFile(path, "", [], is_manifest, cluster, raw=content, raw_plain=plain,
-                                  raw_sensitive=sensitive))
+                                  raw_sensitive=sensitive, digest=digest))
         bundle.clusters.update(share.clusters)
         validator.count += share.count
         validator.errors += share.errors

@@ -307,6 +307,9 @@ def test_parallel_and_serial_renders_are_identical(tmp_path: Path, monkeypatch: 
         p: f.content() for p, f in parallel.bundle.files.items()}
     assert serial.objects == parallel.objects and serial.warnings == parallel.warnings
     assert any(f.raw is not None for f in parallel.bundle.files.values()), "the parallel path really ran"
+    assert serial.plan.owned == parallel.plan.owned, "the workers' digests are the files' SHA-256"
+    sent = [f for p, f in parallel.bundle.files.items() if p.startswith(f"{f.cluster}/")]  # a cluster's own
+    assert sent and all(f.digest for f in sent), "each worker's file came with its digest (not hashed again)"
 
 
 def test_helm_values_config_map_for_flux_value_from(tmp_path: Path, plain_env: dict[str, str]) -> None:

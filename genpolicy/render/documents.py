@@ -86,7 +86,8 @@ class ShapedDocuments(Frozen):
 class OutputFile(Record):
     """A file of the bundle: a header plus one or more documents."""
 
-    __slots__ = ("path", "header", "documents", "is_manifest", "cluster", "raw", "raw_plain", "raw_sensitive", "shaped")
+    __slots__ = ("path", "header", "documents", "is_manifest", "cluster", "raw", "raw_plain", "raw_sensitive", "shaped",
+                 "digest")
     _hidden = frozenset({"documents", "raw"})
     path: str  # relative to the output root, POSIX separators
     header: str
@@ -97,10 +98,11 @@ class OutputFile(Record):
     raw_plain: int  # with `raw`: how many plaintext Secrets it holds
     raw_sensitive: bool
     shaped: ShapedDocuments | None  # with `raw`: its documents by shape (validated once per shape)
+    digest: str  # with `raw`: its SHA-256 when the worker that rendered it hashed it (else "")
 
     def __init__(self, path: str, header: str, documents: list[Document] | None = None, is_manifest: bool = True,
                  cluster: str = "", raw: bytes | None = None, raw_plain: int = 0, raw_sensitive: bool = False,
-                 shaped: ShapedDocuments | None = None) -> None:
+                 shaped: ShapedDocuments | None = None, digest: str = "") -> None:
         self.path = path
         self.header = header
         self.documents = [] if documents is None else documents
@@ -110,6 +112,7 @@ class OutputFile(Record):
         self.raw_plain = raw_plain
         self.raw_sensitive = raw_sensitive
         self.shaped = shaped
+        self.digest = digest if raw is not None else ""
 
     @property
     def sensitive(self) -> bool:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import enum
+import operator
+from collections.abc import Callable
+from typing import Any
 
 from genpolicy.record import Frozen, set_field
 
@@ -43,17 +46,22 @@ class Problem(Frozen):
         set_field(self, "severity", severity)
         set_field(self, "code", code)
 
-    def __lt__(self, other: Problem) -> bool:
-        return bool(self._key(self) < other._key(other))
+    def __lt__(self, other: object) -> bool:
+        return self._order(other, operator.lt)
 
-    def __le__(self, other: Problem) -> bool:
-        return bool(self._key(self) <= other._key(other))
+    def __le__(self, other: object) -> bool:
+        return self._order(other, operator.le)
 
-    def __gt__(self, other: Problem) -> bool:
-        return bool(self._key(self) > other._key(other))
+    def __gt__(self, other: object) -> bool:
+        return self._order(other, operator.gt)
 
-    def __ge__(self, other: Problem) -> bool:
-        return bool(self._key(self) >= other._key(other))
+    def __ge__(self, other: object) -> bool:
+        return self._order(other, operator.ge)
+
+    def _order(self, other: object, compare: Callable[[Any, Any], bool]) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented  # type: ignore[no-any-return]  # as in the dunder that returns this
+        return bool(compare(self._key(self), self._key(other)))
 
     def location(self) -> str:
         """`file:line:col` (or just `file` when the position is unknown)."""

@@ -108,6 +108,7 @@ class _Share(Record):
 
     __slots__ = ("files", "clusters", "count", "unvalidated", "errors", "spec_errors", "verified", "derived",
                  "failure")
+    _hidden = frozenset({"files", "derived"})  # file bytes and values to redact: never printed
     files: list[tuple[str, bytes, bool, str, bool, int, str]]  # (path, content, ..., its SHA-256)
     clusters: dict[str, str]
     count: int

@@ -183,7 +183,8 @@ def _render(options: RenderOptions, environ: quick_store.Watched) -> RenderResul
     warnings, objects = validator.finish()
     cacheable = list(warnings)  # "not validated" warnings: facts of the output, replayed on a cache hit
     warnings += lint_warnings + _backend_warnings(encryption)
-    wanted = {path: writer.Planned(f.freeze(), f.sensitive, f.digest) for path, f in bundle.files.items()}  # one copy
+    wanted = {path: writer.Planned(f.freeze(), f.sensitive, f.known_digest())  # one copy
+              for path, f in bundle.files.items()}
     fingerprint_key = encryption.fingerprint if encryption else None
     known = cache.known(writer.read_record(root)) if cache is not None else None
     return RenderResult(resolved, bundle, writer.plan(root, wanted, known), warnings, objects, fingerprint_key, cache,

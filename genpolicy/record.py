@@ -44,10 +44,16 @@ class Record:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "__slots__" not in cls.__dict__:
-            raise TypeError(f"{cls.__name__}: a record lists its fields in __slots__")
-        slots: tuple[str, ...] = tuple(cls.__dict__["__slots__"])
+        declared = cls.__dict__.get("__slots__")
+        if declared is None or isinstance(declared, str):
+            raise TypeError(f"{cls.__name__}: a record lists its fields in __slots__, a tuple of names")
+        if cls.field_names or cls.__dictoffset__:  # what the parent's slots or a __dict__ hold would be ignored
+            raise TypeError(f"{cls.__name__}: a record's fields are its own slots (no fields inherited, no __dict__)")
+        slots: tuple[str, ...] = tuple(declared)
         cls.field_names = tuple(name for name in slots if not name.startswith("_"))
+        unknown = {*cls._hidden, *(cls._compared or ())} - set(cls.field_names)
+        if unknown:  # a misspelt hidden field would be printed
+            raise TypeError(f"{cls.__name__}: _hidden/_compared name no field: {', '.join(sorted(unknown))}")
         cls._key = staticmethod(_getter(cls._compared if cls._compared is not None else cls.field_names))
 
     def __eq__(self, other: object) -> bool:

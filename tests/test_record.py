@@ -102,11 +102,34 @@ def test_a_record_must_list_its_fields_in_slots() -> None:
             pass
 
 
+def test_a_record_refuses_what_it_would_silently_get_wrong() -> None:
+    """A string of slots, inherited fields, a __dict__ and a misspelt hidden field are refused at class creation."""
+    with pytest.raises(TypeError, match="tuple of names"):
+        class Letters(Record):
+            __slots__ = "name"
+    with pytest.raises(TypeError, match="no fields inherited"):
+        class More(Box):
+            __slots__ = ("extra",)
+
+    class Plain:
+        pass
+
+    with pytest.raises(TypeError, match="no __dict__"):
+        class Mixed(Frozen, Plain):
+            __slots__ = ("a",)
+    with pytest.raises(TypeError, match="tokn"):
+        class Typo(Frozen):
+            __slots__ = ("token",)
+            _hidden = frozenset({"tokn"})
+
+
 def test_problems_sort_and_compare_without_their_code() -> None:
     late, early = Problem("b.yaml", 1, 1, "x", "m"), Problem("a.yaml", 9, 9, "x", "m")
     assert sorted([late, early]) == [early, late]
     assert early < late and early <= late and late > early and late >= early
     assert Problem("a", 1, 2, "p", "m", code="GP001") == Problem("a", 1, 2, "p", "m", code="GP002")
+    with pytest.raises(TypeError):
+        assert Problem("a") < 1  # type: ignore[operator]
 
 
 def _records() -> list[type[Record]]:

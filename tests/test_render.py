@@ -309,7 +309,11 @@ def test_parallel_and_serial_renders_are_identical(tmp_path: Path, monkeypatch: 
     assert any(f.raw is not None for f in parallel.bundle.files.values()), "the parallel path really ran"
     assert serial.plan.owned == parallel.plan.owned, "the workers' digests are the files' SHA-256"
     sent = [f for p, f in parallel.bundle.files.items() if p.startswith(f"{f.cluster}/")]  # a cluster's own
-    assert sent and all(f.digest for f in sent), "each worker's file came with its digest (not hashed again)"
+    assert sent and all(f.known_digest() for f in sent), "each worker's file came with its digest (not hashed again)"
+    one = sent[0]
+    assert not one.replace(raw=b"other\n").known_digest(), "a digest is of the bytes it came with"
+    one.raw = b"other\n"
+    assert not one.known_digest()
 
 
 def test_helm_values_config_map_for_flux_value_from(tmp_path: Path, plain_env: dict[str, str]) -> None:

@@ -43,6 +43,7 @@ class Bundle(Record):
 
 class RenderContext(Record):
     __slots__ = ("resolved", "templates", "credentials", "spec_name", "progress", "encryption", "memo", "on_files")
+    _hidden = frozenset({"credentials", "memo"})  # the memo holds rendered Secrets: never printed
     resolved: Resolved
     templates: Templates
     credentials: dict[str, Credential]

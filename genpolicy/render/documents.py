@@ -87,7 +87,7 @@ class OutputFile(Record):
     """A file of the bundle: a header plus one or more documents."""
 
     __slots__ = ("path", "header", "documents", "is_manifest", "cluster", "raw", "raw_plain", "raw_sensitive", "shaped",
-                 "digest")
+                 "digest", "_digest_of")
     _hidden = frozenset({"documents", "raw"})
     path: str  # relative to the output root, POSIX separators
     header: str
@@ -98,7 +98,7 @@ class OutputFile(Record):
     raw_plain: int  # with `raw`: how many plaintext Secrets it holds
     raw_sensitive: bool
     shaped: ShapedDocuments | None  # with `raw`: its documents by shape (validated once per shape)
-    digest: str  # with `raw`: its SHA-256 when the worker that rendered it hashed it (else "")
+    digest: str  # with `raw`: its SHA-256 when the worker that rendered it hashed it (read it by known_digest)
 
     def __init__(self, path: str, header: str, documents: list[Document] | None = None, is_manifest: bool = True,
                  cluster: str = "", raw: bytes | None = None, raw_plain: int = 0, raw_sensitive: bool = False,
@@ -113,6 +113,15 @@ class OutputFile(Record):
         self.raw_sensitive = raw_sensitive
         self.shaped = shaped
         self.digest = digest if raw is not None else ""
+        self._digest_of = raw  # the bytes `digest` is of: a replaced `raw` has no known digest
+
+    def replace(self, **changes: Any) -> OutputFile:
+        """As `Record.replace`; new bytes come without the old bytes' digest."""
+        return super().replace(**{**({"digest": ""} if "raw" in changes else {}), **changes})
+
+    def known_digest(self) -> str:
+        """The SHA-256 of the file's bytes when already known ("" when not, or when `raw` was replaced since)."""
+        return self.digest if self.raw is not None and self.raw is self._digest_of else ""
 
     @property
     def sensitive(self) -> bool:

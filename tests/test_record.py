@@ -7,6 +7,7 @@ import importlib
 import inspect
 import pickle
 import pkgutil
+from pathlib import Path
 
 import pytest
 
@@ -152,3 +153,28 @@ def test_every_record_in_genpolicy_takes_its_public_slots_as_parameters_in_order
     for cls in records:
         params = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
         assert params == list(cls.field_names), cls.__qualname__
+
+
+CANARY = "canary-s3cret-value"
+
+
+def test_the_reprs_of_records_that_hold_credentials_or_file_bytes_never_show_them(tmp_path: Path) -> None:
+    """`field(repr=False)` became a name in `_hidden`: each class that holds secret material is checked here."""
+    from genpolicy.parallel import _Share
+    from genpolicy.render.backends.base import RepoJob, SecretJob
+    from genpolicy.render.context import RenderContext
+    from genpolicy.render.documents import OutputFile
+    from genpolicy.render.encrypted import FingerprintKey
+    from genpolicy.secrets import Credential, Sensitive
+    from genpolicy.writer import Plan, Planned
+
+    plan = Plan(tmp_path)
+    plan.old["a"] = CANARY.encode()
+    shown = [Planned(CANARY.encode()), plan, OutputFile("a", "", raw=CANARY.encode()),
+             FingerprintKey(CANARY.encode(), tmp_path), Credential("user", Sensitive(CANARY))]
+    for record in shown:
+        assert CANARY not in repr(record) and CANARY not in str(record), type(record).__name__
+    hidden = {SecretJob: set(SecretJob.field_names), RepoJob: set(RepoJob.field_names),
+              RenderContext: {"memo", "credentials"}, _Share: {"files", "derived"}}
+    for cls, fields in hidden.items():
+        assert fields <= cls._hidden, cls.__name__

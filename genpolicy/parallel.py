@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 
-from genpolicy import secrets
+from genpolicy import forked, secrets
 from genpolicy.bundle_check import BundleValidator
 from genpolicy.errors import ExitCode, GenpolicyError, Problem
 from genpolicy.record import Record
@@ -36,9 +37,7 @@ def worker_count(resolved: Resolved) -> int:
 
 
 def _can_fork() -> bool:
-    import multiprocessing  # a sixtieth of a render's start-up: only a render that may fork imports it
-
-    return "fork" in multiprocessing.get_all_start_methods()
+    return hasattr(os, "fork")
 
 
 def _usable_cpus() -> int:
@@ -100,9 +99,6 @@ def _encrypted_secrets(resolved: Resolved) -> int:
     return count
 
 
-_SHARED: tuple[RenderContext, BundleValidator] | None = None  # inherited by forked workers
-
-
 class _Share(Record):
     """What a worker sends back: file bytes and its validator's tallies (no parsed objects)."""
 
@@ -135,29 +131,36 @@ class _Share(Record):
         self.failure = failure
 
 
-def _render_share(names: list[str]) -> _Share:
-    assert _SHARED is not None
-    ctx, validator = _SHARED
+def _render_share(ctx: RenderContext, names: list[str], bundle: Bundle) -> _Share:
+    """Render the named clusters into `bundle`, stopping at the first that fails (a serial render reports that
+    one); the values registered meanwhile go with the share."""
     share = _Share()
-    bundle = Bundle()
     try:
         for index, cluster in enumerate(ctx.resolved.spec.clusters):
             if cluster.name not in names:
                 continue
             try:
                 part = render_bundle(ctx, [cluster], finalize=False)
-            except GenpolicyError as exc:  # the first in spec order is reported, as a serial render does
+            except GenpolicyError as exc:
                 share.failure = (index, int(exc.exit_code), exc.message, exc.problems)
                 return share
             bundle.files.update(part.files)
             bundle.clusters.update(part.clusters)
     finally:
         share.derived = secrets.drain()
-    share.files = [_sent(path, f) for path, f in bundle.files.items()]
-    share.clusters = bundle.clusters
-    share.count, share.unvalidated, share.errors = validator.count, validator.unvalidated, validator.errors
-    share.spec_errors = validator.spec_errors
-    share.verified = ctx.encryption.verified if ctx.encryption else []
+    return share
+
+
+def _sent_share(ctx: RenderContext, validator: BundleValidator, names: list[str]) -> _Share:
+    """What a forked worker renders and sends: bytes with their digests, and its validator's tallies."""
+    bundle = Bundle()
+    share = _render_share(ctx, names, bundle)
+    if share.failure is None:
+        share.files = [_sent(path, f) for path, f in bundle.files.items()]
+        share.clusters = bundle.clusters
+        share.count, share.unvalidated, share.errors = validator.count, validator.unvalidated, validator.errors
+        share.spec_errors = validator.spec_errors
+        share.verified = ctx.encryption.verified if ctx.encryption else []
     return share
 
 
@@ -169,22 +172,22 @@ def _sent(path: str, file: OutputFile) -> tuple[str, bytes, bool, str, bool, int
 
 
 def render_parallel(ctx: RenderContext, validator: BundleValidator, workers: int) -> Bundle:
-    """Render shares of the clusters in forked processes; merge their files and validation tallies."""
-    global _SHARED
+    """Render the first share of the clusters here and the others in forked processes (started before this
+    process renders anything, so each starts from the same state); merge their files and validation tallies."""
     names = [c.name for c in ctx.resolved.spec.clusters]
     shares = [names[i::workers] for i in range(workers)]
-    _SHARED = (ctx, validator)
-    import multiprocessing
-
-    try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            results = pool.map(_render_share, shares)
-    finally:
-        _SHARED = None
+    children: list[forked.Child[_Share]] = []
     bundle = Bundle()
+    try:
+        for share_names in shares[1:]:
+            children.append(forked.start(functools.partial(_sent_share, ctx, validator, share_names)))
+        own = _render_share(ctx, shares[0], bundle)
+        results = [child.result() for child in children]
+    finally:
+        forked.stop_all(children)
     for share in results:
         secrets.register_all(share.derived)
-    failures = sorted((share.failure for share in results if share.failure is not None), key=lambda f: f[0])
+    failures = sorted((s.failure for s in [own, *results] if s.failure is not None), key=lambda f: f[0])
     if failures:
         _, code, message, problems = failures[0]
         error = GenpolicyError(message, problems)

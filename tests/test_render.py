@@ -306,10 +306,13 @@ def test_parallel_and_serial_renders_are_identical(tmp_path: Path, monkeypatch: 
     assert {p: f.content() for p, f in serial.bundle.files.items()} == {
         p: f.content() for p, f in parallel.bundle.files.items()}
     assert serial.objects == parallel.objects and serial.warnings == parallel.warnings
-    assert any(f.raw is not None for f in parallel.bundle.files.values()), "the parallel path really ran"
+    first = parallel.resolved.spec.clusters[0].name
+    sent = [f for p, f in parallel.bundle.files.items() if p.startswith(f"{f.cluster}/") and f.cluster != first]
+    assert sent and all(f.raw is not None for f in sent), "the other clusters came from a worker, as bytes"
+    own = [f for f in parallel.bundle.files.values() if f.cluster == first]
+    assert own and not any(f.known_digest() for f in own), "the first share rendered here: no digest was sent"
     assert serial.plan.owned == parallel.plan.owned, "the workers' digests are the files' SHA-256"
-    sent = [f for p, f in parallel.bundle.files.items() if p.startswith(f"{f.cluster}/")]  # a cluster's own
-    assert sent and all(f.known_digest() for f in sent), "each worker's file came with its digest (not hashed again)"
+    assert all(f.known_digest() for f in sent), "each worker's file came with its digest (not hashed again)"
     one = sent[0]
     assert not one.replace(raw=b"other\n").known_digest(), "a digest is of the bytes it came with"
     one.raw = b"other\n"

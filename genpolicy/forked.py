@@ -21,6 +21,7 @@ from genpolicy.errors import ExitCode, GenpolicyError
 
 T = TypeVar("T")
 SERIAL_HINT = "GENPOLICY_WORKERS=1 renders in one process"
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
 class WorkerFailed(GenpolicyError):
@@ -66,15 +67,25 @@ class Child(Generic[T]):
             self.pid = 0
 
 
-def start(work: Callable[[], T]) -> Child[T]:
-    """Fork a child that runs `work()` and sends back its value (or where it failed); the parent goes on."""
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:
+def start(work: Callable[[], T], into: list[Child[T]]) -> Child[T]:
+    """Fork a child that runs `work()` and sends back its value (or where it failed), appended to `into` before
+    a Ctrl-C can interrupt this (SIGINT is blocked around the fork): no child is ever left unstopped, and none
+    runs the parent's code (its handlers, `finally` blocks) on a Ctrl-C that lands right after the fork."""
+    read, write, parent = *os.pipe(), os.getpid()
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())  # as it was, restored below
+    try:
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        pid = os.fork()
+        if pid == 0:
+            _run_child(work, (read, write), parent, mask)
+        into.append(Child(pid, read))
+    except BaseException:
         os.close(read)
-        _run_child(work, write)
-    os.close(write)
-    return Child(pid, read)
+        raise
+    finally:
+        os.close(write)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a Ctrl-C held meanwhile is raised here
+    return into[-1]
 
 
 def stop_all(children: list[Child[T]]) -> None:
@@ -82,11 +93,17 @@ def stop_all(children: list[Child[T]]) -> None:
         child.stop()
 
 
-def _run_child(work: Callable[[], object], pipe: int) -> NoReturn:
+def _run_child(work: Callable[[], object], pipes: tuple[int, int], parent: int,
+               mask: set[int | signal.Signals]) -> NoReturn:
     """Never returns: the parent's `finally` blocks, exit handlers and buffered output are not the child's."""
     code = 1
     try:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends the child at once; the parent reports it
+        read, pipe = pipes
+        os.close(read)
+        _die_with(parent)
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:  # a render run with Ctrl-C ignored keeps it so
+            signal.signal(signal.SIGINT, signal.SIG_DFL)  # Ctrl-C ends the child at once; the parent reports it
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         try:
             outcome: tuple[bool, object] = (True, work())
         except BaseException as exc:  # reported by the parent by type and line, never its message (values)
@@ -98,6 +115,20 @@ def _run_child(work: Callable[[], object], pipe: int) -> NoReturn:
         code = 0
     finally:
         os._exit(code)
+
+
+def _die_with(parent: int) -> None:
+    """Linux: the kernel kills this child when its parent dies (SIGTERM, SIGKILL): no orphan renders on."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes  # only in a worker: a render that does not fork never imports it
+
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+        return
+    if os.getppid() != parent:  # the parent died before the request was made
+        os._exit(1)
 
 
 def _where(exc: BaseException) -> str:

@@ -171,6 +171,29 @@ def _sent(path: str, file: OutputFile) -> tuple[str, bytes, bool, str, bool, int
             hashlib.sha256(content).hexdigest())
 
 
+def _outcome(child: forked.Child[_Share]) -> _Share | forked.WorkerFailed:
+    try:
+        return child.result()
+    except forked.WorkerFailed as exc:
+        return exc
+
+
+def _raise_first_failure(outcomes: list[_Share | forked.WorkerFailed]) -> None:
+    """The first failure in spec order, as a serial render reports it. Share k starts at cluster k: a worker
+    that died or hit a bug counts there (it may have been rendering any of its clusters)."""
+    failures: list[tuple[int, GenpolicyError]] = []
+    for first, share in enumerate(outcomes):
+        if isinstance(share, forked.WorkerFailed):
+            failures.append((first, share))
+        elif share.failure is not None:
+            index, code, message, problems = share.failure
+            error = GenpolicyError(message, problems)
+            error.exit_code = ExitCode(code)
+            failures.append((index, error))
+    if failures:
+        raise min(failures, key=lambda failure: failure[0])[1]
+
+
 def render_parallel(ctx: RenderContext, validator: BundleValidator, workers: int) -> Bundle:
     """Render the first share of the clusters here and the others in forked processes (started before this
     process renders anything, so each starts from the same state); merge their files and validation tallies."""
@@ -180,19 +203,15 @@ def render_parallel(ctx: RenderContext, validator: BundleValidator, workers: int
     bundle = Bundle()
     try:
         for share_names in shares[1:]:
-            children.append(forked.start(functools.partial(_sent_share, ctx, validator, share_names)))
+            forked.start(functools.partial(_sent_share, ctx, validator, share_names), children)
         own = _render_share(ctx, shares[0], bundle)
-        results = [child.result() for child in children]
+        outcomes = [_outcome(child) for child in children]
     finally:
         forked.stop_all(children)
+    results = [share for share in outcomes if isinstance(share, _Share)]
     for share in results:
         secrets.register_all(share.derived)
-    failures = sorted((s.failure for s in [own, *results] if s.failure is not None), key=lambda f: f[0])
-    if failures:
-        _, code, message, problems = failures[0]
-        error = GenpolicyError(message, problems)
-        error.exit_code = ExitCode(code)
-        raise error
+    _raise_first_failure([own, *outcomes])
     for share in results:
         for path, content, sensitive, cluster, is_manifest, plain, digest in share.files:
             bundle.add(OutputFile(path, "", [], is_manifest, cluster, raw=content, raw_plain=plain,

@@ -44,7 +44,7 @@ def _reaped(pid: int) -> bool:
 def test_a_large_value_comes_back_whole() -> None:
     """More than a pipe's buffer (64 KiB): the parent reads while the child writes, neither blocks."""
     big = [os.urandom(1 << 20) for _ in range(5)]
-    child = forked.start(lambda: (os.getpid(), big))
+    child = forked.start(lambda: (os.getpid(), big), [])
     pid, value = child.result()
     assert value == big and pid != os.getpid(), "the work ran in another process"
     assert child.pid == 0 and _reaped(pid)
@@ -56,7 +56,7 @@ def test_an_exception_in_the_child_names_its_type_and_line_never_its_message() -
 
     line = work.__code__.co_firstlineno + 1
     with pytest.raises(forked.WorkerFailed) as caught:
-        forked.start(work).result()
+        forked.start(work, []).result()
     message = str(caught.value)
     assert f"ValueError at test_forked.py:{line}" in message
     assert "secret-xyz" not in message and "GENPOLICY_WORKERS=1" in message
@@ -67,23 +67,23 @@ def test_a_child_killed_by_sigkill_is_an_error_not_a_hang() -> None:
     """multiprocessing.Pool waited forever for the task of a worker the out-of-memory killer took."""
     start = time.monotonic()
     with pytest.raises(forked.WorkerFailed, match=r"was killed by SIGKILL \(the out-of-memory killer\?\)"):
-        forked.start(lambda: os.kill(os.getpid(), signal.SIGKILL)).result()
+        forked.start(lambda: os.kill(os.getpid(), signal.SIGKILL), []).result()
     assert time.monotonic() - start < 10
 
 
 @pytest.mark.parametrize(("code", "expected"), [(3, "exited with status 3"), (0, "exited with status 0")])
 def test_a_child_that_exits_without_a_value_is_an_error(code: int, expected: str) -> None:
     with pytest.raises(forked.WorkerFailed, match=expected):
-        forked.start(lambda: os._exit(code)).result()
+        forked.start(lambda: os._exit(code), []).result()
 
 
 def test_an_unpicklable_value_is_an_error_naming_the_exit() -> None:
     with pytest.raises(forked.WorkerFailed, match="exited with status 1"):
-        forked.start(lambda: (lambda: None)).result()
+        forked.start(lambda: (lambda: None), []).result()
 
 
 def test_stop_kills_and_reaps_a_running_child_and_is_idempotent() -> None:
-    child = forked.start(lambda: time.sleep(60))
+    child = forked.start(lambda: time.sleep(60), [])
     pid = child.pid
     assert pid in _children()
     start = time.monotonic()
@@ -94,7 +94,7 @@ def test_stop_kills_and_reaps_a_running_child_and_is_idempotent() -> None:
 
 
 def test_stop_after_result_does_nothing() -> None:
-    child = forked.start(lambda: 42)
+    child = forked.start(lambda: 42, [])
     assert child.result() == 42
     child.stop()
     assert repr(child) == "Child(pid=0)"
@@ -110,8 +110,8 @@ def test_an_exception_in_the_parent_leaves_no_child_behind(tmp_path: Path,
     started: list[int] = []
     real_start = forked.start
 
-    def spying_start(work):  # type: ignore[no-untyped-def]
-        child = real_start(work)
+    def spying_start(work, into):  # type: ignore[no-untyped-def]
+        child = real_start(work, into)
         started.append(child.pid)
         return child
 
@@ -130,7 +130,6 @@ def test_an_exception_in_the_parent_leaves_no_child_behind(tmp_path: Path,
         render(RenderOptions(spec, output=tmp_path / "out", environ=ENV))
     assert started, "a worker was started"
     assert all(_reaped(pid) for pid in started) and not set(started) & _children()
-    assert not (tmp_path / "out").exists(), "nothing was written"
 
 
 def test_the_child_does_not_flush_the_parents_buffered_output(tmp_path: Path) -> None:
@@ -140,12 +139,117 @@ def test_the_child_does_not_flush_the_parents_buffered_output(tmp_path: Path) ->
         import sys
         from genpolicy import forked
         sys.stdout.write("before the fork\\n")  # buffered: stdout is a pipe
-        print(forked.start(lambda: "from the child").result())
+        print(forked.start(lambda: "from the child", []).result())
     """))
     root = Path(__file__).resolve().parents[1]
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60,
                           cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, check=True)
     assert done.stdout == "before the fork\nfrom the child\n"
+
+
+
+def test_a_child_is_ended_by_ctrl_c_unless_the_render_ignores_it() -> None:
+    """`genpolicy render ... &` in a non-interactive shell runs with SIGINT ignored: a Ctrl-C meant for the
+    shell's foreground job must not kill its workers (and fail a render that goes on)."""
+    def interrupted() -> str:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)
+        return "went on"
+
+    with pytest.raises(forked.WorkerFailed, match="was killed by SIGINT"):
+        forked.start(interrupted, []).result()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        assert forked.start(interrupted, []).result() == "went on"
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_a_ctrl_c_right_after_the_fork_runs_none_of_the_parents_code_in_the_child(tmp_path: Path) -> None:
+    """SIGINT is blocked around the fork: the child dies of it before running anything of the parent's (its
+    `finally` blocks, its interrupted message), and the parent has the child to stop before it is raised."""
+    script = tmp_path / "ctrl_c.py"
+    script.write_text(textwrap.dedent("""
+        import os, signal, sys
+        from genpolicy import forked
+        real_fork = os.fork
+        def fork():
+            pid = real_fork()
+            os.kill(os.getpid(), signal.SIGINT)  # in both: the parent and the child are interrupted at once
+            return pid
+        os.fork = fork
+        children = []
+        try:
+            try:
+                forked.start(lambda: "value", children)
+            finally:
+                sys.stdout.write(f"finally ran in {os.getpid()}\\n")
+                sys.stdout.flush()
+        except KeyboardInterrupt:
+            try:
+                children[0].result()
+            except forked.WorkerFailed as exc:
+                print(len(children), exc)
+    """))
+    root = Path(__file__).resolve().parents[1]
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60,
+                          cwd=root, env={**os.environ, "PYTHONPATH": str(root)}, check=False)
+    lines = done.stdout.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("finally ran in "), done.stdout + done.stderr
+    assert lines[1].startswith("1 a worker process was killed by SIGINT"), done.stdout + done.stderr
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_child_dies_with_its_parent(tmp_path: Path) -> None:
+    """`timeout` sends the render SIGTERM (or the OOM killer takes the parent): its workers go with it instead
+    of rendering on, holding the job's stdout open."""
+    script = tmp_path / "parent.py"
+    script.write_text(textwrap.dedent("""
+        import sys, time
+        from genpolicy import forked
+        child = forked.start(lambda: time.sleep(120), [])
+        print(child.pid, flush=True)
+        time.sleep(120)
+    """))
+    root = Path(__file__).resolve().parents[1]
+    parent = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, cwd=root,
+                              env={**os.environ, "PYTHONPATH": str(root)})
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not _alive(child), "the worker outlived its parent"
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its new parent to reap it is dead)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state not in {"Z", "X"}
+
+
+def test_the_first_failure_in_spec_order_is_reported_as_a_serial_render_does(tmp_path: Path) -> None:
+    """Cluster `dev` (the parent's share) has a template error, `prod` (a worker's) a bug: a serial render
+    stops at `dev` with exit 5, and so must a parallel one, whichever process failed first."""
+    spec = write_spec(tmp_path, _two_clusters("team-a"))
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "helm-values.yaml.j2").write_text(
+        '{% if cluster == "dev" %}{{ nothing.here }}{% elif cluster == "prod" %}{{ 1 // 0 }}{% endif %}\n')
+    root = Path(__file__).resolve().parents[1]
+    runs = {}
+    for workers in ("1", "2"):
+        runs[workers] = subprocess.run(
+            [sys.executable, "-m", "genpolicy", "render", str(spec), "--templates", str(tmp_path / "tpl")],
+            env={**os.environ, **ENV, "GENPOLICY_WORKERS": workers}, cwd=root, capture_output=True, text=True,
+            timeout=120, check=False)
+    assert runs["1"].returncode == runs["2"].returncode == 5, runs["2"].stderr
+    assert runs["1"].stderr == runs["2"].stderr
+    assert "ZeroDivisionError" not in runs["2"].stderr
 
 
 SLOW_HEADER = ("{% set x = namespace(n=0) %}{% for i in range(3000000) %}{% set x.n = x.n + i %}{% endfor %}"

@@ -55,6 +55,9 @@ def echo(message: str, *, err: bool = False) -> None:
 
 def fail(exc: GenpolicyError, fmt: Format) -> NoReturn:
     """Print `exc`'s problems in `fmt` (plus a summary line for text) and exit with its code."""
+    if fmt == "text" and not exc.problems:  # one line, not the message and then the message as a summary
+        echo(f"genpolicy: {exc.message}", err=True)
+        sys.exit(int(exc.exit_code))
     problems = exc.problems or [Problem("genpolicy", message=exc.message)]
     echo(format_problems(problems, fmt), err=fmt != "json")
     if fmt == "text":

@@ -50,8 +50,7 @@ class Child(Generic[T]):
             raise WorkerFailed(f"a worker process {_how(status)} before it sent its result; {SERIAL_HINT}")
         done, value = pickle.loads(data)
         if not done:
-            raise WorkerFailed(f"internal error in a worker process ({value}); please report it. "
-                               f"Set GENPOLICY_DEBUG=1 for details; {SERIAL_HINT}")
+            raise WorkerFailed(internal_error(value))
         return value  # type: ignore[no-any-return]
 
     def stop(self) -> None:
@@ -71,21 +70,27 @@ def start(work: Callable[[], T], into: list[Child[T]]) -> Child[T]:
     """Fork a child that runs `work()` and sends back its value (or where it failed), appended to `into` before
     a Ctrl-C can interrupt this (SIGINT is blocked around the fork): no child is ever left unstopped, and none
     runs the parent's code (its handlers, `finally` blocks) on a Ctrl-C that lands right after the fork."""
-    read, write, parent = *os.pipe(), os.getpid()
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())  # as it was, restored below
+    read = write = -1
     try:
         signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        read, write, parent = *os.pipe(), os.getpid()
         pid = os.fork()
         if pid == 0:
             _run_child(work, (read, write), parent, mask)
         into.append(Child(pid, read))
     except BaseException:
-        os.close(read)
+        _close(read)
         raise
     finally:
-        os.close(write)
+        _close(write)
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # a Ctrl-C held meanwhile is raised here
     return into[-1]
+
+
+def _close(fd: int) -> None:
+    if fd >= 0:
+        os.close(fd)
 
 
 def stop_all(children: list[Child[T]]) -> None:
@@ -107,8 +112,8 @@ def _run_child(work: Callable[[], object], pipes: tuple[int, int], parent: int,
         try:
             outcome: tuple[bool, object] = (True, work())
         except BaseException as exc:  # reported by the parent by type and line, never its message (values)
-            outcome = (False, _where(exc))
-            _debug(exc)
+            outcome = (False, where(exc))
+            debug(exc)
         data = pickle.dumps(outcome, protocol=pickle.HIGHEST_PROTOCOL)
         with open(pipe, "wb", closefd=True) as stream:
             stream.write(data)
@@ -125,13 +130,18 @@ def _die_with(parent: int) -> None:
         import ctypes  # only in a worker: a render that does not fork never imports it
 
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
-    except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+    except (ImportError, OSError, AttributeError):  # pragma: no cover - a Python without ctypes, no prctl
         return
     if os.getppid() != parent:  # the parent died before the request was made
         os._exit(1)
 
 
-def _where(exc: BaseException) -> str:
+def internal_error(where: str) -> str:
+    return f"internal error in a worker process ({where}); please report it. " \
+           f"Set GENPOLICY_DEBUG=1 for details; {SERIAL_HINT}"
+
+
+def where(exc: BaseException) -> str:
     """`KeyError at shapes.py:42`: the type and the innermost line, never the message."""
     location, tb = "", exc.__traceback__
     while tb is not None:
@@ -140,7 +150,8 @@ def _where(exc: BaseException) -> str:
     return f"{type(exc).__name__} at {location}"
 
 
-def _debug(exc: BaseException) -> None:
+def debug(exc: BaseException) -> None:
+    """The child's traceback, redacted, with GENPOLICY_DEBUG=1 (the parent reports only where it failed)."""
     if os.environ.get("GENPOLICY_DEBUG") == "1":
         import traceback
 

@@ -103,8 +103,8 @@ class _Share(Record):
     """What a worker sends back: file bytes and its validator's tallies (no parsed objects)."""
 
     __slots__ = ("files", "clusters", "count", "unvalidated", "errors", "spec_errors", "verified", "derived",
-                 "failure")
-    _hidden = frozenset({"files", "derived"})  # file bytes and values to redact: never printed
+                 "failure", "bug")
+    _hidden = frozenset({"files", "derived", "bug"})  # file bytes, values to redact, an exception: never printed
     files: list[tuple[str, bytes, bool, str, bool, int, str]]  # (path, content, ..., its SHA-256)
     clusters: dict[str, str]
     count: int
@@ -114,12 +114,14 @@ class _Share(Record):
     verified: list[tuple[str, str]]
     derived: list[tuple[str, bool]]  # (value, derived) to redact in the parent too
     failure: tuple[int, int, str, list[Problem]] | None  # (cluster's index in the spec, exit code, ...)
+    bug: tuple[int, Exception] | None  # (cluster's index, what it raised): the parent's own, never sent
 
     def __init__(self, files: list[tuple[str, bytes, bool, str, bool, int, str]] | None = None,
                  clusters: dict[str, str] | None = None, count: int = 0, unvalidated: dict[str, int] | None = None,
                  errors: list[Problem] | None = None, spec_errors: list[Problem] | None = None,
                  verified: list[tuple[str, str]] | None = None, derived: list[tuple[str, bool]] | None = None,
-                 failure: tuple[int, int, str, list[Problem]] | None = None) -> None:
+                 failure: tuple[int, int, str, list[Problem]] | None = None,
+                 bug: tuple[int, Exception] | None = None) -> None:
         self.files = [] if files is None else files
         self.clusters = {} if clusters is None else clusters
         self.count = count
@@ -129,6 +131,7 @@ class _Share(Record):
         self.verified = [] if verified is None else verified
         self.derived = [] if derived is None else derived
         self.failure = failure
+        self.bug = bug
 
 
 def _render_share(ctx: RenderContext, names: list[str], bundle: Bundle) -> _Share:
@@ -144,6 +147,9 @@ def _render_share(ctx: RenderContext, names: list[str], bundle: Bundle) -> _Shar
             except GenpolicyError as exc:
                 share.failure = (index, int(exc.exit_code), exc.message, exc.problems)
                 return share
+            except Exception as exc:  # a bug: it counts at its cluster, after an earlier cluster's error
+                share.bug = (index, exc)
+                return share
             bundle.files.update(part.files)
             bundle.clusters.update(part.clusters)
     finally:
@@ -155,6 +161,10 @@ def _sent_share(ctx: RenderContext, validator: BundleValidator, names: list[str]
     """What a forked worker renders and sends: bytes with their digests, and its validator's tallies."""
     bundle = Bundle()
     share = _render_share(ctx, names, bundle)
+    if share.bug is not None:  # sent as where it failed, never its message (values) or the exception
+        index, exc = share.bug
+        forked.debug(exc)
+        share.bug, share.failure = None, (index, int(ExitCode.INTERNAL), forked.internal_error(forked.where(exc)), [])
     if share.failure is None:
         share.files = [_sent(path, f) for path, f in bundle.files.items()]
         share.clusters = bundle.clusters
@@ -180,11 +190,13 @@ def _outcome(child: forked.Child[_Share]) -> _Share | forked.WorkerFailed:
 
 def _raise_first_failure(outcomes: list[_Share | forked.WorkerFailed]) -> None:
     """The first failure in spec order, as a serial render reports it. Share k starts at cluster k: a worker
-    that died or hit a bug counts there (it may have been rendering any of its clusters)."""
-    failures: list[tuple[int, GenpolicyError]] = []
+    that died counts there (it may have been rendering any of its clusters)."""
+    failures: list[tuple[int, Exception]] = []
     for first, share in enumerate(outcomes):
         if isinstance(share, forked.WorkerFailed):
             failures.append((first, share))
+        elif share.bug is not None:  # the parent's own: raised as it was (its traceback with GENPOLICY_DEBUG=1)
+            failures.append(share.bug)
         elif share.failure is not None:
             index, code, message, problems = share.failure
             error = GenpolicyError(message, problems)

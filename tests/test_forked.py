@@ -233,13 +233,24 @@ def _alive(pid: int) -> bool:
     return state not in {"Z", "X"}
 
 
-def test_the_first_failure_in_spec_order_is_reported_as_a_serial_render_does(tmp_path: Path) -> None:
-    """Cluster `dev` (the parent's share) has a template error, `prod` (a worker's) a bug: a serial render
-    stops at `dev` with exit 5, and so must a parallel one, whichever process failed first."""
-    spec = write_spec(tmp_path, _two_clusters("team-a"))
+@pytest.mark.parametrize(("clusters", "template_error", "bug"), [
+    (2, "c0", "c1"),  # the parent's cluster has the template error, the worker's (after it) a bug
+    (3, "c1", "c2"),  # the worker's cluster first, a bug in the parent's own later cluster
+    (4, "c2", "c3"),  # the parent's second cluster first, a bug in the worker's second cluster
+])
+def test_the_first_failure_in_spec_order_is_reported_as_a_serial_render_does(
+        tmp_path: Path, clusters: int, template_error: str, bug: str) -> None:
+    """One cluster has a template error (exit 5), a later one a bug (`1 // 0`, exit 70): a serial render stops at
+    the first, and so must a parallel one (two workers: clusters c0, c2 in the parent, c1, c3 in a worker),
+    whichever process failed first."""
+    extra = "".join(f'  - {{name: c{i}, kubernetesVersion: "1.33", gitops: argocd}}\n' for i in range(clusters))
+    body = SPEC.replace("NAMESPACES", "team-a").replace("CLUSTER_EXTRA", "").replace(
+        '  - name: prod\n    kubernetesVersion: "1.33"\n    gitops: argocd\n    \n', "")
+    spec = write_spec(tmp_path, body.replace("clusters:\n", "clusters:\n" + extra))
     (tmp_path / "tpl").mkdir()
     (tmp_path / "tpl" / "helm-values.yaml.j2").write_text(
-        '{% if cluster == "dev" %}{{ nothing.here }}{% elif cluster == "prod" %}{{ 1 // 0 }}{% endif %}\n')
+        f'{{% if cluster == "{template_error}" %}}{{{{ nothing.here }}}}'
+        f'{{% elif cluster == "{bug}" %}}{{{{ 1 // 0 }}}}{{% endif %}}\n')
     root = Path(__file__).resolve().parents[1]
     runs = {}
     for workers in ("1", "2"):
@@ -249,7 +260,25 @@ def test_the_first_failure_in_spec_order_is_reported_as_a_serial_render_does(tmp
             timeout=120, check=False)
     assert runs["1"].returncode == runs["2"].returncode == 5, runs["2"].stderr
     assert runs["1"].stderr == runs["2"].stderr
+    assert f"clusters[{int(template_error[1:])}]" in runs["2"].stderr or template_error in runs["2"].stderr
     assert "ZeroDivisionError" not in runs["2"].stderr
+
+
+def test_a_bug_in_a_worker_is_exit_70_naming_where_never_what(tmp_path: Path) -> None:
+    """The worker's exception reaches the parent as its type and line (its message may hold a value)."""
+    spec = write_spec(tmp_path, _two_clusters("team-a"))
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "helm-values.yaml.j2").write_text('{% if cluster == "prod" %}{{ 1 // 0 }}{% endif %}\n')
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run(
+        [sys.executable, "-m", "genpolicy", "render", str(spec), "--templates", str(tmp_path / "tpl")],
+        env={**os.environ, **ENV, "GENPOLICY_WORKERS": "2"}, cwd=root, capture_output=True, text=True,
+        timeout=120, check=False)
+    assert run.returncode == 70, run.stderr
+    assert "internal error in a worker process (ZeroDivisionError at helm-values.yaml.j2:1)" in run.stderr
+    assert "division" not in run.stderr and "Traceback" not in run.stderr
+    assert len(run.stderr.splitlines()) == 1, "one line: not the message and the message again as a summary"
+    assert not (tmp_path / "out").exists()
 
 
 SLOW_HEADER = ("{% set x = namespace(n=0) %}{% for i in range(3000000) %}{% set x.n = x.n + i %}{% endfor %}"

@@ -16,7 +16,7 @@ from genpolicy import __version__, quick, writer
 from genpolicy.cli_support import FORMAT_OPTION, LazyGroup
 from genpolicy.cli_support import echo as _echo
 from genpolicy.cli_support import fail as _fail
-from genpolicy.errors import ExitCode, GenpolicyError, Problem, UsageError, WriteError
+from genpolicy.errors import ExitCode, GenpolicyError, Problem, UsageError, WriteError, where
 from genpolicy.pipeline import RenderOptions, RenderResult, render
 from genpolicy.reporting import Format, format_problems
 from genpolicy.specfile import json_schema, load_spec
@@ -215,12 +215,7 @@ def schema_command() -> None:
 
 
 def _internal_error(exc: BaseException) -> NoReturn:
-    location = ""
-    tb = exc.__traceback__
-    while tb is not None:
-        location = f"{Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno}"
-        tb = tb.tb_next
-    _echo(f"genpolicy: internal error ({type(exc).__name__} at {location}); please report it. "
+    _echo(f"genpolicy: internal error ({where(exc)}); please report it. "
           "Set GENPOLICY_DEBUG=1 for details.", err=True)
     if os.environ.get("GENPOLICY_DEBUG") == "1":
         import traceback

@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import enum
 import operator
+import os
 from collections.abc import Callable
 from typing import Any
 
 from genpolicy.record import Frozen, set_field
+
+
+def where(exc: BaseException) -> str:
+    """`KeyError at shapes.py:42`: a bug's type and innermost line, never its message (it may hold a value)."""
+    location, tb = "", exc.__traceback__
+    while tb is not None:
+        location = f"{os.path.basename(tb.tb_frame.f_code.co_filename)}:{tb.tb_lineno}"
+        tb = tb.tb_next
+    return f"{type(exc).__name__} at {location}"
 
 
 class ExitCode(enum.IntEnum):

@@ -13,11 +13,10 @@ import pickle
 import signal
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Generic, NoReturn, TypeVar
 
 from genpolicy import secrets
-from genpolicy.errors import ExitCode, GenpolicyError
+from genpolicy.errors import ExitCode, GenpolicyError, where
 
 T = TypeVar("T")
 SERIAL_HINT = "GENPOLICY_WORKERS=1 renders in one process"
@@ -139,15 +138,6 @@ def _die_with(parent: int) -> None:
 def internal_error(where: str) -> str:
     return f"internal error in a worker process ({where}); please report it. " \
            f"Set GENPOLICY_DEBUG=1 for details; {SERIAL_HINT}"
-
-
-def where(exc: BaseException) -> str:
-    """`KeyError at shapes.py:42`: the type and the innermost line, never the message."""
-    location, tb = "", exc.__traceback__
-    while tb is not None:
-        location = f"{Path(tb.tb_frame.f_code.co_filename).name}:{tb.tb_lineno}"
-        tb = tb.tb_next
-    return f"{type(exc).__name__} at {location}"
 
 
 def debug(exc: BaseException) -> None:

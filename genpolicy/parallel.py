@@ -8,7 +8,7 @@ import os
 
 from genpolicy import forked, secrets
 from genpolicy.bundle_check import BundleValidator
-from genpolicy.errors import ExitCode, GenpolicyError, Problem
+from genpolicy.errors import ExitCode, GenpolicyError, Problem, where
 from genpolicy.record import Record
 from genpolicy.render import Bundle, RenderContext, finalize_bundle, render_bundle
 from genpolicy.render.documents import OutputFile
@@ -164,7 +164,7 @@ def _sent_share(ctx: RenderContext, validator: BundleValidator, names: list[str]
     if share.bug is not None:  # sent as where it failed, never its message (values) or the exception
         index, exc = share.bug
         forked.debug(exc)
-        share.bug, share.failure = None, (index, int(ExitCode.INTERNAL), forked.internal_error(forked.where(exc)), [])
+        share.bug, share.failure = None, (index, int(ExitCode.INTERNAL), forked.internal_error(where(exc)), [])
     if share.failure is None:
         share.files = [_sent(path, f) for path, f in bundle.files.items()]
         share.clusters = bundle.clusters
